@@ -1,0 +1,119 @@
+"""A real browser (Debian's Chromium, driven by Playwright) against a real Daphne
+serving the test database."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("VIBEFLOW_CHROMIUM", "/usr/bin/chromium")
+OUTPUT = Path(os.environ.get("VIBEFLOW_TEST_OUTPUT", ROOT / "test-output")) / "e2e"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def chromium_path():
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        message = (
+            f"\n{'!' * 70}\n  E2E TESTS SKIPPED: no Chromium at {CHROMIUM}.\n"
+            "  Install Debian's packages:  apt-get install chromium chromium-driver\n"
+            f"{'!' * 70}"
+        )
+        print(message, file=sys.stderr)
+        pytest.skip("Chromium is not installed (apt-get install chromium chromium-driver)")
+    return CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
+
+
+@pytest.fixture
+def live_server_url(transactional_db):
+    """Daphne in a child process, on the test database, with the suite's Redis."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_NAME": settings.DATABASES["default"]["NAME"],
+        "DEBUG": "0",
+        "SECURE_COOKIES": "0",  # plain http on localhost
+        "STATIC_MANIFEST": "0",
+        "ALLOWED_HOSTS": "localhost,127.0.0.1",
+        "EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend",
+        "LOG_LEVEL": "WARNING",
+    }
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    log = open(OUTPUT / "daphne.log", "ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "vibeflow_site.asgi:application"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://localhost:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=2):
+                break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError(f"Daphne did not start; see {OUTPUT / 'daphne.log'}") from None
+            time.sleep(0.2)
+    yield url
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
+
+
+@pytest.fixture
+def browser_page(chromium_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium_path,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        context = browser.new_context(viewport={"width": 1360, "height": 860})
+        page = context.new_page()
+        page.set_default_timeout(15000)
+        yield page
+        context.close()
+        browser.close()
+
+
+@pytest.fixture
+def screenshot(browser_page):
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+
+    def take(name: str) -> Path:
+        path = OUTPUT / f"{name}.png"
+        browser_page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return take

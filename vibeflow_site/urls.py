@@ -1,0 +1,17 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from . import health
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("allauth.urls")),
+    path("", include("apps.accounts.urls")),
+    path("", include("apps.projects.urls")),
+]
+
+handler404 = "vibeflow_site.errors.not_found"
+handler403 = "vibeflow_site.errors.forbidden"
+handler500 = "vibeflow_site.errors.server_error"
