@@ -41,12 +41,18 @@ def main() -> None:
     cached = ensure_bundled_model(Path(args.cache_dir))
     gguf = bundled_gguf_path()
 
-    baseline = timed(lambda: AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name), args.repeat)
+    baseline = timed(
+        lambda: AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name), args.repeat
+    )
     measured = timed(lambda: AutoModelForCausalLM.from_pretrained(cached), args.repeat)
 
     b, m = statistics.median(baseline), statistics.median(measured)
-    print(f"load from GGUF (baseline): median {b:.2f} s over {args.repeat} ({', '.join(f'{t:.2f}' for t in baseline)})")
-    print(f"load cached safetensors:   median {m:.3f} s over {args.repeat} ({', '.join(f'{t:.3f}' for t in measured)})")
+    print(
+        f"load from GGUF (baseline): median {b:.2f} s over {args.repeat} ({', '.join(f'{t:.2f}' for t in baseline)})"
+    )
+    print(
+        f"load cached safetensors:   median {m:.3f} s over {args.repeat} ({', '.join(f'{t:.3f}' for t in measured)})"
+    )
     print(f"ratio: cached copy loads {b / m:.0f}x faster")
 
 

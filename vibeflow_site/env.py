@@ -65,4 +65,6 @@ def redis_url_for(base: str, db: int, *, for_celery: bool = False) -> str:
         query["virtual_host" if for_celery else "db"] = [str(db)]
         scheme = "redis+socket" if for_celery else "unix"
         return f"{scheme}://{parts.path}?{urlencode(query, doseq=True)}"
-    raise ImproperlyConfigured(f"REDIS_URL must start with redis://, rediss:// or unix://, got {base!r}")
+    raise ImproperlyConfigured(
+        f"REDIS_URL must start with redis://, rediss:// or unix://, got {base!r}"
+    )

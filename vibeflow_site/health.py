@@ -69,7 +69,11 @@ def readyz(request):
         error, workers = _check_workers(timeout=1.0)
     else:
         error, workers = "skipped: Redis is down", []
-    checks["workers"] = {"ok": error is None, "names": workers, **({"error": error} if error else {})}
+    checks["workers"] = {
+        "ok": error is None,
+        "names": workers,
+        **({"error": error} if error else {}),
+    }
     ready = all(check["ok"] for check in checks.values())
     body = {
         "status": "ready" if ready else "not ready",

@@ -26,7 +26,9 @@ def get_membership(user, team_id) -> Membership:
 
 def require_write(membership: Membership) -> None:
     if not membership.can_write:
-        raise PermissionDenied("Viewers can look but not change anything. Ask a team admin for the member role.")
+        raise PermissionDenied(
+            "Viewers can look but not change anything. Ask a team admin for the member role."
+        )
 
 
 def require_manage_members(membership: Membership) -> None:
@@ -34,7 +36,9 @@ def require_manage_members(membership: Membership) -> None:
         raise PermissionDenied("Only the team's owners and admins can manage members.")
 
 
-def get_team_for_user(user, team_id, *, write: bool = False, manage: bool = False) -> tuple[Team, Membership]:
+def get_team_for_user(
+    user, team_id, *, write: bool = False, manage: bool = False
+) -> tuple[Team, Membership]:
     membership = get_membership(user, team_id)
     if write:
         require_write(membership)
@@ -55,7 +59,15 @@ def current_membership(request) -> Membership | None:
             if str(membership.team_id) == chosen:
                 return membership
     # Personal team first, then the oldest membership.
-    return memberships.order_by("-team__personal", "created_at").first()
+    membership = memberships.order_by("-team__personal", "created_at").first()
+    if membership is None:
+        # Someone who left every team (possible when their personal team had a
+        # second owner) gets a fresh personal team rather than pages with no team.
+        from .teams import create_personal_team
+
+        team = create_personal_team(user)
+        membership = Membership.objects.select_related("team").get(team=team, user=user)
+    return membership
 
 
 def set_current_team(request, team: Team) -> None:

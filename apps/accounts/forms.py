@@ -4,7 +4,9 @@ from .models import Membership, Role
 
 
 class TeamForm(forms.Form):
-    name = forms.CharField(max_length=100, strip=True, widget=forms.TextInput(attrs={"autocomplete": "off"}))
+    name = forms.CharField(
+        max_length=100, strip=True, widget=forms.TextInput(attrs={"autocomplete": "off"})
+    )
 
     def clean_name(self):
         name = self.cleaned_data["name"]

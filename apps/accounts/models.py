@@ -88,7 +88,9 @@ class Team(models.Model):
         with transaction.atomic():
             owners = list(self.memberships.select_for_update().filter(role=Role.OWNER))
             if membership.role == Role.OWNER and role != Role.OWNER and len(owners) <= 1:
-                raise LastOwnerError("A team needs at least one owner. Make someone else an owner first.")
+                raise LastOwnerError(
+                    "A team needs at least one owner. Make someone else an owner first."
+                )
             membership.role = role
             membership.save(update_fields=["role"])
 
@@ -96,18 +98,24 @@ class Team(models.Model):
         with transaction.atomic():
             owners = list(self.memberships.select_for_update().filter(role=Role.OWNER))
             if membership.role == Role.OWNER and len(owners) <= 1:
-                raise LastOwnerError("A team needs at least one owner. Make someone else an owner first.")
+                raise LastOwnerError(
+                    "A team needs at least one owner. Make someone else an owner first."
+                )
             membership.delete()
 
 
 class Membership(models.Model):
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["team", "user"], name="one_membership_per_team")]
+        constraints = [
+            models.UniqueConstraint(fields=["team", "user"], name="one_membership_per_team")
+        ]
         ordering = ["created_at"]
 
     def __str__(self):
@@ -142,7 +150,9 @@ class Invitation(models.Model):
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="invitations")
     email = models.EmailField()
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
-    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(default=_invitation_expiry)
     accepted_at = models.DateTimeField(null=True, blank=True)
@@ -180,7 +190,9 @@ class Invitation(models.Model):
             if invitation.accepted_at is not None:
                 raise InvitationError("This invitation has already been used.")
             if invitation.is_expired:
-                raise InvitationError("This invitation has expired. Ask a team admin to send a new one.")
+                raise InvitationError(
+                    "This invitation has expired. Ask a team admin to send a new one."
+                )
             if invitation.email.lower() != user.email.lower():
                 raise InvitationError(
                     f"This invitation was sent to {invitation.email}. Sign in with that address to accept it."

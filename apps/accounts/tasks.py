@@ -10,7 +10,9 @@ from .models import Invitation
 @shared_task(autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
 def send_invitation_email(invitation_id: str, base_url: str) -> bool:
     """Mail the invitation link. Re-reads the row: a revoked or used invitation sends nothing."""
-    invitation = Invitation.objects.select_related("team", "invited_by").filter(pk=invitation_id).first()
+    invitation = (
+        Invitation.objects.select_related("team", "invited_by").filter(pk=invitation_id).first()
+    )
     if invitation is None or invitation.accepted_at is not None:
         return False
     link = base_url.rstrip("/") + f"/invitations/{make_token(invitation)}/"

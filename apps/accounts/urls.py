@@ -14,7 +14,15 @@ urlpatterns = [
         views.invitation_revoke,
         name="invitation_revoke",
     ),
-    path("teams/<uuid:team_id>/members/<int:membership_id>/role/", views.member_role, name="member_role"),
-    path("teams/<uuid:team_id>/members/<int:membership_id>/remove/", views.member_remove, name="member_remove"),
+    path(
+        "teams/<uuid:team_id>/members/<int:membership_id>/role/",
+        views.member_role,
+        name="member_role",
+    ),
+    path(
+        "teams/<uuid:team_id>/members/<int:membership_id>/remove/",
+        views.member_remove,
+        name="member_remove",
+    ),
     path("invitations/<str:token>/", views.invitation_accept, name="invitation_accept"),
 ]

@@ -19,7 +19,9 @@ from .teams import check_member_change, create_team
 
 def _safe_next(request, fallback: str) -> str:
     target = request.POST.get("next") or request.GET.get("next") or ""
-    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+    if url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         return target
     return fallback
 
@@ -39,7 +41,9 @@ def team_switch(request):
 @login_required
 def team_list(request):
     memberships = request.user.memberships.select_related("team").order_by("team__name")
-    return render(request, "accounts/team_list.html", {"memberships": memberships, "form": TeamForm()})
+    return render(
+        request, "accounts/team_list.html", {"memberships": memberships, "form": TeamForm()}
+    )
 
 
 @login_required
@@ -100,7 +104,10 @@ def invite(request, team_id):
     if not form.is_valid():
         return _team_page(request, team, membership, invite_form=form, status=400)
     invitation = Invitation.objects.create(
-        team=team, email=form.cleaned_data["email"], role=form.cleaned_data["role"], invited_by=request.user
+        team=team,
+        email=form.cleaned_data["email"],
+        role=form.cleaned_data["role"],
+        invited_by=request.user,
     )
     # The worker must find the row, so enqueue only once it is committed.
     send_invitation_email.delay_on_commit(str(invitation.pk), request.build_absolute_uri("/"))
@@ -112,7 +119,9 @@ def invite(request, team_id):
 @require_POST
 def invitation_revoke(request, team_id, invitation_id):
     team, _ = get_team_for_user(request.user, team_id, manage=True)
-    invitation = get_object_or_404(Invitation, pk=invitation_id, team=team, accepted_at__isnull=True)
+    invitation = get_object_or_404(
+        Invitation, pk=invitation_id, team=team, accepted_at__isnull=True
+    )
     invitation.delete()
     messages.success(request, f"Invitation to {invitation.email} revoked.")
     return redirect("team_detail", team_id=team.pk)
@@ -122,7 +131,9 @@ def invitation_revoke(request, team_id, invitation_id):
 @require_POST
 def member_role(request, team_id, membership_id):
     team, actor = get_team_for_user(request.user, team_id, manage=True)
-    target = get_object_or_404(Membership.objects.select_related("user"), pk=membership_id, team=team)
+    target = get_object_or_404(
+        Membership.objects.select_related("user"), pk=membership_id, team=team
+    )
     form = RoleForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose one of the roles: owner, admin, member or viewer.")
@@ -133,7 +144,9 @@ def member_role(request, team_id, membership_id):
     except LastOwnerError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"{target.user.email} is now {target.get_role_display().lower()}.")
+        messages.success(
+            request, f"{target.user.email} is now {target.get_role_display().lower()}."
+        )
     return redirect("team_detail", team_id=team.pk)
 
 
@@ -141,9 +154,13 @@ def member_role(request, team_id, membership_id):
 @require_POST
 def member_remove(request, team_id, membership_id):
     team, actor = get_team_for_user(request.user, team_id)
-    target = get_object_or_404(Membership.objects.select_related("user"), pk=membership_id, team=team)
+    target = get_object_or_404(
+        Membership.objects.select_related("user"), pk=membership_id, team=team
+    )
     if target.pk != actor.pk and not actor.can_manage_members:
-        get_team_for_user(request.user, team_id, manage=True)  # raises PermissionDenied with the reason
+        get_team_for_user(
+            request.user, team_id, manage=True
+        )  # raises PermissionDenied with the reason
     check_member_change(actor, target)
     try:
         team.remove_member(target)

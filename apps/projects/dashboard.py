@@ -20,7 +20,9 @@ class Figure:
 
 def project_figures(project: Project) -> list[Figure]:
     return [
-        Figure("Created", project.created_at.strftime("%b %-d, %Y"), "when the project was created"),
+        Figure(
+            "Created", project.created_at.strftime("%b %-d, %Y"), "when the project was created"
+        ),
         Figure("Total training time", "—", "no training runs yet"),
         Figure("Total spend", "$0.00", "no usage recorded for this project"),
         Figure("Current model", "None yet", "train and deploy a version to set it"),

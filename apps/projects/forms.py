@@ -19,17 +19,23 @@ class ProjectNameMixin:
         if self.instance is not None:
             taken = taken.exclude(pk=self.instance.pk)
         if taken.exists():
-            raise forms.ValidationError(f"This team already has a project named “{name}”. Pick another name.")
+            raise forms.ValidationError(
+                f"This team already has a project named “{name}”. Pick another name."
+            )
         return name
 
 
 class ProjectForm(ProjectNameMixin, forms.Form):
-    name = forms.CharField(max_length=100, widget=forms.TextInput(attrs={"autocomplete": "off", "autofocus": True}))
+    name = forms.CharField(
+        max_length=100, widget=forms.TextInput(attrs={"autocomplete": "off", "autofocus": True})
+    )
     goal = forms.CharField(
         label="What should the model do?",
         required=False,
         max_length=2000,
-        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "e.g. Answer customer support e-mails in our tone"}),
+        widget=forms.Textarea(
+            attrs={"rows": 3, "placeholder": "e.g. Answer customer support e-mails in our tone"}
+        ),
     )
 
     def __init__(self, *args, team=None, instance=None, **kwargs):

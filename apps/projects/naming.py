@@ -4,7 +4,27 @@ from __future__ import annotations
 
 import re
 
-_FILLER = {"i", "want", "to", "a", "an", "the", "model", "that", "we", "need", "would", "like", "for", "fine-tune", "finetune", "tune", "train", "my", "our"}
+_FILLER = {
+    "i",
+    "want",
+    "to",
+    "a",
+    "an",
+    "the",
+    "model",
+    "that",
+    "we",
+    "need",
+    "would",
+    "like",
+    "for",
+    "fine-tune",
+    "finetune",
+    "tune",
+    "train",
+    "my",
+    "our",
+}
 
 
 def name_from_goal(goal: str, existing: set[str], max_words: int = 5) -> str:

@@ -35,13 +35,21 @@ def welcome(request):
         require_write(membership)
         if form.is_valid():
             goal = form.cleaned_data["use_case"]
-            existing = {n.lower() for n in Project.objects.filter(team=membership.team).values_list("name", flat=True)}
+            existing = {
+                n.lower()
+                for n in Project.objects.filter(team=membership.team).values_list("name", flat=True)
+            }
             project = Project.objects.create(
-                team=membership.team, name=name_from_goal(goal, existing), goal=goal, created_by=request.user
+                team=membership.team,
+                name=name_from_goal(goal, existing),
+                goal=goal,
+                created_by=request.user,
             )
             messages.success(request, f"Project “{project.name}” created with your goal.")
             return redirect("project_detail", project_id=project.pk)
-    return render(request, "projects/welcome.html", {"form": form}, status=400 if form.errors else 200)
+    return render(
+        request, "projects/welcome.html", {"form": form}, status=400 if form.errors else 200
+    )
 
 
 @login_required
@@ -49,7 +57,11 @@ def project_list(request):
     membership = current_membership(request)
     show_archived = request.GET.get("archived") == "1"
     projects = Project.objects.filter(team=membership.team, archived_at__isnull=not show_archived)
-    return render(request, "projects/project_list.html", {"projects": projects, "show_archived": show_archived})
+    return render(
+        request,
+        "projects/project_list.html",
+        {"projects": projects, "show_archived": show_archived},
+    )
 
 
 @login_required
@@ -61,13 +73,19 @@ def project_create(request):
         require_write(membership)
         if form.is_valid():
             try:
-                project = Project.objects.create(team=membership.team, created_by=request.user, **form.cleaned_data)
+                project = Project.objects.create(
+                    team=membership.team, created_by=request.user, **form.cleaned_data
+                )
             except IntegrityError:  # the same name created a moment ago in another tab
-                form.add_error("name", "This team already has a project with that name. Pick another name.")
+                form.add_error(
+                    "name", "This team already has a project with that name. Pick another name."
+                )
             else:
                 messages.success(request, f"Project “{project.name}” created.")
                 return redirect("project_detail", project_id=project.pk)
-    return render(request, "projects/project_create.html", {"form": form}, status=400 if form.errors else 200)
+    return render(
+        request, "projects/project_create.html", {"form": form}, status=400 if form.errors else 200
+    )
 
 
 @login_required
@@ -86,19 +104,25 @@ def project_detail(request, project_id):
 @require_http_methods(["GET", "POST"])
 def project_rename(request, project_id):
     project, membership = get_project_for_user(request.user, project_id, write=True)
-    form = RenameForm(request.POST or None, team=project.team, instance=project, initial={"name": project.name})
+    form = RenameForm(
+        request.POST or None, team=project.team, instance=project, initial={"name": project.name}
+    )
     if request.method == "POST" and form.is_valid():
         with transaction.atomic():
             project.name = form.cleaned_data["name"]
             try:
                 project.save(update_fields=["name", "updated_at"])
             except IntegrityError:
-                form.add_error("name", "This team already has a project with that name. Pick another name.")
+                form.add_error(
+                    "name", "This team already has a project with that name. Pick another name."
+                )
             else:
                 broadcast_project_changed(project)
         if not form.errors:
             if request.htmx:
-                response = render(request, "projects/_title.html", {"project": project, "membership": membership})
+                response = render(
+                    request, "projects/_title.html", {"project": project, "membership": membership}
+                )
                 return trigger_client_event(response, "projectChanged", {"id": str(project.pk)})
             messages.success(request, "Project renamed.")
             return redirect("project_detail", project_id=project.pk)
@@ -133,5 +157,8 @@ def project_delete(request, project_id):
         messages.success(request, f"Project “{name}” deleted.")
         return redirect("home")
     return render(
-        request, "projects/project_delete.html", {"project": project, "form": form}, status=400 if form.errors else 200
+        request,
+        "projects/project_delete.html",
+        {"project": project, "form": form},
+        status=400 if form.errors else 200,
     )

@@ -38,7 +38,11 @@ def test_it_rejects_a_duplicate_email_in_any_case(client, owner):
 
 @pytest.mark.parametrize(
     "password, message",
-    [("short1", "too short"), ("password123", "too common"), ("83749283749283", "entirely numeric")],
+    [
+        ("short1", "too short"),
+        ("password123", "too common"),
+        ("83749283749283", "entirely numeric"),
+    ],
 )
 def test_it_rejects_a_weak_password(client, password, message):
     response = signup(client, password=password)
@@ -54,17 +58,23 @@ def test_it_rejects_mismatched_passwords(client):
 
 
 def test_it_logs_in_with_email_and_password(client, owner):
-    response = client.post(reverse("account_login"), {"login": "owner@example.com", "password": PASSWORD})
+    response = client.post(
+        reverse("account_login"), {"login": "owner@example.com", "password": PASSWORD}
+    )
     assert response.status_code == 302
     assert client.get(reverse("project_list")).status_code == 200
 
 
 def test_it_throttles_password_guessing(client, owner):
     for _ in range(5):
-        response = client.post(reverse("account_login"), {"login": "owner@example.com", "password": "wrong-guess-1"})
+        response = client.post(
+            reverse("account_login"), {"login": "owner@example.com", "password": "wrong-guess-1"}
+        )
         assert response.status_code == 200
     # Even the right password is refused while the account is throttled.
-    response = client.post(reverse("account_login"), {"login": "owner@example.com", "password": PASSWORD})
+    response = client.post(
+        reverse("account_login"), {"login": "owner@example.com", "password": PASSWORD}
+    )
     assert response.status_code in (200, 429)
     assert "_auth_user_id" not in client.session
     assert "Too many failed login attempts" in response.content.decode()
@@ -78,7 +88,9 @@ def test_it_sends_a_password_reset_link_that_works(client, owner):
     path = link.split("testserver", 1)[1]
     response = client.get(path, follow=True)
     form_path = response.redirect_chain[-1][0] if response.redirect_chain else path
-    response = client.post(form_path, {"password1": "a-brand-new-pass-77", "password2": "a-brand-new-pass-77"})
+    response = client.post(
+        form_path, {"password1": "a-brand-new-pass-77", "password2": "a-brand-new-pass-77"}
+    )
     assert response.status_code == 302
     owner.refresh_from_db()
     assert owner.check_password("a-brand-new-pass-77")

@@ -48,7 +48,9 @@ def test_it_refuses_to_switch_to_another_teams_team(login, outsider, team):
 
 
 def test_switching_with_htmx_redirects_the_client(login, owner, team):
-    response = login(owner).post(reverse("team_switch"), {"team": str(team.pk)}, headers={"HX-Request": "true"})
+    response = login(owner).post(
+        reverse("team_switch"), {"team": str(team.pk)}, headers={"HX-Request": "true"}
+    )
     assert response.status_code == 200
     assert response["HX-Redirect"] == reverse("home")
 
@@ -66,7 +68,9 @@ def test_outsiders_get_404_on_every_team_url(login, outsider, team, member):
         ("post", reverse("member_remove", args=[team.pk, membership.pk])),
     ]
     for method, url in urls:
-        response = getattr(client, method)(url, {"name": "Mine now", "email": "a@b.co", "role": "owner"})
+        response = getattr(client, method)(
+            url, {"name": "Mine now", "email": "a@b.co", "role": "owner"}
+        )
         assert response.status_code == 404, url
     team.refresh_from_db()
     assert team.name != "Mine now"
@@ -84,13 +88,17 @@ def test_a_membership_of_another_team_is_404_even_for_an_admin(login, owner, tea
 @pytest.mark.parametrize("role_fixture", ["member", "viewer"])
 def test_members_and_viewers_cannot_invite(request, login, team, role_fixture):
     user = request.getfixturevalue(role_fixture)
-    response = login(user).post(reverse("team_invite", args=[team.pk]), {"email": "x@example.com", "role": "member"})
+    response = login(user).post(
+        reverse("team_invite", args=[team.pk]), {"email": "x@example.com", "role": "member"}
+    )
     assert response.status_code == 403
     assert not Invitation.objects.exists()
 
 
 def test_it_rejects_inviting_an_existing_member(login, owner, team, member):
-    response = login(owner).post(reverse("team_invite", args=[team.pk]), {"email": "MEMBER@example.com", "role": "member"})
+    response = login(owner).post(
+        reverse("team_invite", args=[team.pk]), {"email": "MEMBER@example.com", "role": "member"}
+    )
     assert response.status_code == 400
     assert "already a member" in response.content.decode()
     assert not Invitation.objects.exists()
@@ -98,7 +106,9 @@ def test_it_rejects_inviting_an_existing_member(login, owner, team, member):
 
 def test_it_rejects_a_second_open_invitation(login, owner, team):
     Invitation.objects.create(team=team, email="x@example.com")
-    response = login(owner).post(reverse("team_invite", args=[team.pk]), {"email": "x@example.com", "role": "member"})
+    response = login(owner).post(
+        reverse("team_invite", args=[team.pk]), {"email": "x@example.com", "role": "member"}
+    )
     assert response.status_code == 400
     assert "already has an open invitation" in response.content.decode()
     assert Invitation.objects.count() == 1
@@ -106,20 +116,28 @@ def test_it_rejects_a_second_open_invitation(login, owner, team):
 
 @pytest.mark.parametrize("email", ["not-an-email", "", "a@b"])
 def test_it_rejects_a_bad_invitation_address(login, owner, team, email):
-    response = login(owner).post(reverse("team_invite", args=[team.pk]), {"email": email, "role": "member"})
+    response = login(owner).post(
+        reverse("team_invite", args=[team.pk]), {"email": email, "role": "member"}
+    )
     assert response.status_code == 400
     assert not Invitation.objects.exists()
 
 
 def test_admins_cannot_invite_owners(login, admin_user, team):
-    response = login(admin_user).post(reverse("team_invite", args=[team.pk]), {"email": "x@example.com", "role": "owner"})
+    response = login(admin_user).post(
+        reverse("team_invite", args=[team.pk]), {"email": "x@example.com", "role": "owner"}
+    )
     assert response.status_code == 400
     assert not Invitation.objects.exists()
 
 
-def test_an_invitation_is_mailed_by_the_worker_and_accepted(client, owner, team, celery_worker_thread):
+def test_an_invitation_is_mailed_by_the_worker_and_accepted(
+    client, owner, team, celery_worker_thread
+):
     client.force_login(owner)
-    response = client.post(reverse("team_invite", args=[team.pk]), {"email": "friend@example.com", "role": "viewer"})
+    response = client.post(
+        reverse("team_invite", args=[team.pk]), {"email": "friend@example.com", "role": "viewer"}
+    )
     assert response.status_code == 302
     invitation = Invitation.objects.get(email="friend@example.com")
 
@@ -149,7 +167,9 @@ def test_an_invitation_is_mailed_by_the_worker_and_accepted(client, owner, team,
 
 
 def test_an_expired_invitation_is_refused(client, team):
-    invitation = Invitation.objects.create(team=team, email="late@example.com", expires_at=timezone.now() - timedelta(minutes=1))
+    invitation = Invitation.objects.create(
+        team=team, email="late@example.com", expires_at=timezone.now() - timedelta(minutes=1)
+    )
     client.force_login(make_user("late@example.com"))
     response = client.post(reverse("invitation_accept", args=[make_token(invitation)]))
     assert response.status_code == 400
@@ -185,7 +205,9 @@ def test_an_anonymous_visitor_is_sent_to_log_in(client, team):
 
 def test_the_last_owner_cannot_be_demoted(login, owner, team):
     membership = Membership.objects.get(user=owner, team=team)
-    response = login(owner).post(reverse("member_role", args=[team.pk, membership.pk]), {"role": "member"}, follow=True)
+    response = login(owner).post(
+        reverse("member_role", args=[team.pk, membership.pk]), {"role": "member"}, follow=True
+    )
     assert "at least one owner" in response.content.decode()
     membership.refresh_from_db()
     assert membership.role == Role.OWNER
@@ -193,7 +215,9 @@ def test_the_last_owner_cannot_be_demoted(login, owner, team):
 
 def test_the_last_owner_cannot_leave(login, owner, team):
     membership = Membership.objects.get(user=owner, team=team)
-    response = login(owner).post(reverse("member_remove", args=[team.pk, membership.pk]), follow=True)
+    response = login(owner).post(
+        reverse("member_remove", args=[team.pk, membership.pk]), follow=True
+    )
     assert "at least one owner" in response.content.decode()
     assert Membership.objects.filter(pk=membership.pk).exists()
 
@@ -211,10 +235,21 @@ def test_an_owner_can_hand_over_ownership(login, owner, team, member):
 def test_admins_cannot_touch_owners(login, owner, admin_user, team):
     owner_membership = Membership.objects.get(user=owner, team=team)
     client = login(admin_user)
-    assert client.post(reverse("member_role", args=[team.pk, owner_membership.pk]), {"role": "viewer"}).status_code == 403
-    assert client.post(reverse("member_remove", args=[team.pk, owner_membership.pk])).status_code == 403
+    assert (
+        client.post(
+            reverse("member_role", args=[team.pk, owner_membership.pk]), {"role": "viewer"}
+        ).status_code
+        == 403
+    )
+    assert (
+        client.post(reverse("member_remove", args=[team.pk, owner_membership.pk])).status_code
+        == 403
+    )
     own = Membership.objects.get(user=admin_user, team=team)
-    assert client.post(reverse("member_role", args=[team.pk, own.pk]), {"role": "owner"}).status_code == 403
+    assert (
+        client.post(reverse("member_role", args=[team.pk, own.pk]), {"role": "owner"}).status_code
+        == 403
+    )
     assert Membership.objects.get(pk=owner_membership.pk).role == Role.OWNER
     assert Membership.objects.get(pk=own.pk).role == Role.ADMIN
 
@@ -244,6 +279,16 @@ def test_a_member_can_leave_but_not_remove_others(login, member, viewer, team):
 def test_viewers_see_the_team_but_cannot_rename_it(login, viewer, team):
     client = login(viewer)
     assert client.get(reverse("team_detail", args=[team.pk])).status_code == 200
-    assert client.post(reverse("team_rename", args=[team.pk]), {"name": "Hijacked"}).status_code == 403
+    assert (
+        client.post(reverse("team_rename", args=[team.pk]), {"name": "Hijacked"}).status_code == 403
+    )
     team.refresh_from_db()
     assert team.name != "Hijacked"
+
+
+def test_someone_who_left_every_team_gets_a_fresh_personal_team(login, owner, team, member):
+    Membership.objects.filter(team=team, user=member).delete()
+    Membership.objects.filter(user=member).delete()
+    response = login(member).get(reverse("project_list"))
+    assert response.status_code == 200
+    assert Membership.objects.get(user=member).role == Role.OWNER

@@ -56,7 +56,16 @@ def live_server_url(transactional_db):
     OUTPUT.mkdir(parents=True, exist_ok=True)
     log = open(OUTPUT / "daphne.log", "ab")
     process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "vibeflow_site.asgi:application"],
+        [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "vibeflow_site.asgi:application",
+        ],
         cwd=ROOT,
         env=env,
         stdout=log,

@@ -8,7 +8,9 @@ from playwright.sync_api import expect
 pytestmark = pytest.mark.e2e
 
 
-def test_a_new_user_signs_up_creates_a_project_and_switches_team(live_server_url, browser_page, screenshot):
+def test_a_new_user_signs_up_creates_a_project_and_switches_team(
+    live_server_url, browser_page, screenshot
+):
     page = browser_page
     page.goto(live_server_url + "/")
     expect(page).to_have_url(re.compile(r"/accounts/login/"))

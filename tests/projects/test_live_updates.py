@@ -12,7 +12,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def communicator_for(user, project):
-    communicator = WebsocketCommunicator(URLRouter(websocket_urlpatterns), f"/ws/projects/{project.pk}/")
+    communicator = WebsocketCommunicator(
+        URLRouter(websocket_urlpatterns), f"/ws/projects/{project.pk}/"
+    )
     communicator.scope["user"] = user
     return communicator
 
@@ -61,7 +63,9 @@ async def test_the_browser_cannot_send_anything(owner, project):
 
 async def test_a_foreign_origin_is_refused_by_the_full_stack(project):
     communicator = WebsocketCommunicator(
-        application, f"/ws/projects/{project.pk}/", headers=[(b"origin", b"https://evil.example"), (b"host", b"localhost")]
+        application,
+        f"/ws/projects/{project.pk}/",
+        headers=[(b"origin", b"https://evil.example"), (b"host", b"localhost")],
     )
     connected, _ = await communicator.connect()
     assert not connected

@@ -44,7 +44,7 @@ def test_it_creates_a_project_and_shows_it_in_the_sidebar(login, owner, team):
     assert project.name == "Doc Classifier"
     assert project.status == ProjectStatus.DRAFT
     html = client.get(response.url).content.decode()
-    assert 'id="nav-project-%s"' % project.pk in html
+    assert f'id="nav-project-{project.pk}"' in html
     assert "Draft" in html
     assert project.created_at.strftime("%b") in html
 
@@ -73,20 +73,31 @@ def test_viewers_cannot_create_projects(login, viewer, team):
     client = login(viewer)
     client.post(reverse("team_switch"), {"team": str(team.pk)})
     assert client.post(reverse("project_create"), {"name": "Nope"}).status_code == 403
-    assert client.post(reverse("welcome"), {"use_case": "A model that does things well"}).status_code == 403
+    assert (
+        client.post(reverse("welcome"), {"use_case": "A model that does things well"}).status_code
+        == 403
+    )
     assert not Project.objects.exists()
 
 
 def test_the_dashboard_shows_where_each_figure_comes_from(login, owner, project):
     html = login(owner).get(reverse("project_detail", args=[project.pk])).content.decode()
-    for text in ["Total training time", "no training runs yet", "Total spend", "no usage recorded", "Current model"]:
+    for text in [
+        "Total training time",
+        "no training runs yet",
+        "Total spend",
+        "no usage recorded",
+        "Current model",
+    ]:
         assert text in html
     assert f'ws-connect="/ws/projects/{project.pk}/"' in html
 
 
 def test_it_renames_with_htmx_and_returns_the_title(login, owner, project):
     response = login(owner).post(
-        reverse("project_rename", args=[project.pk]), {"name": "Helpdesk"}, headers={"HX-Request": "true"}
+        reverse("project_rename", args=[project.pk]),
+        {"name": "Helpdesk"},
+        headers={"HX-Request": "true"},
     )
     assert response.status_code == 200
     assert "Helpdesk" in response.content.decode()
@@ -105,7 +116,9 @@ def test_it_renames_without_javascript(login, owner, project):
 def test_a_rename_to_a_taken_name_changes_nothing(login, owner, team, project):
     Project.objects.create(team=team, name="Other")
     response = login(owner).post(
-        reverse("project_rename", args=[project.pk]), {"name": "OTHER"}, headers={"HX-Request": "true"}
+        reverse("project_rename", args=[project.pk]),
+        {"name": "OTHER"},
+        headers={"HX-Request": "true"},
     )
     assert response.status_code == 400
     assert "already has a project named" in response.content.decode()
@@ -140,9 +153,16 @@ def test_delete_needs_the_exact_name(login, owner, project):
 def test_viewers_can_look_but_not_change(login, viewer, project):
     client = login(viewer)
     assert client.get(reverse("project_detail", args=[project.pk])).status_code == 200
-    assert client.post(reverse("project_rename", args=[project.pk]), {"name": "X"}).status_code == 403
+    assert (
+        client.post(reverse("project_rename", args=[project.pk]), {"name": "X"}).status_code == 403
+    )
     assert client.post(reverse("project_archive", args=[project.pk])).status_code == 403
-    assert client.post(reverse("project_delete", args=[project.pk]), {"confirm": "Support Bot"}).status_code == 403
+    assert (
+        client.post(
+            reverse("project_delete", args=[project.pk]), {"confirm": "Support Bot"}
+        ).status_code
+        == 403
+    )
     project.refresh_from_db()
     assert project.name == "Support Bot" and not project.is_archived
 
@@ -176,7 +196,9 @@ def test_an_unknown_project_is_404(login, owner):
     assert login(owner).get(reverse("project_detail", args=[uuid.uuid4()])).status_code == 404
 
 
-def test_the_sidebar_lists_only_the_current_teams_projects(login, owner, outsider, outsider_team, project):
+def test_the_sidebar_lists_only_the_current_teams_projects(
+    login, owner, outsider, outsider_team, project
+):
     Project.objects.create(team=outsider_team, name="Secret Outsider Project")
     html = login(owner).get(reverse("project_list")).content.decode()
     assert "Support Bot" in html

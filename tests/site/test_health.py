@@ -19,7 +19,11 @@ def test_it_is_not_ready_without_a_worker(client):
     assert response.status_code == 503
     assert body["checks"]["database"]["ok"] is True
     assert body["checks"]["redis"]["ok"] is True
-    assert body["checks"]["workers"] == {"ok": False, "names": [], "error": "no Celery worker answered"}
+    assert body["checks"]["workers"] == {
+        "ok": False,
+        "names": [],
+        "error": "no Celery worker answered",
+    }
 
 
 def test_it_is_ready_when_a_worker_answers(client, celery_worker_thread):

@@ -46,7 +46,16 @@ def test_csrf_is_enforced(owner, project):
 
 def test_the_stylesheet_holds_the_spec_tokens():
     css = (Path(settings.BASE_DIR) / "static" / "css" / "vibeflow.css").read_text()
-    for token in ["#3B82F6", "#8B5CF6", "#EF4444", "#F59E0B", "#10B981", "--font-size: 14px", "--space: 8px", "--radius: 4px"]:
+    for token in [
+        "#3B82F6",
+        "#8B5CF6",
+        "#EF4444",
+        "#F59E0B",
+        "#10B981",
+        "--font-size: 14px",
+        "--space: 8px",
+        "--radius: 4px",
+    ]:
         assert token in css
     assert "@media (max-width: 1199px)" in css
     assert "@media (max-width: 767px)" in css

@@ -9,9 +9,19 @@ from vibeflow_site.env import envbool, envint, envlist, redis_url_for
     [
         ("redis://127.0.0.1:6379", 2, False, "redis://127.0.0.1:6379/2"),
         ("redis://127.0.0.1:6379/0", 3, True, "redis://127.0.0.1:6379/3"),
-        ("rediss://:pw@cache:6380/9?ssl_cert_reqs=none", 1, False, "rediss://:pw@cache:6380/1?ssl_cert_reqs=none"),
+        (
+            "rediss://:pw@cache:6380/9?ssl_cert_reqs=none",
+            1,
+            False,
+            "rediss://:pw@cache:6380/1?ssl_cert_reqs=none",
+        ),
         ("unix:///var/run/redis.sock", 1, False, "unix:///var/run/redis.sock?db=1"),
-        ("unix:///var/run/redis.sock?db=7", 0, True, "redis+socket:///var/run/redis.sock?virtual_host=0"),
+        (
+            "unix:///var/run/redis.sock?db=7",
+            0,
+            True,
+            "redis+socket:///var/run/redis.sock?virtual_host=0",
+        ),
     ],
 )
 def test_it_derives_one_database_per_role(base, db, celery, expected):
@@ -63,7 +73,11 @@ def test_it_refuses_to_start_without_a_secret_key_in_production(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
     env["DEBUG"] = "0"
     result = subprocess.run(
-        [sys.executable, "-c", "import django; from django.conf import settings; settings.SECRET_KEY"],
+        [
+            sys.executable,
+            "-c",
+            "import django; from django.conf import settings; settings.SECRET_KEY",
+        ],
         env={**env, "DJANGO_SETTINGS_MODULE": "vibeflow_site.settings"},
         capture_output=True,
         text=True,

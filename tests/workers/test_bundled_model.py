@@ -3,7 +3,12 @@
 import pytest
 from django.conf import settings
 
-from workers.models.bundled import BUNDLED_MODEL_ID, bundled_gguf_path, ensure_bundled_model, is_cached
+from workers.models.bundled import (
+    BUNDLED_MODEL_ID,
+    bundled_gguf_path,
+    ensure_bundled_model,
+    is_cached,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -23,12 +28,17 @@ def test_it_caches_a_float_copy_that_answers_sensibly():
     assert is_cached(settings.MODEL_CACHE_DIR)
     assert (path / "model.safetensors").exists()
     # A second call finds the cache and converts nothing.
-    assert ensure_bundled_model(settings.MODEL_CACHE_DIR, log=lambda _: pytest.fail("converted twice")) == path
+    assert (
+        ensure_bundled_model(settings.MODEL_CACHE_DIR, log=lambda _: pytest.fail("converted twice"))
+        == path
+    )
 
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path)
     prompt = tokenizer.apply_chat_template(
-        [{"role": "user", "content": "What is the capital of France?"}], tokenize=False, add_generation_prompt=True
+        [{"role": "user", "content": "What is the capital of France?"}],
+        tokenize=False,
+        add_generation_prompt=True,
     )
     inputs = tokenizer(prompt, return_tensors="pt")
     with torch.no_grad():

@@ -14,7 +14,6 @@ import importlib.util
 import json
 import os
 import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -67,7 +66,9 @@ def ensure_bundled_model(cache_dir: Path, *, log=print) -> Path:
         if is_cached(cache_dir):
             return target
         gguf = bundled_gguf_path()
-        log(f"Converting the bundled model {gguf.name} to a cached float copy (once, about 30 s)...")
+        log(
+            f"Converting the bundled model {gguf.name} to a cached float copy (once, about 30 s)..."
+        )
         started = time.monotonic()
 
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -99,4 +100,3 @@ def ensure_bundled_model(cache_dir: Path, *, log=print) -> Path:
         os.replace(tmp, target)
         log(f"Bundled model cached at {target} in {time.monotonic() - started:.0f} s")
         return target
-

@@ -6,6 +6,7 @@ from django.db import transaction
 from apps.accounts.demo import DEMO_EMAIL, DEMO_PASSWORD
 from apps.accounts.models import Membership, User
 from apps.projects.models import Project
+
 SAMPLE_NAME = "Customer Support Bot"
 SAMPLE_GOAL = (
     "Answer customer support questions about our product in a short, friendly tone, "
