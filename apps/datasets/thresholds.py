@@ -1,0 +1,71 @@
+"""Every data-quality threshold in one place (product spec, "Data Quality Thresholds")."""
+
+MISSING_WARN_FRACTION = 0.05  # >5% rows with an empty input or output: warn, offer auto-remove
+DUPLICATE_WARN_FRACTION = 0.02  # >2% exact duplicates: warn, offer dedup
+AVG_INPUT_TOKENS_MIN = 10  # average input under 10 tokens: too short
+AVG_OUTPUT_TOKENS_MAX = 1000  # average output over 1000 tokens: too long
+IMBALANCE_RATIO = 10.0  # input/output length ratio beyond 10:1 either way: flag
+SIZE_MIN = 100  # fewer examples: overfitting risk
+SIZE_LARGE = 1_000_000  # more examples: large cost
+LANGUAGE_SAMPLE_ROWS = (
+    2000  # rows whose language is detected (the first ones; stated on the report)
+)
+
+# Per-row checks
+VERY_SHORT_WORDS = 2  # an input or output of at most this many words is "very short"
+VERY_LONG_CHARS = 10_000
+TRUNCATION_LENGTHS = (
+    255,
+    256,
+    500,
+    511,
+    512,
+    1000,
+    1023,
+    1024,
+    2000,
+    2047,
+    2048,
+    4095,
+    4096,
+    8191,
+    8192,
+    32767,
+)
+PLACEHOLDERS = {
+    "",
+    "?",
+    "??",
+    "???",
+    "????",
+    "...",
+    "-",
+    "--",
+    "n/a",
+    "na",
+    "none",
+    "null",
+    "nil",
+    "nan",
+    "tbd",
+    "todo",
+    "xxx",
+    "test",
+    "lorem ipsum",
+}
+
+# Score penalties (a row starts at 100)
+PENALTY = {
+    "placeholder": 90,
+    "very_short": 40,
+    "duplicate": 50,
+    "truncated": 30,
+    "encoding": 25,
+    "language": 30,
+    "imbalance": 20,
+    "very_long": 15,
+}
+
+CHARS_PER_TOKEN = 4.0  # the approximation used before a base model is chosen
+DEFAULT_TEST_FRACTION = 0.2
+DEFAULT_SEED = 42
