@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "allauth.account",
     "apps.accounts",
     "apps.projects",
+    "apps.datasets",
 ]
 
 MIDDLEWARE = [
@@ -264,6 +265,7 @@ WHITENOISE_USE_FINDERS = not STATIC_MANIFEST
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on every start without it
 MEDIA_ROOT = DATA_DIR / "media"
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+DATASET_MAX_UPLOAD_BYTES = envint("DATASET_MAX_UPLOAD_MB", 500) * 1024 * 1024
 
 # --- i18n --------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("", include("apps.accounts.urls")),
     path("", include("apps.projects.urls")),
+    path("", include("apps.datasets.urls")),
 ]
 
 handler404 = "vibeflow_site.errors.not_found"

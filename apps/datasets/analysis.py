@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import detection, records
+from . import detection, preview, records
 from . import thresholds as T
 from .formats import Malformed, Row, Sniffed, iter_rows, sniff
 from .quality import ReportBuilder, detect_language, repair_text, score_row
@@ -121,21 +121,24 @@ def build_version(
     report = ReportBuilder()
     seen: set[bytes] = set()
     keys: list[tuple[int, bytes]] = []  # (row index, example key) of trainable rows
-    with open(out_dir / "rows.jsonl", "w", encoding="utf-8") as out:
+    index_file = preview.IndexWriter()
+    with open(out_dir / "rows.jsonl", "wb") as out:
+
+        def emit(row: dict) -> None:
+            index_file.add(out.tell(), row["score"], row["issues"])
+            out.write(json.dumps(row, ensure_ascii=False).encode() + b"\n")
+
         for index, item in enumerate(items):
             if item.malformed:
                 report.add_malformed(item.line, item.error or "")
-                out.write(
-                    json.dumps(
-                        {
-                            "i": index,
-                            "line": item.line,
-                            "score": 0,
-                            "issues": ["malformed"],
-                            "error": item.error,
-                        }
-                    )
-                    + "\n"
+                emit(
+                    {
+                        "i": index,
+                        "line": item.line,
+                        "score": 0,
+                        "issues": ["malformed"],
+                        "error": item.error,
+                    }
                 )
                 continue
             messages = item.messages or []
@@ -157,11 +160,12 @@ def build_version(
                 row["messages"] = item.messages
             if item.error:
                 row["error"] = item.error
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            emit(row)
             if "missing" not in quality.issues:
                 keys.append((index, key))
             if index % 5000 == 0:
                 progress(0.9 * position(), "Analysing rows")
+    index_file.save(out_dir)
     progress(0.9, "Splitting into train and test")
     test_rows = choose_test_rows(keys, seed=seed, test_fraction=test_fraction)
     train = test = 0

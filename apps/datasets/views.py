@@ -1,0 +1,295 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from apps.projects.access import get_project_for_user
+
+from . import preview
+from .access import get_version_for_user
+from .forms import MappingForm
+from .models import Dataset, DatasetVersion, VersionStatus
+from .quality import ISSUE_LABELS, language_name
+from .samples import SAMPLES
+from .storage import HashingUploadHandler, store, store_path
+from .tasks import analyse_version
+
+FIXES = {
+    "remove_missing": (["missing"], "Removed {n} rows with an empty input or output"),
+    "remove_duplicates": (["duplicate"], "Removed {n} duplicate rows"),
+    "drop_malformed": (["malformed"], "Dropped {n} rows that could not be read"),
+    "remove_placeholders": (["placeholder"], "Removed {n} rows with placeholder text"),
+}
+
+
+@login_required
+@require_GET
+def dataset_list(request, project_id):
+    project, membership = get_project_for_user(request.user, project_id)
+    datasets = project.datasets.prefetch_related("versions")
+    return render(
+        request,
+        "datasets/dataset_list.html",
+        {
+            "project": project,
+            "membership": membership,
+            "datasets": datasets,
+            "samples": SAMPLES,
+            "max_mb": _max_mb(),
+        },
+    )
+
+
+def _max_mb() -> int:
+    from django.conf import settings
+
+    return settings.DATASET_MAX_UPLOAD_BYTES // (1024 * 1024)
+
+
+def _start(project, user, stored, name: str, reason: str) -> DatasetVersion:
+    dataset = Dataset.objects.create(project=project, name=name[:200], created_by=user)
+    version = DatasetVersion.create_next(
+        dataset, source=stored, original_name=name[:255], reason=reason, created_by=user
+    )
+    analyse_version.delay_on_commit(str(version.pk))
+    return version
+
+
+def _go(request, url: str):
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+@csrf_exempt
+@login_required
+@require_POST
+def upload(request, project_id):
+    # Our handler must be in place before anything reads the body, CSRF included.
+    request.upload_handlers = [HashingUploadHandler(request)]
+    return _upload(request, project_id)
+
+
+@csrf_protect
+def _upload(request, project_id):
+    project, _ = get_project_for_user(request.user, project_id, write=True)
+    files = request.FILES.getlist("file")
+    if getattr(request, "upload_too_large", False):
+        return _upload_error(
+            request, project, f"The file is larger than the {_max_mb()} MB limit.", 413
+        )
+    if len(files) != 1:
+        for f in files:
+            f.discard()
+        return _upload_error(request, project, "Choose one file to upload.", 400)
+    upload = files[0]
+    if upload.size == 0:
+        upload.discard()
+        return _upload_error(request, project, "The file is empty.", 400)
+    stored = store(upload)
+    version = _start(project, request.user, stored, upload.name, f"Uploaded {upload.name}")
+    return _go(request, reverse("version_detail", args=[version.pk]))
+
+
+def _upload_error(request, project, message: str, status: int):
+    if request.htmx:
+        return HttpResponse(
+            f'<p class="message message-error" role="alert">{message}</p>', status=status
+        )
+    messages.error(request, message)
+    response = redirect("dataset_list", project_id=project.pk)
+    return response
+
+
+@login_required
+@require_POST
+def import_sample(request, project_id, sample):
+    project, _ = get_project_for_user(request.user, project_id, write=True)
+    if sample not in SAMPLES:
+        raise Http404
+    info = SAMPLES[sample]
+    stored = store_path(info["file"])
+    version = _start(
+        project, request.user, stored, info["file"].name, f"Imported the sample “{info['title']}”"
+    )
+    return _go(request, reverse("version_detail", args=[version.pk]))
+
+
+def _version_context(version, membership):
+    report = version.report or {}
+    proposal = version.proposal or {}
+    mapping = version.mapping or proposal
+    form = None
+    if version.is_ready and version.columns and mapping.get("kind") == "columns":
+        form = MappingForm(
+            columns=version.columns,
+            initial={
+                "inputs": mapping.get("inputs"),
+                "output": mapping.get("output"),
+                "system": mapping.get("system") or "",
+                "template": mapping.get("template"),
+            },
+        )
+    return {
+        "version": version,
+        "dataset": version.dataset,
+        "project": version.dataset.project,
+        "membership": membership,
+        "report": report,
+        "mapping": mapping,
+        "proposal": proposal,
+        "form": form,
+        "versions": version.dataset.versions.order_by("-number"),
+        "language_name": language_name(report.get("language")),
+        "issue_labels": ISSUE_LABELS,
+        "manual": bool(proposal)
+        and proposal.get("confidence", 1) < 0.6
+        and not version.parent_id
+        and mapping is proposal,
+    }
+
+
+@login_required
+@require_GET
+def version_detail(request, version_id):
+    version, membership = get_version_for_user(request.user, version_id)
+    context = _version_context(version, membership)
+    if version.is_ready:
+        context.update(
+            page=preview.page_rows(version.folder), issue=None, sort="row", sorts=preview.SORTS
+        )
+    return render(request, "datasets/version_detail.html", context)
+
+
+@login_required
+@require_GET
+def version_status(request, version_id):
+    version, membership = get_version_for_user(request.user, version_id)
+    if version.status != VersionStatus.ANALYSING and request.htmx:
+        # Analysis finished: reload the whole page to show the report.
+        return HttpResponseClientRedirect(reverse("version_detail", args=[version.pk]))
+    return render(request, "datasets/_progress.html", {"version": version})
+
+
+@login_required
+@require_GET
+def version_rows(request, version_id):
+    version, membership = get_version_for_user(request.user, version_id)
+    if not version.is_ready:
+        raise Http404
+    issue = request.GET.get("issue") or None
+    sort = request.GET.get("sort") if request.GET.get("sort") in preview.SORTS else "row"
+    try:
+        page_number = int(request.GET.get("page", 1))
+    except ValueError:
+        page_number = 1
+    page = preview.page_rows(version.folder, page=page_number, issue=issue, sort=sort)
+    context = {
+        "version": version,
+        "page": page,
+        "issue": issue,
+        "sort": sort,
+        "sorts": preview.SORTS,
+        "issue_labels": ISSUE_LABELS,
+        "membership": membership,
+    }
+    template = "datasets/_rows.html" if request.htmx else "datasets/version_rows.html"
+    return render(request, template, context)
+
+
+def _derive(
+    request, version, *, reason: str, drop: dict | None = None, mapping: dict | None = None
+):
+    child = DatasetVersion.create_next(
+        version.dataset,
+        parent=version,
+        source=version.source,
+        original_name=version.original_name,
+        reason=reason,
+        created_by=request.user,
+        drop=drop or {},
+        mapping=mapping or {},
+    )
+    analyse_version.delay_on_commit(str(child.pk))
+    return child
+
+
+@login_required
+@require_POST
+def version_mapping(request, version_id):
+    version, membership = get_version_for_user(request.user, version_id, write=True)
+    if not version.is_ready:
+        messages.error(request, "Wait for the analysis to finish before changing the mapping.")
+        return redirect("version_detail", version_id=version.pk)
+    form = MappingForm(request.POST, columns=version.columns)
+    if not form.is_valid():
+        context = _version_context(version, membership)
+        context.update(
+            form=form,
+            manual=True,
+            page=preview.page_rows(version.folder),
+            issue=None,
+            sort="row",
+            sorts=preview.SORTS,
+        )
+        return render(request, "datasets/version_detail.html", context, status=400)
+    mapping = form.mapping()
+    child = _derive(request, version, reason="Changed the column mapping", mapping=mapping)
+    return redirect("version_detail", version_id=child.pk)
+
+
+@login_required
+@require_POST
+def version_fix(request, version_id):
+    version, _ = get_version_for_user(request.user, version_id, write=True)
+    if not version.is_ready:
+        messages.error(request, "Wait for the analysis to finish before fixing rows.")
+        return redirect("version_detail", version_id=version.pk)
+    action = request.POST.get("action")
+    counts = (version.report or {}).get("issue_counts", {})
+    if action in FIXES:
+        issues, text = FIXES[action]
+        n = sum(counts.get(i, 0) for i in issues)
+        if n == 0:
+            messages.info(request, "Nothing to remove: no row has that problem.")
+            return redirect("version_detail", version_id=version.pk)
+        child = _derive(request, version, reason=text.format(n=n), drop={"issues": issues})
+    elif action == "delete_rows":
+        try:
+            rows = sorted({int(i) for i in request.POST.getlist("row")})
+        except ValueError:
+            rows = []
+        rows = [i for i in rows if 0 <= i < version.total]
+        if not rows:
+            messages.error(request, "Select at least one row to delete.")
+            return redirect("version_detail", version_id=version.pk)
+        child = _derive(
+            request,
+            version,
+            reason=f"Deleted {len(rows)} row{'s' if len(rows) != 1 else ''} by hand",
+            drop={"rows": rows},
+        )
+    else:
+        messages.error(request, "Unknown fix.")
+        return redirect("version_detail", version_id=version.pk)
+    messages.success(request, f"Creating version {child.number}: {child.reason.lower()}.")
+    return _go(request, reverse("version_detail", args=[child.pk]))
+
+
+@login_required
+@require_POST
+def version_accept(request, version_id):
+    version, _ = get_version_for_user(request.user, version_id, write=True)
+    if not version.is_ready:
+        messages.error(request, "Wait for the analysis to finish first.")
+    else:
+        DatasetVersion.objects.filter(pk=version.pk, accepted_at__isnull=True).update(
+            accepted_at=timezone.now()
+        )
+        messages.success(request, f"Version {version.number} is ready for training.")
+    return redirect("version_detail", version_id=version.pk)
