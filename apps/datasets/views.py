@@ -33,18 +33,18 @@ FIXES = {
 @require_GET
 def dataset_list(request, project_id):
     project, membership = get_project_for_user(request.user, project_id)
-    datasets = project.datasets.prefetch_related("versions")
-    return render(
-        request,
-        "datasets/dataset_list.html",
-        {
-            "project": project,
-            "membership": membership,
-            "datasets": datasets,
-            "samples": SAMPLES,
-            "max_mb": _max_mb(),
-        },
-    )
+    return _list_page(request, project, membership)
+
+
+def _list_page(request, project, membership, status=200):
+    context = {
+        "project": project,
+        "membership": membership,
+        "datasets": project.datasets.prefetch_related("versions"),
+        "samples": SAMPLES,
+        "max_mb": _max_mb(),
+    }
+    return render(request, "datasets/dataset_list.html", context, status=status)
 
 
 def _max_mb() -> int:
@@ -77,33 +77,31 @@ def upload(request, project_id):
 
 @csrf_protect
 def _upload(request, project_id):
-    project, _ = get_project_for_user(request.user, project_id, write=True)
+    project, membership = get_project_for_user(request.user, project_id, write=True)
     files = request.FILES.getlist("file")
     if getattr(request, "upload_too_large", False):
-        return _upload_error(
-            request, project, f"The file is larger than the {_max_mb()} MB limit.", 413
-        )
+        message = f"The file is larger than the {_max_mb()} MB limit."
+        return _upload_error(request, project, membership, message, 413)
     if len(files) != 1:
         for f in files:
             f.discard()
-        return _upload_error(request, project, "Choose one file to upload.", 400)
+        return _upload_error(request, project, membership, "Choose one file to upload.", 400)
     upload = files[0]
     if upload.size == 0:
         upload.discard()
-        return _upload_error(request, project, "The file is empty.", 400)
+        return _upload_error(request, project, membership, "The file is empty.", 400)
     stored = store(upload)
     version = _start(project, request.user, stored, upload.name, f"Uploaded {upload.name}")
     return _go(request, reverse("version_detail", args=[version.pk]))
 
 
-def _upload_error(request, project, message: str, status: int):
+def _upload_error(request, project, membership, message: str, status: int):
     if request.htmx:
         return HttpResponse(
             f'<p class="message message-error" role="alert">{message}</p>', status=status
         )
     messages.error(request, message)
-    response = redirect("dataset_list", project_id=project.pk)
-    return response
+    return _list_page(request, project, membership, status=status)
 
 
 @login_required

@@ -1,0 +1,256 @@
+"""Dataset pages: upload, analysis by a real worker, fixes as new versions, and isolation."""
+
+import hashlib
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from apps.datasets.models import Dataset, DatasetVersion, StoredFile, VersionStatus
+from apps.datasets.samples import SAMPLES
+from apps.datasets.tasks import analyse_version
+
+SUPPORT = SAMPLES["customer-support"]["file"]
+
+
+def tmp_files():
+    folder = Path(settings.DATA_DIR) / "blobs" / "tmp"
+    return list(folder.iterdir()) if folder.exists() else []
+
+
+def wait_until_done(version, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        version.refresh_from_db()
+        if version.status != VersionStatus.ANALYSING:
+            return version
+        time.sleep(0.2)
+    raise AssertionError(f"analysis still running: {version.stage} {version.progress}")
+
+
+def upload(client, project, name, content):
+    return client.post(
+        reverse("dataset_upload", args=[project.pk]), {"file": SimpleUploadedFile(name, content)}
+    )
+
+
+@pytest.fixture
+def ready_version(db, login, owner, project):
+    """The support sample imported through the view and analysed by calling the task function."""
+    login(owner).post(reverse("dataset_sample", args=[project.pk, "customer-support"]))
+    version = DatasetVersion.objects.get(dataset__project=project)
+    assert analyse_version(str(version.pk)) == "ready"
+    version.refresh_from_db()
+    return version
+
+
+def test_an_upload_is_analysed_by_the_worker(client, owner, project, celery_worker_thread):
+    client.force_login(owner)
+    content = SUPPORT.read_bytes()
+    response = upload(client, project, "support.csv", content)
+    version = DatasetVersion.objects.get(dataset__project=project)
+    assert response.url == reverse("version_detail", args=[version.pk])
+
+    version = wait_until_done(version)
+    assert version.status == VersionStatus.READY, version.error
+    assert version.total == 300 and version.train_count + version.test_count == 298
+    assert version.mapping["inputs"] == ["customer_message"]
+    assert (version.folder / "train.jsonl").exists()
+
+    stored = version.source
+    assert stored.sha256 == hashlib.sha256(content).hexdigest()
+    assert stored.path.read_bytes() == content
+    assert tmp_files() == []
+
+    html = client.get(reverse("version_detail", args=[version.pk])).content.decode()
+    assert "Column Detected: “customer_message” → Input Text" in html
+    assert "Not needed for training" in html
+    assert "Duplicates:" in html and "Remove Duplicates" in html
+
+
+def test_identical_bytes_are_stored_once(login, owner, project):
+    client = login(owner)
+    upload(client, project, "a.csv", b"question,answer\nhi?,hello\n")
+    upload(client, project, "b.csv", b"question,answer\nhi?,hello\n")
+    assert Dataset.objects.count() == 2
+    assert StoredFile.objects.count() == 1
+
+
+@pytest.mark.parametrize("content", [b""])
+def test_an_empty_file_is_refused(login, owner, project, content):
+    response = upload(login(owner), project, "empty.csv", content)
+    assert response.status_code == 400
+    assert "The file is empty." in response.content.decode()
+    assert not Dataset.objects.exists() and not StoredFile.objects.exists()
+    assert tmp_files() == []
+
+
+def test_no_file_is_refused(login, owner, project):
+    response = login(owner).post(
+        reverse("dataset_upload", args=[project.pk]), {}, headers={"HX-Request": "true"}
+    )
+    assert response.status_code == 400
+    assert "Choose one file" in response.content.decode()
+
+
+def test_an_oversized_upload_leaves_nothing(login, owner, project, settings):
+    settings.DATASET_MAX_UPLOAD_BYTES = 1024
+    response = upload(login(owner), project, "big.csv", b"q,a\n" + b"x,y\n" * 1000)
+    assert response.status_code == 413
+    assert "larger than the" in response.content.decode()
+    assert not Dataset.objects.exists() and not StoredFile.objects.exists()
+    assert tmp_files() == []
+
+
+def test_a_zip_renamed_csv_fails_with_a_sentence(login, owner, project):
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        z.writestr("inner.csv", "q,a\n1,2\n")
+    upload(login(owner), project, "data.csv", buffer.getvalue())
+    version = DatasetVersion.objects.get()
+    assert analyse_version(str(version.pk)) == "failed"
+    version.refresh_from_db()
+    assert version.status == VersionStatus.FAILED
+    assert "ZIP archive" in version.error
+    assert not version.folder.exists()
+
+
+def test_a_redelivered_analysis_does_nothing(ready_version):
+    assert analyse_version(str(ready_version.pk)) == "skipped"
+
+
+def test_the_rows_page_filters_sorts_and_pages(login, owner, ready_version):
+    client = login(owner)
+    url = reverse("version_rows", args=[ready_version.pk])
+    html = client.get(url, {"issue": "placeholder"}).content.decode()
+    assert "1 row" in html and "???" in html
+    html = client.get(
+        url, {"sort": "score", "page": "999"}, headers={"HX-Request": "true"}
+    ).content.decode()
+    assert "Page 12 of 12" in html
+    assert client.get(url, {"page": "x", "sort": "nonsense", "issue": "bogus"}).status_code == 200
+
+
+def test_removing_duplicates_makes_a_new_version(login, owner, ready_version):
+    client = login(owner)
+    response = client.post(
+        reverse("version_fix", args=[ready_version.pk]), {"action": "remove_duplicates"}
+    )
+    child = DatasetVersion.objects.get(parent=ready_version)
+    assert response.url == reverse("version_detail", args=[child.pk])
+    assert child.number == 2 and child.reason.startswith("Removed") and "duplicate" in child.reason
+    assert analyse_version(str(child.pk)) == "ready"
+    child.refresh_from_db()
+    assert child.report["issue_counts"].get("duplicate", 0) == 0
+    assert child.total == ready_version.total - ready_version.report["issue_counts"]["duplicate"]
+    ready_version.refresh_from_db()
+    assert ready_version.total == 300  # the parent is untouched
+
+
+def test_deleting_rows_by_hand(login, owner, ready_version):
+    client = login(owner)
+    client.post(
+        reverse("version_fix", args=[ready_version.pk]),
+        {"action": "delete_rows", "row": ["0", "1", "nonsense"]},
+    )
+    assert not DatasetVersion.objects.filter(parent=ready_version).exists()  # garbage refused whole
+    client.post(
+        reverse("version_fix", args=[ready_version.pk]),
+        {"action": "delete_rows", "row": ["0", "1", "99999"]},
+    )
+    child = DatasetVersion.objects.get(parent=ready_version)
+    analyse_version(str(child.pk))
+    child.refresh_from_db()
+    assert child.total == 298 and child.reason == "Deleted 2 rows by hand"
+
+
+def test_an_unknown_fix_changes_nothing(login, owner, ready_version):
+    login(owner).post(reverse("version_fix", args=[ready_version.pk]), {"action": "drop_table"})
+    assert DatasetVersion.objects.count() == 1
+
+
+def test_a_manual_mapping_is_validated_then_used(login, owner, ready_version):
+    client = login(owner)
+    url = reverse("version_mapping", args=[ready_version.pk])
+    bad = client.post(url, {"inputs": ["customer_message"], "output": "customer_message"})
+    assert bad.status_code == 400 and "cannot also be an input" in bad.content.decode()
+    bad = client.post(
+        url, {"inputs": ["customer_message"], "output": "support_reply", "template": "{nope}"}
+    )
+    assert bad.status_code == 400 and "Unknown column" in bad.content.decode()
+    bad = client.post(url, {"inputs": ["not_a_column"], "output": "support_reply"})
+    assert bad.status_code == 400
+    assert DatasetVersion.objects.count() == 1
+
+    client.post(
+        url,
+        {
+            "inputs": ["ticket_id", "customer_message"],
+            "output": "support_reply",
+            "template": "Ticket {ticket_id}: {customer_message}",
+        },
+    )
+    child = DatasetVersion.objects.get(parent=ready_version)
+    assert analyse_version(str(child.pk)) == "ready"
+    child.refresh_from_db()
+    first = (child.folder / "rows.jsonl").read_text().splitlines()[0]
+    assert "Ticket T10000: " in first
+
+
+def test_looks_good_marks_the_version_accepted(login, owner, ready_version):
+    login(owner).post(reverse("version_accept", args=[ready_version.pk]))
+    ready_version.refresh_from_db()
+    assert ready_version.accepted_at is not None
+
+
+def test_viewers_see_data_but_cannot_change_it(login, viewer, project, ready_version):
+    client = login(viewer)
+    assert client.get(reverse("version_detail", args=[ready_version.pk])).status_code == 200
+    assert upload(client, project, "a.csv", b"q,a\n1,2\n").status_code == 403
+    assert (
+        client.post(reverse("dataset_sample", args=[project.pk, "customer-support"])).status_code
+        == 403
+    )
+    assert (
+        client.post(
+            reverse("version_fix", args=[ready_version.pk]), {"action": "remove_duplicates"}
+        ).status_code
+        == 403
+    )
+    assert client.post(reverse("version_accept", args=[ready_version.pk])).status_code == 403
+    assert DatasetVersion.objects.count() == 1
+
+
+def test_an_unknown_sample_is_404(login, owner, project):
+    assert (
+        login(owner).post(reverse("dataset_sample", args=[project.pk, "nope"])).status_code == 404
+    )
+
+
+def test_another_teams_data_is_404_everywhere(login, outsider, project, ready_version):
+    client = login(outsider)
+    v = ready_version.pk
+    for method, url, data in [
+        ("get", reverse("dataset_list", args=[project.pk]), {}),
+        ("post", reverse("dataset_sample", args=[project.pk, "customer-support"]), {}),
+        ("get", reverse("version_detail", args=[v]), {}),
+        ("get", reverse("version_status", args=[v]), {}),
+        ("get", reverse("version_rows", args=[v]), {}),
+        (
+            "post",
+            reverse("version_mapping", args=[v]),
+            {"inputs": ["customer_message"], "output": "support_reply"},
+        ),
+        ("post", reverse("version_fix", args=[v]), {"action": "remove_duplicates"}),
+        ("post", reverse("version_accept", args=[v]), {}),
+    ]:
+        assert getattr(client, method)(url, data).status_code == 404, url
+    assert upload(client, project, "a.csv", b"q,a\n1,2\n").status_code == 404
+    assert DatasetVersion.objects.count() == 1
+    assert Dataset.objects.count() == 1
