@@ -39,11 +39,8 @@ def chromium_path():
     return CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
 
 
-@pytest.fixture
-def live_server_url(transactional_db):
-    """Daphne in a child process, on the test database, with the suite's Redis."""
-    port = _free_port()
-    env = {
+def _child_env() -> dict:
+    return {
         **os.environ,
         "DATABASE_NAME": settings.DATABASES["default"]["NAME"],
         "DEBUG": "0",
@@ -52,7 +49,49 @@ def live_server_url(transactional_db):
         "ALLOWED_HOSTS": "localhost,127.0.0.1",
         "EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend",
         "LOG_LEVEL": "WARNING",
+        "VIBEFLOW_DATA_DIR": str(settings.DATA_DIR),
     }
+
+
+@pytest.fixture
+def live_worker(transactional_db):
+    """A Celery worker in a child process, for both queues, on the test database."""
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    log = open(OUTPUT / "worker.log", "ab")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "vibeflow_site",
+            "worker",
+            "-Q",
+            "default,gpu",
+            "--pool",
+            "solo",
+            "-l",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=_child_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    yield process
+    process.terminate()
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
+
+
+@pytest.fixture
+def live_server_url(transactional_db):
+    """Daphne in a child process, on the test database, with the suite's Redis."""
+    port = _free_port()
+    env = _child_env()
     OUTPUT.mkdir(parents=True, exist_ok=True)
     log = open(OUTPUT / "daphne.log", "ab")
     process = subprocess.Popen(
@@ -93,6 +132,8 @@ def live_server_url(transactional_db):
 
 @pytest.fixture
 def browser_page(chromium_path):
+    """Playwright's sync API runs an event loop in this thread: set up database rows in
+    fixtures listed before this one, since the ORM refuses to run inside that loop."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
