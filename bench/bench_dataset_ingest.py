@@ -1,0 +1,121 @@
+"""Dataset ingest: our streaming analysis against a plain pandas baseline, same file, same machine.
+
+Generates a CSV of N rows (default 1,000,000, about 500 MB) of support-style
+questions and answers with some duplicates and empty cells, then, each in a
+fresh child process (so peak memory is its own):
+
+  baseline  pandas: read the whole file, count missing values and duplicates,
+            average lengths, and draw an 80/20 split
+  measured  VibeFlow: sniff + detect the mapping + score every row + report +
+            duplicate-aware split + write rows/train/test files
+
+Prints wall time and peak memory of each and the ratios.
+
+    .venv/bin/python bench/bench_dataset_ingest.py [--rows N] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import multiprocessing as mp
+import random
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+WORDS = (
+    "account billing invoice refund password reset team member export data settings security plan upgrade "
+    "cancel subscription mobile app web dashboard browser extension sync login email language two-factor "
+    "authentication receipt payment card discount trial workspace project permission role notification"
+).split()
+
+
+def generate(path: Path, rows: int) -> None:
+    rng = random.Random(1)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["ticket_id", "created_at", "customer_message", "support_reply"])
+        for i in range(rows):
+            question = " ".join(rng.choices(WORDS, k=rng.randint(8, 20))).capitalize() + "?"
+            answer = " ".join(rng.choices(WORDS, k=rng.randint(40, 80))).capitalize() + "."
+            if i % 50 == 7:
+                question, answer = "How do I reset my password?", "Go to Settings > Security > Reset Password."
+            if i % 97 == 3:
+                answer = ""
+            writer.writerow([f"T{i}", f"2026-01-{1 + i % 28:02d}T10:00:00Z", question, answer])
+
+
+def baseline(path: str) -> dict:
+    import pandas as pd
+
+    df = pd.read_csv(path)
+    q, a = df["customer_message"].fillna(""), df["support_reply"].fillna("")
+    missing = int(((q.str.strip() == "") | (a.str.strip() == "")).sum())
+    duplicates = int(df.duplicated(subset=["customer_message", "support_reply"]).sum())
+    lengths = (float(q.str.len().mean()), float(a.str.len().mean()))
+    test = df.sample(frac=0.2, random_state=42)
+    return {"rows": len(df), "missing": missing, "duplicates": duplicates, "lengths": lengths, "test": len(test)}
+
+
+def measured(path: str) -> dict:
+    from apps.datasets.analysis import build_version, items_from_upload, read_upload
+
+    out = Path(tempfile.mkdtemp(prefix="vibeflow-bench-"))
+    try:
+        upload = read_upload(Path(path), Path(path).name)
+        report = build_version(items_from_upload(upload, upload.proposal.as_dict()), out)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    counts = report["issue_counts"]
+    return {"rows": report["total"], "missing": counts.get("missing", 0), "duplicates": counts.get("duplicate", 0), "test": report["test"]}
+
+
+def _child(name: str, path: str, queue) -> None:
+    started = time.perf_counter()
+    result = {"baseline": baseline, "measured": measured}[name](path)
+    elapsed = time.perf_counter() - started
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    queue.put((elapsed, peak_mb, result))
+
+
+def run(name: str, path: Path) -> tuple[float, float, dict]:
+    ctx = mp.get_context("spawn")  # a fresh interpreter each: peak memory is the run's own
+    queue = ctx.Queue()
+    process = ctx.Process(target=_child, args=(name, str(path), queue))
+    process.start()
+    result = queue.get()
+    process.join()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--keep", action="store_true", help="keep the generated CSV")
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="vibeflow-bench-data-"))
+    path = folder / "support.csv"
+    started = time.perf_counter()
+    generate(path, args.rows)
+    print(f"generated {args.rows:,} rows, {path.stat().st_size / 1e6:.0f} MB in {time.perf_counter() - started:.0f} s")
+    try:
+        b_time, b_mem, b = run("baseline", path)
+        m_time, m_mem, m = run("measured", path)
+    finally:
+        if not args.keep:
+            shutil.rmtree(folder, ignore_errors=True)
+    print(f"baseline (pandas):   {b_time:7.1f} s  peak {b_mem:7.0f} MB  rows {b['rows']:,} missing {b['missing']:,} duplicates {b['duplicates']:,}")
+    print(f"measured (VibeFlow): {m_time:7.1f} s  peak {m_mem:7.0f} MB  rows {m['rows']:,} missing {m['missing']:,} duplicates {m['duplicates']:,}")
+    print(f"ratio time: VibeFlow takes {m_time / b_time:.2f}x the baseline's time ({'faster' if m_time < b_time else 'slower'})")
+    print(f"ratio memory: VibeFlow peaks at {m_mem / b_mem:.2f}x the baseline's memory (target: under 1024 MB: {'met' if m_mem < 1024 else 'missed'})")
+
+
+if __name__ == "__main__":
+    main()
