@@ -46,7 +46,10 @@ def generate(path: Path, rows: int) -> None:
             question = " ".join(rng.choices(WORDS, k=rng.randint(8, 20))).capitalize() + "?"
             answer = " ".join(rng.choices(WORDS, k=rng.randint(40, 80))).capitalize() + "."
             if i % 50 == 7:
-                question, answer = "How do I reset my password?", "Go to Settings > Security > Reset Password."
+                question, answer = (
+                    "How do I reset my password?",
+                    "Go to Settings > Security > Reset Password.",
+                )
             if i % 97 == 3:
                 answer = ""
             writer.writerow([f"T{i}", f"2026-01-{1 + i % 28:02d}T10:00:00Z", question, answer])
@@ -61,7 +64,13 @@ def baseline(path: str) -> dict:
     duplicates = int(df.duplicated(subset=["customer_message", "support_reply"]).sum())
     lengths = (float(q.str.len().mean()), float(a.str.len().mean()))
     test = df.sample(frac=0.2, random_state=42)
-    return {"rows": len(df), "missing": missing, "duplicates": duplicates, "lengths": lengths, "test": len(test)}
+    return {
+        "rows": len(df),
+        "missing": missing,
+        "duplicates": duplicates,
+        "lengths": lengths,
+        "test": len(test),
+    }
 
 
 def measured(path: str) -> dict:
@@ -74,7 +83,12 @@ def measured(path: str) -> dict:
     finally:
         shutil.rmtree(out, ignore_errors=True)
     counts = report["issue_counts"]
-    return {"rows": report["total"], "missing": counts.get("missing", 0), "duplicates": counts.get("duplicate", 0), "test": report["test"]}
+    return {
+        "rows": report["total"],
+        "missing": counts.get("missing", 0),
+        "duplicates": counts.get("duplicate", 0),
+        "test": report["test"],
+    }
 
 
 def _child(name: str, path: str, queue) -> None:
@@ -104,17 +118,27 @@ def main() -> None:
     path = folder / "support.csv"
     started = time.perf_counter()
     generate(path, args.rows)
-    print(f"generated {args.rows:,} rows, {path.stat().st_size / 1e6:.0f} MB in {time.perf_counter() - started:.0f} s")
+    print(
+        f"generated {args.rows:,} rows, {path.stat().st_size / 1e6:.0f} MB in {time.perf_counter() - started:.0f} s"
+    )
     try:
         b_time, b_mem, b = run("baseline", path)
         m_time, m_mem, m = run("measured", path)
     finally:
         if not args.keep:
             shutil.rmtree(folder, ignore_errors=True)
-    print(f"baseline (pandas):   {b_time:7.1f} s  peak {b_mem:7.0f} MB  rows {b['rows']:,} missing {b['missing']:,} duplicates {b['duplicates']:,}")
-    print(f"measured (VibeFlow): {m_time:7.1f} s  peak {m_mem:7.0f} MB  rows {m['rows']:,} missing {m['missing']:,} duplicates {m['duplicates']:,}")
-    print(f"ratio time: VibeFlow takes {m_time / b_time:.2f}x the baseline's time ({'faster' if m_time < b_time else 'slower'})")
-    print(f"ratio memory: VibeFlow peaks at {m_mem / b_mem:.2f}x the baseline's memory (target: under 1024 MB: {'met' if m_mem < 1024 else 'missed'})")
+    print(
+        f"baseline (pandas):   {b_time:7.1f} s  peak {b_mem:7.0f} MB  rows {b['rows']:,} missing {b['missing']:,} duplicates {b['duplicates']:,}"
+    )
+    print(
+        f"measured (VibeFlow): {m_time:7.1f} s  peak {m_mem:7.0f} MB  rows {m['rows']:,} missing {m['missing']:,} duplicates {m['duplicates']:,}"
+    )
+    print(
+        f"ratio time: VibeFlow takes {m_time / b_time:.2f}x the baseline's time ({'faster' if m_time < b_time else 'slower'})"
+    )
+    print(
+        f"ratio memory: VibeFlow peaks at {m_mem / b_mem:.2f}x the baseline's memory (target: under 1024 MB: {'met' if m_mem < 1024 else 'missed'})"
+    )
 
 
 if __name__ == "__main__":

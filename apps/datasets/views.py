@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import uuid
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
@@ -14,6 +16,7 @@ from apps.projects.access import get_project_for_user
 
 from . import preview
 from .access import get_version_for_user
+from .compare import compare_reports
 from .forms import MappingForm
 from .models import Dataset, DatasetVersion, VersionStatus
 from .quality import ISSUE_LABELS, language_name
@@ -161,7 +164,26 @@ def version_detail(request, version_id):
         context.update(
             page=preview.page_rows(version.folder), issue=None, sort="row", sorts=preview.SORTS
         )
+        # Compare with the parent by default, or with any ready version of the same dataset.
+        others = version.dataset.versions.filter(status=VersionStatus.READY).exclude(pk=version.pk)
+        chosen = request.GET.get("compare")
+        other = others.filter(pk=chosen).first() if _is_uuid(chosen) else None
+        if other is None and version.parent is not None and version.parent.is_ready:
+            other = version.parent
+        if other is not None:
+            context.update(
+                compare_with=other, comparison=compare_reports(other.report, version.report)
+            )
+        context["compare_choices"] = others
     return render(request, "datasets/version_detail.html", context)
+
+
+def _is_uuid(value) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
 
 
 @login_required

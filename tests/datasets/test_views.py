@@ -254,3 +254,33 @@ def test_another_teams_data_is_404_everywhere(login, outsider, project, ready_ve
     assert upload(client, project, "a.csv", b"q,a\n1,2\n").status_code == 404
     assert DatasetVersion.objects.count() == 1
     assert Dataset.objects.count() == 1
+
+
+def test_a_version_is_compared_with_its_parent_and_any_other(login, owner, ready_version):
+    client = login(owner)
+    client.post(reverse("version_fix", args=[ready_version.pk]), {"action": "remove_duplicates"})
+    child = DatasetVersion.objects.get(parent=ready_version)
+    analyse_version(str(child.pk))
+    html = client.get(reverse("version_detail", args=[child.pk])).content.decode()
+    removed = ready_version.report["issue_counts"]["duplicate"]
+    assert "Compare versions" in html and f"-{removed}" in html
+    html = client.get(
+        reverse("version_detail", args=[ready_version.pk]), {"compare": str(child.pk)}
+    ).content.decode()
+    assert f"+{removed}" in html or f"-{removed}" in html
+    assert (
+        client.get(reverse("version_detail", args=[child.pk]), {"compare": "junk"}).status_code
+        == 200
+    )
+
+
+def test_an_interrupted_upload_leaves_no_file(rf, settings):
+    from apps.datasets.storage import HashingUploadHandler
+
+    request = rf.post("/")
+    handler = HashingUploadHandler(request)
+    handler.new_file("file", "a.csv", "text/csv", 100)
+    handler.receive_data_chunk(b"question,answer\n", 0)
+    assert handler.tmp_path.exists()
+    handler.upload_interrupted()
+    assert not handler.tmp_path.exists()
