@@ -283,6 +283,7 @@ RUNPOD_API_KEY = envstr("RUNPOD_API_KEY")
 STRIPE_SECRET_KEY = envstr("STRIPE_SECRET_KEY")
 STRIPE_WEBHOOK_SECRET = envstr("STRIPE_WEBHOOK_SECRET")
 HF_TOKEN = envstr("HF_TOKEN")
+HF_ENDPOINT = envstr("HF_ENDPOINT", "https://huggingface.co")
 
 # --- logs --------------------------------------------------------------------
 

@@ -70,7 +70,13 @@ class DatasetVersion(models.Model):
     parent = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="children"
     )
-    source = models.ForeignKey(StoredFile, on_delete=models.PROTECT, related_name="versions")
+    # Set when the file is stored; a Hub import gets it once the download is done.
+    source = models.ForeignKey(
+        StoredFile, on_delete=models.PROTECT, null=True, blank=True, related_name="versions"
+    )
+    hub_source = models.JSONField(
+        default=dict, blank=True, help_text="{repo_id, filename} of a Hub import"
+    )
     original_name = models.CharField(max_length=255)
     reason = models.CharField(max_length=300, help_text="Why this version exists, in words")
     created_by = models.ForeignKey(

@@ -3,12 +3,14 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from django.conf import settings
 from django.db import transaction
 
-from . import analysis
+from . import analysis, discovery
+from .discovery import DiscoveryUnavailable
 from .formats import DatasetFormatError
 from .models import DatasetVersion, VersionStatus
-from .storage import remove_folder
+from .storage import remove_folder, store_path
 
 log = logging.getLogger(__name__)
 
@@ -30,14 +32,20 @@ def analyse_version(version_id: str) -> str:
     """Build a version's rows, report and split, from its source file or from its parent's rows.
 
     1. Claim the version (only a version still queued is worked on).
-    2. Read and map the upload, or filter the parent's rows.
-    3. Write the files, then mark the version ready with its report, in one update.
+    2. Download a Hub import into the blob store first.
+    3. Read and map the upload, or filter the parent's rows.
+    4. Write the files, then mark the version ready with its report, in one update.
     On any failure the version ends `failed` with a sentence, and its folder is removed.
     """
     version = _claim(version_id)
     if version is None:
         return "skipped"
     folder = version.folder
+    if version.source_id is None:
+        try:
+            _download_from_hub(version)
+        except (DiscoveryUnavailable, DatasetFormatError) as exc:
+            return _fail(version, str(exc), folder)
     position = [0.0]
     try:
         notices: list[str] = []
@@ -117,6 +125,21 @@ def analyse_version(version_id: str) -> str:
             test_count=report["test"],
         )
     return "ready"
+
+
+def _download_from_hub(version: DatasetVersion) -> None:
+    repo_id, filename = version.hub_source["repo_id"], version.hub_source["filename"]
+    version.set_progress(0.0, f"Downloading {filename} from the Hub")
+    with discovery.downloaded(repo_id, filename) as path:
+        if path.stat().st_size > settings.DATASET_MAX_UPLOAD_BYTES:
+            limit = settings.DATASET_MAX_UPLOAD_BYTES // 2**20
+            raise DatasetFormatError(
+                f"{filename} is larger than the {limit} MB limit.", "too_large"
+            )
+        stored = store_path(path)
+    DatasetVersion.objects.filter(pk=version.pk).update(source=stored)
+    version.source = stored
+    version.set_progress(0.0, "Reading the file")
 
 
 def _fail(version, message, folder) -> str:

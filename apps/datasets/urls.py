@@ -10,6 +10,12 @@ urlpatterns = [
         views.import_sample,
         name="dataset_sample",
     ),
+    path("projects/<uuid:project_id>/datasets/discover/", views.discover, name="dataset_discover"),
+    path(
+        "projects/<uuid:project_id>/datasets/discover/import/",
+        views.hub_import,
+        name="dataset_hub_import",
+    ),
     path("datasets/versions/<uuid:version_id>/", views.version_detail, name="version_detail"),
     path(
         "datasets/versions/<uuid:version_id>/status/", views.version_status, name="version_status"

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
@@ -14,7 +15,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from apps.projects.access import get_project_for_user
 
-from . import preview
+from . import discovery, preview
 from .access import get_version_for_user
 from .compare import compare_reports
 from .forms import MappingForm
@@ -313,3 +314,78 @@ def version_accept(request, version_id):
         )
         messages.success(request, f"Version {version.number} is ready for training.")
     return redirect("version_detail", version_id=version.pk)
+
+
+@login_required
+@require_GET
+def discover(request, project_id):
+    project, membership = get_project_for_user(request.user, project_id)
+    query = (request.GET.get("q") or "").strip()[:100]
+    results, error = [], None
+    if query:
+        try:
+            results = discovery.search(query)
+        except discovery.DiscoveryUnavailable as exc:
+            error = str(exc)
+    context = {
+        "project": project,
+        "membership": membership,
+        "query": query,
+        "results": results,
+        "error": error,
+        "samples": SAMPLES,
+    }
+    template = "datasets/_discover_results.html" if request.htmx else "datasets/discover.html"
+    return render(request, template, context)
+
+
+@login_required
+@require_POST
+def hub_import(request, project_id):
+    project, membership = get_project_for_user(request.user, project_id, write=True)
+    repo_id = (request.POST.get("repo_id") or "").strip()
+    error = None
+    if not discovery.valid_repo_id(repo_id):
+        error = (
+            "That is not a Hub dataset id. It looks like owner/name, e.g. “acme/support-replies”."
+        )
+    else:
+        try:
+            info = discovery.describe(repo_id)
+        except discovery.DiscoveryUnavailable as exc:
+            error = str(exc)
+        else:
+            wanted = request.POST.get("filename")
+            chosen = (
+                next((f for f in info.data_files if f.name == wanted), None)
+                if wanted
+                else discovery.pick_file(info)
+            )
+            if chosen is None:
+                error = (
+                    f"{repo_id} has no CSV, JSON, JSONL or Parquet file under the "
+                    f"{_max_mb()} MB limit that we can import."
+                )
+            elif (chosen.size or 0) > settings.DATASET_MAX_UPLOAD_BYTES:
+                error = f"{chosen.name} is larger than the {_max_mb()} MB limit."
+    if error:
+        context = {
+            "project": project,
+            "membership": membership,
+            "query": repo_id,
+            "results": [],
+            "error": error,
+            "samples": SAMPLES,
+        }
+        return render(request, "datasets/discover.html", context, status=400)
+    dataset = Dataset.objects.create(project=project, name=repo_id[:200], created_by=request.user)
+    version = DatasetVersion.create_next(
+        dataset,
+        source=None,
+        hub_source={"repo_id": repo_id, "filename": chosen.name},
+        original_name=chosen.name.rsplit("/", 1)[-1],
+        reason=f"Imported {chosen.name} from {repo_id} on the Hub",
+        created_by=request.user,
+    )
+    analyse_version.delay_on_commit(str(version.pk))
+    return _go(request, reverse("version_detail", args=[version.pk]))
