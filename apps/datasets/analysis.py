@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import orjson
+
 from . import detection, preview, records
 from . import thresholds as T
 from .formats import Malformed, Row, Sniffed, iter_rows, sniff
@@ -117,16 +119,17 @@ def build_version(
     progress: Progress = _no_progress,
     position: Callable[[], float] = lambda: 0.0,
 ) -> dict:
+    """One pass: score each row, write it to rows.jsonl and its example to train or test."""
     out_dir.mkdir(parents=True, exist_ok=True)
     report = ReportBuilder()
     seen: set[bytes] = set()
-    keys: list[tuple[int, bytes]] = []  # (row index, example key) of trainable rows
     index_file = preview.IndexWriter()
-    with open(out_dir / "rows.jsonl", "wb") as out:
+    split = _Splitter(out_dir, seed=seed, test_fraction=test_fraction)
+    with open(out_dir / "rows.jsonl", "wb") as out, split:
 
         def emit(row: dict) -> None:
             index_file.add(out.tell(), row["score"], row["issues"])
-            out.write(json.dumps(row, ensure_ascii=False).encode() + b"\n")
+            out.write(orjson.dumps(row) + b"\n")
 
         for index, item in enumerate(items):
             if item.malformed:
@@ -162,34 +165,76 @@ def build_version(
                 row["error"] = item.error
             emit(row)
             if "missing" not in quality.issues:
-                keys.append((index, key))
+                split.add(key, messages)
             if index % 5000 == 0:
-                progress(0.9 * position(), "Analysing rows")
+                progress(0.95 * position(), "Analysing rows")
     index_file.save(out_dir)
-    progress(0.9, "Splitting into train and test")
-    test_rows = choose_test_rows(keys, seed=seed, test_fraction=test_fraction)
-    train = test = 0
-    with (
-        open(out_dir / "rows.jsonl", encoding="utf-8") as rows,
-        open(out_dir / "train.jsonl", "w", encoding="utf-8") as train_file,
-        open(out_dir / "test.jsonl", "w", encoding="utf-8") as test_file,
-    ):
-        trainable = {index for index, _ in keys}
-        for line in rows:
-            row = json.loads(line)
-            if row["i"] not in trainable:
-                continue
-            record = json.dumps({"messages": row["messages"]}, ensure_ascii=False) + "\n"
-            if row["i"] in test_rows:
-                test_file.write(record)
-                test += 1
-            else:
-                train_file.write(record)
-                train += 1
     progress(1.0, "Done")
     return report.finish(
-        expected_language=expected_language, train=train, test=test, notices=notices or []
+        expected_language=expected_language,
+        train=split.train,
+        test=split.test,
+        notices=notices or [],
     )
+
+
+class _Splitter:
+    """Writes each trainable example to train.jsonl or test.jsonl as it comes.
+
+    Small datasets are held back and split exactly (``choose_test_rows``); past
+    ``EXACT_UP_TO`` examples the side is a seeded hash of the example itself, so the
+    split streams in constant memory and identical examples always share a side.
+    """
+
+    EXACT_UP_TO = 2000
+
+    def __init__(self, folder: Path, *, seed: int, test_fraction: float):
+        self.folder, self.seed, self.fraction = folder, seed, test_fraction
+        self.salt = seed.to_bytes(8, "little", signed=True)
+        self.held: list[tuple[bytes, list[dict]]] = []
+        self.streaming = False
+        self.train = self.test = 0
+
+    def __enter__(self):
+        self.train_file = open(self.folder / "train.jsonl", "wb")  # noqa: SIM115
+        self.test_file = open(self.folder / "test.jsonl", "wb")  # noqa: SIM115
+        return self
+
+    def _write(self, messages: list[dict], to_test: bool) -> None:
+        line = orjson.dumps({"messages": messages}) + b"\n"
+        if to_test:
+            self.test_file.write(line)
+            self.test += 1
+        else:
+            self.train_file.write(line)
+            self.train += 1
+
+    def _hashed_side(self, key: bytes) -> bool:
+        h = int.from_bytes(hashlib.blake2b(key, digest_size=8, salt=self.salt).digest(), "little")
+        return h < self.fraction * 2**64
+
+    def add(self, key: bytes, messages: list[dict]) -> None:
+        if self.streaming:
+            self._write(messages, self._hashed_side(key))
+            return
+        self.held.append((key, messages))
+        if len(self.held) > self.EXACT_UP_TO:
+            self.streaming = True
+            for held_key, held_messages in self.held:
+                self._write(held_messages, self._hashed_side(held_key))
+            self.held = []
+
+    def __exit__(self, *exc):
+        if not self.streaming and exc[0] is None:
+            test_rows = choose_test_rows(
+                [(i, key) for i, (key, _) in enumerate(self.held)],
+                seed=self.seed,
+                test_fraction=self.fraction,
+            )
+            for i, (_, messages) in enumerate(self.held):
+                self._write(messages, i in test_rows)
+        self.train_file.close()
+        self.test_file.close()
 
 
 def choose_test_rows(keys: list[tuple[int, bytes]], *, seed: int, test_fraction: float) -> set[int]:

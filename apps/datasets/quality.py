@@ -44,8 +44,11 @@ def repair_text(text: str) -> tuple[str, bool]:
     return fixed, fixed != text
 
 
+_ALNUM = re.compile(r"[^\W_]")
+
+
 def _is_placeholder(text: str) -> bool:
-    return text.strip().lower() in T.PLACEHOLDERS or not any(ch.isalnum() for ch in text)
+    return text.strip().lower() in T.PLACEHOLDERS or _ALNUM.search(text) is None
 
 
 def _looks_truncated(text: str) -> bool:

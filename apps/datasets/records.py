@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from string import Formatter
 
 _ROLE_ALIASES = {
@@ -30,15 +31,25 @@ def _text(value) -> str:
     return str(value).strip()
 
 
+@lru_cache(maxsize=64)
+def _parsed(template: str) -> tuple[str, ...]:
+    return tuple(name for _, name, _, _ in Formatter().parse(template) if name)
+
+
 def template_fields(template: str) -> list[str]:
-    return [name for _, name, _, _ in Formatter().parse(template) if name]
+    return list(_parsed(template))
+
+
+_BLANK_RUN = re.compile(r"\n{3,}")
 
 
 def render_template(template: str, row: dict) -> str:
     """Fill ``{column}`` placeholders; parts whose column is empty vanish with their blank lines."""
-    values = {name: _text(row.get(name)) for name in template_fields(template)}
-    text = template.format_map(values)
-    return re.sub(r"\n{3,}", "\n\n", text).strip()
+    fields = _parsed(template)
+    if len(fields) == 1 and template == "{" + fields[0] + "}":
+        return _text(row.get(fields[0]))  # the common one-column case, without formatting
+    values = {name: _text(row.get(name)) for name in fields}
+    return _BLANK_RUN.sub("\n\n", template.format_map(values)).strip()
 
 
 def _chat(messages: list, role_key: str, text_key: str) -> list[dict]:
