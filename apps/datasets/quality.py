@@ -269,7 +269,7 @@ class ReportBuilder:
         }
 
 
-_LANGUAGE_NAMES = {
+LANGUAGE_NAMES = {
     "en": "English",
     "de": "German",
     "fr": "French",
@@ -292,7 +292,7 @@ _LANGUAGE_NAMES = {
 
 
 def language_name(code: str | None) -> str:
-    return _LANGUAGE_NAMES.get(code or "", code or "unknown")
+    return LANGUAGE_NAMES.get(code or "", code or "unknown")
 
 
 def detect_language(text: str) -> str | None:

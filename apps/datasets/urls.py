@@ -30,4 +30,9 @@ urlpatterns = [
     path(
         "datasets/versions/<uuid:version_id>/accept/", views.version_accept, name="version_accept"
     ),
+    path(
+        "datasets/versions/<uuid:version_id>/language/",
+        views.version_language,
+        name="version_language",
+    ),
 ]

@@ -21,6 +21,7 @@ from .compare import compare_reports
 from .forms import MappingForm
 from .models import Dataset, DatasetVersion, VersionStatus
 from .quality import ISSUE_LABELS, language_name
+from .quality import LANGUAGE_NAMES as LANGUAGE_CHOICES
 from .samples import SAMPLES
 from .storage import HashingUploadHandler, store, store_path
 from .tasks import analyse_version
@@ -148,6 +149,7 @@ def _version_context(version, membership):
         "form": form,
         "versions": version.dataset.versions.order_by("-number"),
         "language_name": language_name(report.get("language")),
+        "language_choices": LANGUAGE_CHOICES,
         "issue_labels": ISSUE_LABELS,
         "manual": bool(proposal)
         and proposal.get("confidence", 1) < 0.6
@@ -389,3 +391,26 @@ def hub_import(request, project_id):
     )
     analyse_version.delay_on_commit(str(version.pk))
     return _go(request, reverse("version_detail", args=[version.pk]))
+
+
+@login_required
+@require_POST
+def version_language(request, version_id):
+    version, _ = get_version_for_user(request.user, version_id, write=True)
+    code = request.POST.get("language", "")
+    if code not in LANGUAGE_CHOICES:
+        messages.error(request, "Choose one of the listed languages.")
+        return redirect("version_detail", version_id=version.pk)
+    if not version.is_ready:
+        messages.error(request, "Wait for the analysis to finish first.")
+        return redirect("version_detail", version_id=version.pk)
+    dataset = version.dataset
+    dataset.expected_language = code
+    dataset.save(update_fields=["expected_language"])
+    child = _derive(
+        request,
+        version,
+        reason=f"Expected language set to {language_name(code)}",
+        mapping=version.mapping,
+    )
+    return redirect("version_detail", version_id=child.pk)

@@ -249,6 +249,7 @@ def test_another_teams_data_is_404_everywhere(login, outsider, project, ready_ve
         ),
         ("post", reverse("version_fix", args=[v]), {"action": "remove_duplicates"}),
         ("post", reverse("version_accept", args=[v]), {}),
+        ("post", reverse("version_language", args=[v]), {"language": "fr"}),
     ]:
         assert getattr(client, method)(url, data).status_code == 404, url
     assert upload(client, project, "a.csv", b"q,a\n1,2\n").status_code == 404
@@ -284,3 +285,22 @@ def test_an_interrupted_upload_leaves_no_file(rf, settings):
     assert handler.tmp_path.exists()
     handler.upload_interrupted()
     assert not handler.tmp_path.exists()
+
+
+def test_changing_the_expected_language_rescores_in_a_new_version(login, owner, ready_version):
+    client = login(owner)
+    assert (
+        client.post(
+            reverse("version_language", args=[ready_version.pk]), {"language": "xx"}
+        ).status_code
+        == 302
+    )
+    assert DatasetVersion.objects.count() == 1
+    client.post(reverse("version_language", args=[ready_version.pk]), {"language": "fr"})
+    child = DatasetVersion.objects.get(parent=ready_version)
+    assert child.reason == "Expected language set to French"
+    assert analyse_version(str(child.pk)) == "ready"
+    child.refresh_from_db()
+    assert child.report["expected_language"] == "fr"
+    assert child.report["issue_counts"]["language"] > 0  # English rows now flagged
+    assert login(owner).get(reverse("version_detail", args=[child.pk])).status_code == 200
