@@ -11,6 +11,7 @@ urlpatterns = [
     path("", include("apps.accounts.urls")),
     path("", include("apps.projects.urls")),
     path("", include("apps.datasets.urls")),
+    path("", include("apps.catalog.urls")),
 ]
 
 handler404 = "vibeflow_site.errors.not_found"
