@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "apps.projects",
     "apps.datasets",
     "apps.catalog",
+    "apps.training",
 ]
 
 MIDDLEWARE = [

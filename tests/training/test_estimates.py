@@ -1,0 +1,89 @@
+"""The estimate formula against arithmetic done by hand."""
+
+import pytest
+
+from apps.training.estimates import Inputs, estimate, format_duration, storage_cost_per_month
+
+
+def spec_example(**changes):
+    # Spec 3.4: 1,247 examples, Mistral-7B (7.25B), LoRA, A100 40GB at $0.50/h, 3 epochs.
+    values = dict(
+        examples=1247,
+        avg_tokens_per_example=123,
+        epochs=3,
+        params_billions=7.0,
+        method="lora",
+        hourly_price=0.5,
+        gpu_slug="a100-40gb",
+    )
+    values.update(changes)
+    return Inputs(**values)
+
+
+def test_it_follows_the_formula():
+    e = estimate(spec_example())
+    # tokens = 1247 × 123 × 3 = 460,143
+    assert e.tokens == 460_143
+    # 800 tokens/s for LoRA on a 7B model on an A100
+    assert e.tokens_per_second == 800
+    # seconds = 460,143 / 800 × 1.2 = 690.2145
+    assert e.seconds == pytest.approx(690.2145)
+    # cost = 690.2145 / 3600 × 0.5 = 0.09586...
+    assert e.cost == pytest.approx(0.0958631, rel=1e-6)
+    assert e.cost_low == pytest.approx(e.cost * 0.85)
+    assert e.cost_high == pytest.approx(e.cost * 1.15)
+    assert e.cost_per_example == pytest.approx(e.cost / 1247)
+    assert "1,247 examples × 123 tokens × 3 epochs" in e.sources["tokens"]
+
+
+def test_throughput_scales_with_model_size_method_and_gpu():
+    assert estimate(spec_example(params_billions=14.0)).tokens_per_second == 400  # half as fast
+    assert estimate(spec_example(method="qlora")).tokens_per_second == 400
+    assert estimate(spec_example(method="full")).tokens_per_second == 200
+    assert estimate(spec_example(gpu_slug="l40s")).tokens_per_second == pytest.approx(776)
+
+
+def test_measured_throughput_replaces_the_table():
+    e = estimate(spec_example(measured_tokens_per_second=1000, measured_runs=3))
+    assert e.tokens_per_second == 1000
+    assert e.throughput_source == "measured on 3 past runs of this setup"
+
+
+def test_a_gpu_without_figures_needs_a_measurement():
+    with pytest.raises(ValueError, match="measured run"):
+        estimate(spec_example(gpu_slug="cpu"))
+    assert (
+        estimate(
+            spec_example(gpu_slug="cpu", measured_tokens_per_second=1300, measured_runs=1)
+        ).tokens_per_second
+        == 1300
+    )
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("examples", 0),
+        ("avg_tokens_per_example", 0),
+        ("epochs", 0),
+        ("epochs", 101),
+        ("method", "dora"),
+        ("hourly_price", -1),
+    ],
+)
+def test_it_refuses_impossible_inputs(field, value):
+    with pytest.raises(
+        ValueError, match=field if field != "avg_tokens_per_example" else "avg_tokens"
+    ):
+        spec_example(**{field: value})
+
+
+@pytest.mark.parametrize(
+    "seconds, text", [(45, "45s"), (59.6, "1m"), (720, "12m"), (12120, "3h 22m"), (7200, "2h")]
+)
+def test_durations_read_like_the_spec(seconds, text):
+    assert format_duration(seconds) == text
+
+
+def test_storage_costs_ten_cents_a_gigabyte_month():
+    assert storage_cost_per_month(2.4) == pytest.approx(0.24)
