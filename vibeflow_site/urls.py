@@ -12,6 +12,7 @@ urlpatterns = [
     path("", include("apps.projects.urls")),
     path("", include("apps.datasets.urls")),
     path("", include("apps.catalog.urls")),
+    path("", include("apps.training.urls")),
 ]
 
 handler404 = "vibeflow_site.errors.not_found"

@@ -1,0 +1,98 @@
+"""A run's estimate, tips and checklist, from its configuration. Used by the config page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from apps.catalog.models import BaseModel, Hardware
+
+from . import estimates
+
+
+@dataclass
+class Tip:
+    text: str
+    saving: float
+
+
+@dataclass
+class Quote:
+    estimate: estimates.Estimate | None
+    reason: str = ""  # why there is no estimate
+    tips: list[Tip] | None = None
+    examples: int = 0
+    avg_tokens: float = 0.0
+
+
+def _inputs(
+    version, model: BaseModel, hardware: Hardware, method: str, epochs: int
+) -> estimates.Inputs:
+    report = version.report or {}
+    avg = (report.get("avg_input_tokens") or 0) + (report.get("avg_output_tokens") or 0)
+    return estimates.Inputs(
+        examples=max(version.train_count, 1),
+        avg_tokens_per_example=max(avg, 1),
+        epochs=epochs,
+        params_billions=model.params_billions,
+        method=method,
+        hourly_price=float(hardware.hourly_price),
+        gpu_slug=hardware.slug,
+    )
+
+
+def quote(version, model: BaseModel, hardware: Hardware, method: str, epochs: int) -> Quote:
+    if version is None or not version.is_ready:
+        return Quote(None, "Choose a ready dataset version to estimate cost and time.")
+    try:
+        inputs = _inputs(version, model, hardware, method, epochs)
+        result = estimates.estimate(inputs)
+    except ValueError as exc:
+        if hardware.is_cpu:
+            return Quote(
+                None,
+                "No time estimate for this machine's CPU yet: the first run measures it. "
+                "Cost: $0 (your own hardware).",
+                examples=version.train_count,
+            )
+        return Quote(None, str(exc))
+    return Quote(
+        result,
+        tips=tips(version, model, hardware, method, epochs, result),
+        examples=inputs.examples,
+        avg_tokens=inputs.avg_tokens_per_example,
+    )
+
+
+def tips(version, model, hardware, method, epochs, current: estimates.Estimate) -> list[Tip]:
+    """Ways to spend less, each with its saving computed by the same formula."""
+    found: list[Tip] = []
+    if epochs > 1:
+        fewer = estimates.estimate(_inputs(version, model, hardware, method, epochs - 1))
+        found.append(Tip(f"Reduce epochs from {epochs} to {epochs - 1}", current.cost - fewer.cost))
+    if method != "qlora":
+        options = [
+            h
+            for h in Hardware.objects.filter(is_cpu=False)
+            if h.fit_label(model, "qlora") == "fits"
+        ]
+        priced = []
+        for h in options:
+            try:
+                priced.append(
+                    (estimates.estimate(_inputs(version, model, h, "qlora", epochs)).cost, h)
+                )
+            except ValueError:
+                continue
+        if priced:
+            cost, h = min(priced, key=lambda p: p[0])
+            if cost < current.cost:
+                found.append(Tip(f"Use QLoRA on {h.name} instead", current.cost - cost))
+    smaller = (
+        BaseModel.objects.filter(kind=model.kind, params_billions__lt=model.params_billions)
+        .order_by("-params_billions")
+        .first()
+    )
+    if smaller and hardware.fit_label(smaller, method) == "fits":
+        cost = estimates.estimate(_inputs(version, smaller, hardware, method, epochs)).cost
+        found.append(Tip(f"Use the smaller {smaller.name}", current.cost - cost))
+    return [t for t in found if t.saving > 0]

@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import re
+
+from django import forms
+
+from apps.datasets.models import DatasetVersion, VersionStatus
+
+from .models import Method, TrainingRun
+
+_MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
+
+HELP = {
+    "lora_r": "How much the model adapts. Higher = more capacity, slower and more memory. Typical 4–64; 8 suits 1K–10K examples.",
+    "lora_alpha": "Scales the adapter's effect; usually twice the rank.",
+    "lora_dropout": "Randomly drops adapter inputs while training to reduce overfitting; 0–0.1 is typical.",
+    "target_modules": "Which layers get adapters, comma-separated (e.g. q_proj,v_proj).",
+    "learning_rate": "Step size of each update. Too high diverges, too low learns nothing. LoRA: 1e-4 to 5e-4.",
+    "batch_size": "Examples processed together on the device; bounded by memory.",
+    "gradient_accumulation": "Batches summed before each update: effective batch = batch × this.",
+    "epochs": "Passes over the training set. More can overfit small datasets.",
+    "warmup_steps": "Steps during which the learning rate ramps up from zero.",
+    "weight_decay": "Pulls weights toward zero to reduce overfitting.",
+    "optimizer": "How updates are computed; AdamW is the standard.",
+    "max_seq_length": "Longer examples are truncated to this many tokens (and counted).",
+}
+
+
+class TrainingConfigForm(forms.ModelForm):
+    class Meta:
+        model = TrainingRun
+        fields = [
+            "dataset_version",
+            "base_model",
+            "hardware",
+            "method",
+            "lora_r",
+            "lora_alpha",
+            "lora_dropout",
+            "target_modules",
+            "learning_rate",
+            "batch_size",
+            "gradient_accumulation",
+            "epochs",
+            "warmup_steps",
+            "weight_decay",
+            "optimizer",
+            "max_seq_length",
+        ]
+        help_texts = HELP
+
+    def __init__(self, *args, project, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["dataset_version"].queryset = DatasetVersion.objects.filter(
+            dataset__project=project, status=VersionStatus.READY
+        ).select_related("dataset")
+        self.fields["dataset_version"].label_from_instance = lambda v: (
+            f"{v.dataset.name} v{v.number} ({v.train_count} train)"
+        )
+        self.fields["dataset_version"].required = False
+        self.fields["learning_rate"].widget = forms.NumberInput(attrs={"step": "any"})
+        self.fields["lora_dropout"].widget = forms.NumberInput(attrs={"step": "any"})
+        self.fields["weight_decay"].widget = forms.NumberInput(attrs={"step": "any"})
+
+    def clean(self):
+        data = super().clean()
+        ranges = {
+            "lora_r": (1, 256, "LoRA rank must be between 1 and 256."),
+            "lora_alpha": (1, 1024, "LoRA alpha must be between 1 and 1024."),
+            "lora_dropout": (0, 0.5, "Dropout must be between 0 and 0.5."),
+            "learning_rate": (
+                1e-6,
+                1e-2,
+                "A learning rate outside 0.000001–0.01 either learns nothing or diverges.",
+            ),
+            "batch_size": (1, 256, "Batch size must be between 1 and 256."),
+            "gradient_accumulation": (1, 128, "Gradient accumulation must be between 1 and 128."),
+            "epochs": (1, 50, "Epochs must be between 1 and 50."),
+            "warmup_steps": (0, 100_000, "Warmup steps cannot be negative."),
+            "weight_decay": (0, 1, "Weight decay must be between 0 and 1."),
+            "max_seq_length": (
+                32,
+                131_072,
+                "Max sequence length must be between 32 and 131,072 tokens.",
+            ),
+        }
+        for name, (low, high, message) in ranges.items():
+            value = data.get(name)
+            if value is not None and not low <= value <= high:
+                self.add_error(name, message)
+        modules = [m.strip() for m in (data.get("target_modules") or "").split(",") if m.strip()]
+        if not modules or not all(_MODULE.match(m) for m in modules):
+            self.add_error(
+                "target_modules", "List layer names separated by commas, like q_proj,v_proj."
+            )
+        else:
+            data["target_modules"] = ",".join(modules)
+        model, hardware, method = data.get("base_model"), data.get("hardware"), data.get("method")
+        if model and hardware and method:
+            if method == Method.QLORA and hardware.is_cpu:
+                self.add_error(
+                    "method", "QLoRA needs an NVIDIA GPU: choose a GPU, or LoRA on this CPU."
+                )
+            else:
+                label = hardware.fit_label(model, method)
+                if label == "needs QLoRA":
+                    self.add_error(
+                        "hardware",
+                        f"{model.name} with {Method(method).label} does not fit {hardware.name}; QLoRA would.",
+                    )
+                elif label == "does not fit":
+                    self.add_error(
+                        "hardware",
+                        f"{model.name} with {Method(method).label} does not fit {hardware.name}.",
+                    )
+            if data.get("max_seq_length") and data["max_seq_length"] > model.context_length:
+                self.add_error(
+                    "max_seq_length", f"{model.name} reads at most {model.context_length} tokens."
+                )
+        return data

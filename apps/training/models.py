@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models, transaction
+from django.utils import timezone
+
+from apps.catalog.models import BaseModel, Hardware
+from apps.datasets.models import DatasetVersion
+from apps.projects.models import Project
+
+
+class RunStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    QUEUED = "queued", "Queued"
+    PROVISIONING = "provisioning", "Provisioning"
+    RUNNING = "running", "Running"
+    STOPPING = "stopping", "Stopping"
+    STOPPED = "stopped", "Stopped"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+# The run's state machine, in one place (DESIGN.md): every change goes through TrainingRun.transition.
+TRANSITIONS: dict[str, set[str]] = {
+    RunStatus.DRAFT: {RunStatus.QUEUED, RunStatus.CANCELLED},
+    RunStatus.QUEUED: {
+        RunStatus.PROVISIONING,
+        RunStatus.RUNNING,
+        RunStatus.CANCELLED,
+        RunStatus.FAILED,
+    },
+    RunStatus.PROVISIONING: {
+        RunStatus.RUNNING,
+        RunStatus.STOPPING,
+        RunStatus.FAILED,
+        RunStatus.CANCELLED,
+    },
+    RunStatus.RUNNING: {RunStatus.STOPPING, RunStatus.SUCCEEDED, RunStatus.FAILED},
+    RunStatus.STOPPING: {RunStatus.STOPPED, RunStatus.SUCCEEDED, RunStatus.FAILED},
+    RunStatus.STOPPED: set(),
+    RunStatus.SUCCEEDED: set(),
+    RunStatus.FAILED: set(),
+    RunStatus.CANCELLED: set(),
+}
+
+
+class InvalidTransition(Exception):
+    pass
+
+
+class Method(models.TextChoices):
+    LORA = "lora", "LoRA"
+    QLORA = "qlora", "QLoRA"
+    FULL = "full", "Full fine-tuning"
+
+
+class Optimizer(models.TextChoices):
+    ADAMW = "adamw_torch", "AdamW"
+    ADAMW_8BIT = "adamw_8bit", "AdamW 8-bit"
+    SGD = "sgd", "SGD"
+
+
+class TrainingRun(models.Model):
+    """One training of a base model on a dataset version: first a draft configuration, then a run."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="runs")
+    number = models.PositiveIntegerField()
+    dataset_version = models.ForeignKey(
+        DatasetVersion, on_delete=models.PROTECT, null=True, blank=True, related_name="runs"
+    )
+    base_model = models.ForeignKey(BaseModel, on_delete=models.PROTECT, related_name="runs")
+    hardware = models.ForeignKey(Hardware, on_delete=models.PROTECT, related_name="runs")
+    method = models.CharField(max_length=10, choices=Method.choices, default=Method.LORA)
+    lora_r = models.PositiveIntegerField("LoRA rank (r)", default=8)
+    lora_alpha = models.PositiveIntegerField("LoRA alpha", default=16)
+    lora_dropout = models.FloatField("LoRA dropout", default=0.05)
+    target_modules = models.CharField(max_length=200, default="q_proj,v_proj")
+    learning_rate = models.FloatField(default=5e-4)
+    batch_size = models.PositiveIntegerField("Batch size", default=4)
+    gradient_accumulation = models.PositiveIntegerField("Gradient accumulation", default=2)
+    epochs = models.PositiveIntegerField(default=3)
+    warmup_steps = models.PositiveIntegerField(default=10)
+    weight_decay = models.FloatField(default=0.01)
+    optimizer = models.CharField(max_length=20, choices=Optimizer.choices, default=Optimizer.ADAMW)
+    max_seq_length = models.PositiveIntegerField(default=1024)
+    seed = models.PositiveIntegerField(default=42)
+    # What recommended these settings and why: reasons, risks and which recommender answered.
+    recommendation = models.JSONField(default=dict, blank=True)
+
+    status = models.CharField(max_length=12, choices=RunStatus.choices, default=RunStatus.DRAFT)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "number"], name="run_number_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.project.name} v{self.number}"
+
+    @property
+    def is_draft(self) -> bool:
+        return self.status == RunStatus.DRAFT
+
+    @classmethod
+    def create_next(cls, project: Project, **fields) -> TrainingRun:
+        with transaction.atomic():
+            Project.objects.select_for_update().get(
+                pk=project.pk
+            )  # two drafts at once get distinct numbers
+            last = project.runs.aggregate(models.Max("number"))["number__max"] or 0
+            return cls.objects.create(project=project, number=last + 1, **fields)
+
+    def transition(self, new: str) -> None:
+        """Move to ``new`` if the state machine allows it from the state stored in the database."""
+        with transaction.atomic():
+            current = TrainingRun.objects.select_for_update().get(pk=self.pk)
+            if new not in TRANSITIONS[current.status]:
+                raise InvalidTransition(
+                    f"A {current.get_status_display().lower()} run cannot become {new}."
+                )
+            fields = {"status": new, "updated_at": timezone.now()}
+            if new == RunStatus.QUEUED:
+                fields["queued_at"] = timezone.now()
+            TrainingRun.objects.filter(pk=self.pk).update(**fields)
+            for key, value in fields.items():
+                setattr(self, key, value)

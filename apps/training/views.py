@@ -1,0 +1,152 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from apps.brainstorm.recommender import GpuEntry, ModelEntry, Request, decide
+from apps.catalog import vram
+from apps.catalog.models import BaseModel, Hardware
+from apps.datasets.models import DatasetVersion, VersionStatus
+from apps.projects.access import get_project_for_user
+
+from .access import get_run_for_user
+from .configuration import quote
+from .forms import TrainingConfigForm
+from .models import InvalidTransition, RunStatus, TrainingRun
+
+
+def _latest_version(project):
+    versions = DatasetVersion.objects.filter(dataset__project=project, status=VersionStatus.READY)
+    return (
+        versions.filter(accepted_at__isnull=False).order_by("-created_at").first()
+        or versions.order_by("-created_at").first()
+    )
+
+
+@login_required
+@require_POST
+def run_new(request, project_id):
+    """A draft configuration from the offline recommender, for the project's goal and latest data."""
+    project, _ = get_project_for_user(request.user, project_id, write=True)
+    version = _latest_version(project)
+    models = [
+        ModelEntry(m.slug, m.name, m.params_billions, m.kind, m.bundled)
+        for m in BaseModel.objects.all()
+    ]
+    gpus = [
+        GpuEntry(h.slug, h.name, h.vram_gb, float(h.hourly_price), h.is_cpu)
+        for h in Hardware.objects.all()
+    ]
+    rec = decide(
+        Request(
+            project.goal or project.name, version.train_count if version else None, None, "cpu"
+        ),
+        models,
+        gpus,
+    )
+    run = TrainingRun.create_next(
+        project,
+        dataset_version=version,
+        base_model=BaseModel.objects.get(slug=rec.base_model),
+        hardware=Hardware.objects.get(slug=rec.hardware),
+        method=rec.method,
+        lora_r=rec.lora_r,
+        lora_alpha=rec.lora_alpha,
+        target_modules=",".join(rec.target_modules),
+        learning_rate=rec.learning_rate,
+        batch_size=rec.batch_size,
+        gradient_accumulation=rec.gradient_accumulation,
+        epochs=rec.epochs,
+        recommendation=rec.as_dict(),
+        created_by=request.user,
+    )
+    return redirect("run_config", run_id=run.pk)
+
+
+def _page(request, run, membership, form, status=200):
+    data = form.cleaned_data if form.is_bound and form.is_valid() else None
+    version = data["dataset_version"] if data else run.dataset_version
+    model = data["base_model"] if data else run.base_model
+    hardware = data["hardware"] if data else run.hardware
+    method = data["method"] if data else run.method
+    epochs = data["epochs"] if data else run.epochs
+    context = {
+        "run": run,
+        "project": run.project,
+        "membership": membership,
+        "form": form,
+        "quote": quote(version, model, hardware, method, epochs),
+        "alternatives": [(h, h.fit_label(model, method)) for h in Hardware.objects.all()],
+        "needs": vram.vram_needed_gb(model.params_billions, method)
+        if method in vram.METHODS
+        else None,
+        "selected": {"model": model, "hardware": hardware, "method": method, "version": version},
+    }
+    template = (
+        "training/_estimate.html"
+        if request.htmx and request.method == "GET" and form.is_bound
+        else "training/run_config.html"
+    )
+    return render(request, template, context, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def run_config(request, run_id):
+    run, membership = get_run_for_user(request.user, run_id, write=request.method == "POST")
+    if request.method == "POST":
+        if not run.is_draft:
+            messages.error(request, "This run has started; its configuration can no longer change.")
+            return redirect("run_config", run_id=run.pk)
+        form = TrainingConfigForm(request.POST, instance=run, project=run.project)
+        if not form.is_valid():
+            return _page(request, run, membership, form, status=400)
+        form.save()
+        messages.success(request, "Configuration saved.")
+        return redirect("run_config", run_id=run.pk)
+    return _page(request, run, membership, TrainingConfigForm(instance=run, project=run.project))
+
+
+@login_required
+@require_GET
+def run_estimate(request, run_id):
+    """The estimate for the values in the form, unsaved: the page calls it on every change."""
+    run, membership = get_run_for_user(request.user, run_id)
+    form = TrainingConfigForm(
+        request.GET, instance=TrainingRun(project=run.project), project=run.project
+    )
+    return _page(request, run, membership, form, status=200)
+
+
+@login_required
+@require_POST
+def run_start(request, run_id):
+    run, _ = get_run_for_user(request.user, run_id, write=True)
+    form = TrainingConfigForm(_values(run), instance=run, project=run.project)
+    if run.dataset_version is None:
+        messages.error(request, "Choose a dataset version before starting.")
+    elif not form.is_valid():
+        messages.error(
+            request,
+            "Fix the configuration first: "
+            + "; ".join(e for errs in form.errors.values() for e in errs),
+        )
+    else:
+        try:
+            run.transition(RunStatus.QUEUED)
+        except InvalidTransition as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(
+                request, f"v{run.number} is queued. It starts when a GPU worker takes it."
+            )
+    return redirect("run_config", run_id=run.pk)
+
+
+def _values(run: TrainingRun) -> dict:
+    return {
+        f: getattr(run, f + "_id" if f in ("dataset_version", "base_model", "hardware") else f)
+        for f in TrainingConfigForm.Meta.fields
+    }
