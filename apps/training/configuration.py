@@ -95,4 +95,4 @@ def tips(version, model, hardware, method, epochs, current: estimates.Estimate) 
     if smaller and hardware.fit_label(smaller, method) == "fits":
         cost = estimates.estimate(_inputs(version, smaller, hardware, method, epochs)).cost
         found.append(Tip(f"Use the smaller {smaller.name}", current.cost - cost))
-    return [t for t in found if t.saving > 0]
+    return [t for t in found if t.saving >= 0.0001]  # a saving that rounds to $0.0000 is no tip

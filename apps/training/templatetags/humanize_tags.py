@@ -6,12 +6,15 @@ register = template.Library()
 
 
 @register.filter
-def money(value, places=2):
-    """Dollars with enough digits to show small sums: 0.0959 → '0.10', money:4 → '0.0001'."""
+def money(value, places=None):
+    """Dollars with enough digits that a small sum never reads as zero: 12.5 → '12.50', 0.0026 → '0.0026'."""
     try:
-        return f"{float(value):,.{int(places)}f}"
+        amount = float(value)
     except (TypeError, ValueError):
         return ""
+    if places is None:
+        places = 2 if abs(amount) >= 0.1 or amount == 0 else 4
+    return f"{amount:,.{int(places)}f}"
 
 
 @register.filter
