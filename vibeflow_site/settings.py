@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "apps.datasets",
     "apps.catalog",
     "apps.training",
+    "apps.brainstorm",
 ]
 
 MIDDLEWARE = [
@@ -281,6 +282,11 @@ USE_TZ = True
 # Converted bundled model and hub downloads; shared by web, workers and tests.
 MODEL_CACHE_DIR = Path(envstr("VIBEFLOW_MODEL_CACHE", str(DATA_DIR / "models"))).resolve()
 GEMINI_API_KEY = envstr("GEMINI_API_KEY")
+GEMINI_MODEL = envstr("GEMINI_MODEL", "gemini-2.5-flash")
+GEMINI_BASE_URL = envstr(
+    "GEMINI_BASE_URL"
+)  # empty: Google's endpoint; tests point it at a local server
+GEMINI_TIMEOUT_S = envint("GEMINI_TIMEOUT_S", 20)
 RUNPOD_API_KEY = envstr("RUNPOD_API_KEY")
 STRIPE_SECRET_KEY = envstr("STRIPE_SECRET_KEY")
 STRIPE_WEBHOOK_SECRET = envstr("STRIPE_WEBHOOK_SECRET")

@@ -13,6 +13,7 @@ urlpatterns = [
     path("", include("apps.datasets.urls")),
     path("", include("apps.catalog.urls")),
     path("", include("apps.training.urls")),
+    path("", include("apps.brainstorm.urls")),
 ]
 
 handler404 = "vibeflow_site.errors.not_found"

@@ -208,6 +208,16 @@ def validate(rec: Recommendation, models: list[ModelEntry], gpus: list[GpuEntry]
         raise ValueError(f"unknown model {rec.base_model!r} or hardware {rec.hardware!r}")
     if rec.method not in vram.METHODS:
         raise ValueError(f"unknown method {rec.method!r}")
+    for name, low, high in (
+        ("lora_r", 1, 256),
+        ("lora_alpha", 1, 1024),
+        ("learning_rate", 1e-6, 1e-2),
+        ("batch_size", 1, 256),
+        ("gradient_accumulation", 1, 128),
+        ("epochs", 1, 50),
+    ):
+        if not low <= getattr(rec, name) <= high:
+            raise ValueError(f"{name} {getattr(rec, name)} is outside {low}–{high}")
 
     def fits(m: ModelEntry, method: str, g: GpuEntry) -> bool:
         if g.is_cpu:

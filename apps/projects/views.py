@@ -8,6 +8,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
 from apps.accounts.access import current_membership, require_write, set_current_team
+from apps.brainstorm.views import converse
 
 from .access import get_project_for_user
 from .dashboard import project_figures
@@ -45,7 +46,12 @@ def welcome(request):
                 goal=goal,
                 created_by=request.user,
             )
-            messages.success(request, f"Project “{project.name}” created with your goal.")
+            # The goal is the first message to the Brainstorm Agent, whose answer waits on the project page.
+            converse(project, request.user, goal)
+            messages.success(
+                request,
+                f"Project “{project.name}” created. The Brainstorm Agent answered in the left panel.",
+            )
             return redirect("project_detail", project_id=project.pk)
     return render(
         request, "projects/welcome.html", {"form": form}, status=400 if form.errors else 200

@@ -5,24 +5,15 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from apps.brainstorm.recommender import GpuEntry, ModelEntry, Request, decide
 from apps.catalog import vram
-from apps.catalog.models import BaseModel, Hardware
-from apps.datasets.models import DatasetVersion, VersionStatus
+from apps.catalog.models import Hardware
 from apps.projects.access import get_project_for_user
 
 from .access import get_run_for_user
 from .configuration import quote
 from .forms import TrainingConfigForm
 from .models import InvalidTransition, RunStatus, TrainingRun
-
-
-def _latest_version(project):
-    versions = DatasetVersion.objects.filter(dataset__project=project, status=VersionStatus.READY)
-    return (
-        versions.filter(accepted_at__isnull=False).order_by("-created_at").first()
-        or versions.order_by("-created_at").first()
-    )
+from .services import draft_for_project
 
 
 @login_required
@@ -30,38 +21,7 @@ def _latest_version(project):
 def run_new(request, project_id):
     """A draft configuration from the offline recommender, for the project's goal and latest data."""
     project, _ = get_project_for_user(request.user, project_id, write=True)
-    version = _latest_version(project)
-    models = [
-        ModelEntry(m.slug, m.name, m.params_billions, m.kind, m.bundled)
-        for m in BaseModel.objects.all()
-    ]
-    gpus = [
-        GpuEntry(h.slug, h.name, h.vram_gb, float(h.hourly_price), h.is_cpu)
-        for h in Hardware.objects.all()
-    ]
-    rec = decide(
-        Request(
-            project.goal or project.name, version.train_count if version else None, None, "cpu"
-        ),
-        models,
-        gpus,
-    )
-    run = TrainingRun.create_next(
-        project,
-        dataset_version=version,
-        base_model=BaseModel.objects.get(slug=rec.base_model),
-        hardware=Hardware.objects.get(slug=rec.hardware),
-        method=rec.method,
-        lora_r=rec.lora_r,
-        lora_alpha=rec.lora_alpha,
-        target_modules=",".join(rec.target_modules),
-        learning_rate=rec.learning_rate,
-        batch_size=rec.batch_size,
-        gradient_accumulation=rec.gradient_accumulation,
-        epochs=rec.epochs,
-        recommendation=rec.as_dict(),
-        created_by=request.user,
-    )
+    run = draft_for_project(project, request.user)
     return redirect("run_config", run_id=run.pk)
 
 

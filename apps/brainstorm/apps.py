@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class BrainstormConfig(AppConfig):
+    name = "apps.brainstorm"
+    label = "brainstorm"
