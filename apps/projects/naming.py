@@ -32,7 +32,8 @@ def name_from_goal(goal: str, existing: set[str], max_words: int = 5) -> str:
 
     ``existing`` holds the team's names in lower case; a number is added until the name is free.
     """
-    words = re.findall(r"[\w'-]+", goal)
+    words = [w.strip("'-") for w in re.findall(r"[\w'-]+", goal)]
+    words = [w for w in words if w]
     kept = [w for w in words if w.lower() not in _FILLER][:max_words] or ["New project"]
     base = " ".join(kept)[:80].strip()
     base = base[0].upper() + base[1:]

@@ -70,3 +70,8 @@ document.addEventListener("DOMContentLoaded", () => {
     }
   });
 });
+
+// The agent's conversation shows its newest messages; older ones are a scroll up.
+const scrollAgentLog = () => document.querySelectorAll(".agent-log").forEach((log) => { log.scrollTop = log.scrollHeight; });
+document.addEventListener("DOMContentLoaded", scrollAgentLog);
+document.addEventListener("htmx:afterSettle", scrollAgentLog);

@@ -18,3 +18,10 @@ def test_it_numbers_a_taken_name():
 
 def test_it_falls_back_when_only_filler_remains():
     assert name_from_goal("I want to train a model", set()) == "New project"
+
+
+def test_it_drops_stray_apostrophes():
+    assert (
+        name_from_goal("a bot that answers our users' questions", set())
+        == "Bot answers users questions"
+    )
