@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from apps.catalog.models import BaseModel, Hardware
 
 from . import estimates
+from .tokens import average_tokens
 
 
 @dataclass
@@ -27,11 +28,10 @@ class Quote:
 def _inputs(
     version, model: BaseModel, hardware: Hardware, method: str, epochs: int
 ) -> estimates.Inputs:
-    report = version.report or {}
-    avg = (report.get("avg_input_tokens") or 0) + (report.get("avg_output_tokens") or 0)
+    avg, _ = average_tokens(version, model)
     return estimates.Inputs(
         examples=max(version.train_count, 1),
-        avg_tokens_per_example=max(avg, 1),
+        avg_tokens_per_example=round(avg, 1),
         epochs=epochs,
         params_billions=model.params_billions,
         method=method,
@@ -55,6 +55,7 @@ def quote(version, model: BaseModel, hardware: Hardware, method: str, epochs: in
                 examples=version.train_count,
             )
         return Quote(None, str(exc))
+    result.sources["tokens"] += " (" + average_tokens(version, model)[1] + ")"
     return Quote(
         result,
         tips=tips(version, model, hardware, method, epochs, result),
