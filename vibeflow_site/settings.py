@@ -288,6 +288,10 @@ GEMINI_BASE_URL = envstr(
 )  # empty: Google's endpoint; tests point it at a local server
 GEMINI_TIMEOUT_S = envint("GEMINI_TIMEOUT_S", 20)
 RUNPOD_API_KEY = envstr("RUNPOD_API_KEY")
+if envstr("RUNPOD_API_BASE_URL"):
+    os.environ["RUNPOD_API_BASE_URL"] = envstr(
+        "RUNPOD_API_BASE_URL"
+    )  # the runpod SDK reads it on each call
 STRIPE_SECRET_KEY = envstr("STRIPE_SECRET_KEY")
 STRIPE_WEBHOOK_SECRET = envstr("STRIPE_WEBHOOK_SECRET")
 HF_TOKEN = envstr("HF_TOKEN")

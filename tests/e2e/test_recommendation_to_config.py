@@ -23,13 +23,17 @@ def test_from_a_goal_to_a_validated_configuration(
     )
     page.get_by_role("button", name="Get Recommendation").click()
     agent = page.locator("#agent-panel")
-    expect(agent.get_by_text("How many training examples do you have?")).to_be_visible()
+    expect(agent.get_by_text("How many training examples do you have?")).to_be_visible(
+        timeout=20000
+    )
 
     page.get_by_label("Message to the Brainstorm Agent").fill(
         "1K examples, accuracy is key, I have an A100 GPU"
     )
     agent.get_by_role("button", name="Send").click()
-    expect(agent.get_by_text("I recommend Mistral 7B Instruct v0.3 with LORA.")).to_be_visible()
+    expect(agent.get_by_text("I recommend Mistral 7B Instruct v0.3 with LORA.")).to_be_visible(
+        timeout=20000
+    )
     screenshot("agent-1-recommendation")
 
     # Data first, so the estimate has examples and tokens to count.
