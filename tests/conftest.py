@@ -109,7 +109,17 @@ def login(client):
 
 
 @pytest.fixture
-def celery_worker_thread(transactional_db):
+def seeded_catalog(transactional_db):
+    """Transactional tests flush every table afterwards, the migration-seeded catalog included;
+    tests that need it after such a flush seed it again."""
+    from apps.catalog.models import BaseModel, Hardware
+    from apps.catalog.seed import load
+
+    load(BaseModel, Hardware)
+
+
+@pytest.fixture
+def celery_worker_thread(transactional_db, seeded_catalog):
     """A real Celery worker consuming the real Redis broker, in a thread of this process."""
     from celery.contrib.testing.worker import start_worker
 

@@ -134,8 +134,10 @@ def decide(req: Request, models: list[ModelEntry], gpus: list[GpuEntry]) -> Reco
     gpu = next((g for g in gpus if g.slug == (req.gpu or "")), None)
     reasons: list[str] = []
     if gpu is None or gpu.is_cpu:
-        gpu = next(g for g in gpus if g.is_cpu)
-        model = next(m for m in models if m.bundled)
+        gpu = next((g for g in gpus if g.is_cpu), None)
+        model = next((m for m in models if m.bundled), None)
+        if gpu is None or model is None:
+            raise ValueError("the catalog has no CPU entry or no bundled model: run the migrations")
         method = "lora"
         reasons.append(
             "No GPU: the bundled SmolLM2 is the one model that trains on a CPU in minutes."

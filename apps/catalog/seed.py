@@ -271,3 +271,11 @@ HARDWARE = [
         price_refreshed_at=SPEC_DATE,
     ),
 ]
+
+
+def load(base_model_cls, hardware_cls) -> None:
+    """Insert or update the seed rows; used by the data migration and by tests after a flush."""
+    for data in MODELS:
+        base_model_cls.objects.update_or_create(slug=data["slug"], defaults=data)
+    for data in HARDWARE:
+        hardware_cls.objects.update_or_create(slug=data["slug"], defaults=data)

@@ -88,7 +88,7 @@ def live_worker(transactional_db):
 
 
 @pytest.fixture
-def live_server_url(transactional_db):
+def live_server_url(transactional_db, seeded_catalog):
     """Daphne in a child process, on the test database, with the suite's Redis."""
     port = _free_port()
     env = _child_env()

@@ -4,14 +4,9 @@ from django.db import migrations
 def load(apps, schema_editor):
     # Seed data, imported here so later edits to seed.py do not rewrite history silently:
     # a changed seed needs a new migration of its own.
-    from apps.catalog.seed import HARDWARE, MODELS
+    from apps.catalog.seed import load as load_seed
 
-    BaseModel = apps.get_model("catalog", "BaseModel")
-    Hardware = apps.get_model("catalog", "Hardware")
-    for data in MODELS:
-        BaseModel.objects.update_or_create(slug=data["slug"], defaults=data)
-    for data in HARDWARE:
-        Hardware.objects.update_or_create(slug=data["slug"], defaults=data)
+    load_seed(apps.get_model("catalog", "BaseModel"), apps.get_model("catalog", "Hardware"))
 
 
 class Migration(migrations.Migration):
