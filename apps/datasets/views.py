@@ -53,8 +53,6 @@ def _list_page(request, project, membership, status=200):
 
 
 def _max_mb() -> int:
-    from django.conf import settings
-
     return settings.DATASET_MAX_UPLOAD_BYTES // (1024 * 1024)
 
 
@@ -225,6 +223,14 @@ def version_rows(request, version_id):
     return render(request, template, context)
 
 
+def _refuse_unless_ready(request, version):
+    """Changes start from a finished analysis; until then, say so and go back to the version."""
+    if version.is_ready:
+        return None
+    messages.error(request, "Wait for the analysis to finish first.")
+    return redirect("version_detail", version_id=version.pk)
+
+
 def _derive(
     request, version, *, reason: str, drop: dict | None = None, mapping: dict | None = None
 ):
@@ -246,9 +252,8 @@ def _derive(
 @require_POST
 def version_mapping(request, version_id):
     version, membership = get_version_for_user(request.user, version_id, write=True)
-    if not version.is_ready:
-        messages.error(request, "Wait for the analysis to finish before changing the mapping.")
-        return redirect("version_detail", version_id=version.pk)
+    if (refusal := _refuse_unless_ready(request, version)) is not None:
+        return refusal
     form = MappingForm(request.POST, columns=version.columns)
     if not form.is_valid():
         context = _version_context(version, membership)
@@ -270,9 +275,8 @@ def version_mapping(request, version_id):
 @require_POST
 def version_fix(request, version_id):
     version, _ = get_version_for_user(request.user, version_id, write=True)
-    if not version.is_ready:
-        messages.error(request, "Wait for the analysis to finish before fixing rows.")
-        return redirect("version_detail", version_id=version.pk)
+    if (refusal := _refuse_unless_ready(request, version)) is not None:
+        return refusal
     action = request.POST.get("action")
     counts = (version.report or {}).get("issue_counts", {})
     if action in FIXES:
@@ -308,13 +312,12 @@ def version_fix(request, version_id):
 @require_POST
 def version_accept(request, version_id):
     version, _ = get_version_for_user(request.user, version_id, write=True)
-    if not version.is_ready:
-        messages.error(request, "Wait for the analysis to finish first.")
-    else:
-        DatasetVersion.objects.filter(pk=version.pk, accepted_at__isnull=True).update(
-            accepted_at=timezone.now()
-        )
-        messages.success(request, f"Version {version.number} is ready for training.")
+    if (refusal := _refuse_unless_ready(request, version)) is not None:
+        return refusal
+    DatasetVersion.objects.filter(pk=version.pk, accepted_at__isnull=True).update(
+        accepted_at=timezone.now()
+    )
+    messages.success(request, f"Version {version.number} is ready for training.")
     return redirect("version_detail", version_id=version.pk)
 
 
@@ -401,9 +404,8 @@ def version_language(request, version_id):
     if code not in LANGUAGE_CHOICES:
         messages.error(request, "Choose one of the listed languages.")
         return redirect("version_detail", version_id=version.pk)
-    if not version.is_ready:
-        messages.error(request, "Wait for the analysis to finish first.")
-        return redirect("version_detail", version_id=version.pk)
+    if (refusal := _refuse_unless_ready(request, version)) is not None:
+        return refusal
     dataset = version.dataset
     dataset.expected_language = code
     dataset.save(update_fields=["expected_language"])

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -53,81 +54,68 @@ def _child_env() -> dict:
     }
 
 
+@contextmanager
+def _child(args: list[str], log_name: str):
+    """A child process of the suite with its output in test-output/e2e/<log_name>, stopped afterwards."""
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    with open(OUTPUT / log_name, "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", *args],
+            cwd=ROOT,
+            env=_child_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            yield process
+        finally:
+            process.terminate()
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
 @pytest.fixture
 def live_worker(transactional_db):
     """A Celery worker in a child process, for both queues, on the test database."""
-    OUTPUT.mkdir(parents=True, exist_ok=True)
-    log = open(OUTPUT / "worker.log", "ab")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "vibeflow_site",
-            "worker",
-            "-Q",
-            "default,gpu",
-            "--pool",
-            "solo",
-            "-l",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=_child_env(),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    yield process
-    process.terminate()
-    try:
-        process.wait(15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+    args = [
+        "celery",
+        "-A",
+        "vibeflow_site",
+        "worker",
+        "-Q",
+        "default,gpu",
+        "--pool",
+        "solo",
+        "-l",
+        "warning",
+    ]
+    with _child(args, "worker.log") as process:
+        yield process
 
 
 @pytest.fixture
 def live_server_url(transactional_db, seeded_catalog):
     """Daphne in a child process, on the test database, with the suite's Redis."""
     port = _free_port()
-    env = _child_env()
-    OUTPUT.mkdir(parents=True, exist_ok=True)
-    log = open(OUTPUT / "daphne.log", "ab")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "vibeflow_site.asgi:application",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
     url = f"http://localhost:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/healthz", timeout=2):
-                break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError(f"Daphne did not start; see {OUTPUT / 'daphne.log'}") from None
-            time.sleep(0.2)
-    yield url
-    process.terminate()
-    try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+    with _child(
+        ["daphne", "-b", "127.0.0.1", "-p", str(port), "vibeflow_site.asgi:application"],
+        "daphne.log",
+    ) as process:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/healthz", timeout=2):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"Daphne did not start; see {OUTPUT / 'daphne.log'}"
+                    ) from None
+                time.sleep(0.2)
+        yield url
 
 
 @pytest.fixture

@@ -8,10 +8,11 @@ download (HEAD/GET /datasets/<id>/resolve/<revision>/<file>).
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from ._http import send_json
 
 COMMIT = "0" * 39 + "1"
 
@@ -30,12 +31,7 @@ class FakeHub:
                 pass
 
             def _json(self, status, body):
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                send_json(self, status, body)
 
             def _authorised(self) -> bool:
                 if hub.require_token is None:

@@ -7,6 +7,8 @@ import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from ._http import send_json
+
 
 class FakeRunPod:
     def __init__(self, prices: dict[str, float], key: str = "rp-test-key"):
@@ -39,12 +41,7 @@ class FakeRunPod:
                 return self._send(200, {"data": {"gpuTypes": [gpu]}})
 
             def _send(self, status, payload):
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                send_json(self, status, payload)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
