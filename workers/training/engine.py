@@ -1,0 +1,240 @@
+"""The training workflow, read top to bottom: checks → tokenizer → data → model → trainer → train → save.
+
+transformers' Trainer and peft do the work; this module wires them to a JobSpec and
+a Reporter, and turns their callbacks into the product's events.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+from .data import read_records, tokenize
+from .reporter import Reporter
+from .spec import JobSpec, Result
+
+
+class QLoRANeedsCuda(RuntimeError):
+    pass
+
+
+def _model_dir(spec: JobSpec) -> str:
+    source = spec.model
+    if source.kind == "bundled":
+        from workers.models.bundled import ensure_bundled_model
+
+        return str(ensure_bundled_model(Path(source.cache_dir or "var/models")))
+    return source.value  # a local path, or a Hub id that transformers downloads
+
+
+def _callback(reporter: Reporter, counter, started: float, total_steps_hint):
+    from transformers import TrainerCallback
+
+    class Events(TrainerCallback):
+        """Trainer events → Reporter; the stop request is checked after every step."""
+
+        def __init__(self):
+            self.best_eval = math.inf
+            self.last_eval = None
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            logs = dict(logs or {})
+            elapsed = time.monotonic() - started
+            total = state.max_steps or total_steps_hint
+            point = {
+                "step": state.global_step,
+                "total_steps": total,
+                "epoch": round(state.epoch or 0, 4),
+                "elapsed_s": round(elapsed, 2),
+                "tokens_seen": counter.tokens,
+                "tokens_per_s": round(counter.tokens / elapsed, 1) if elapsed > 0 else 0.0,
+            }
+            if state.global_step:
+                point["remaining_s"] = round(
+                    elapsed / state.global_step * (total - state.global_step), 1
+                )
+            for key in ("loss", "eval_loss", "learning_rate", "grad_norm"):
+                if key in logs:
+                    point[key] = float(logs[key])
+            if "eval_loss" in logs:
+                self.last_eval = float(logs["eval_loss"])
+            reporter.metrics(point)
+
+        def on_save(self, args, state, control, **kwargs):
+            path = str(Path(args.output_dir) / f"checkpoint-{state.global_step}")
+            best = self.last_eval is not None and self.last_eval < self.best_eval
+            if best:
+                self.best_eval = self.last_eval
+            reporter.checkpoint(path, state.global_step, self.last_eval, best)
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if reporter.should_stop():
+                # Save where we are, then end: a stopped run keeps a usable adapter.
+                control.should_save = True
+                control.should_training_stop = True
+
+    return Events()
+
+
+class _TokenCounter:
+    """Counts the real (non-padding) tokens the model trained on, batch by batch."""
+
+    def __init__(self, collator):
+        self.collator = collator
+        self.tokens = 0
+
+    def __call__(self, features):
+        self.tokens += sum(len(f["input_ids"]) for f in features)
+        return self.collator(features)
+
+
+def train(spec: JobSpec, reporter: Reporter) -> Result:
+    """Fine-tune as the spec says; events go to ``reporter``.
+
+    1. Refuse QLoRA without CUDA before loading anything.
+    2. Tokenize train/test with the model's chat template, labels on assistant tokens only.
+    3. Load the model, wrap it with LoRA (peft) unless full fine-tuning.
+    4. Train with transformers' Trainer, seeded; callbacks report metrics, checkpoints, stops.
+    5. Save the adapter (or the model) with the tokenizer; return what happened.
+    """
+    import torch
+
+    hp = spec.hyperparameters
+    if hp.method == "qlora" and not torch.cuda.is_available():
+        raise QLoRANeedsCuda("QLoRA needs an NVIDIA GPU: choose LoRA on this machine, or a GPU.")
+
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoTokenizer,
+        DataCollatorForSeq2Seq,
+        Trainer,
+        TrainingArguments,
+        set_seed,
+    )
+
+    started = time.monotonic()
+    set_seed(spec.seed)
+    model_dir = _model_dir(spec)
+    reporter.log(f"Loading tokenizer and model from {model_dir}")
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+
+    train_set = tokenize(tokenizer, read_records(spec.train_file), hp.max_seq_length)
+    test_set = (
+        tokenize(tokenizer, read_records(spec.test_file), hp.max_seq_length)
+        if spec.test_file
+        else None
+    )
+    reporter.log(
+        f"Loaded {len(train_set.examples)} training examples"
+        + (f" and {len(test_set.examples)} test examples" if test_set else "")
+    )
+    if train_set.truncated:
+        reporter.log(
+            f"{train_set.truncated} examples were longer than {hp.max_seq_length} tokens and were truncated"
+        )
+    if train_set.dropped:
+        reporter.log(
+            f"{train_set.dropped} examples had no assistant tokens within the length limit and were left out"
+        )
+    if not train_set.examples:
+        raise ValueError(
+            "No training example is left after tokenization: raise max_seq_length or check the data."
+        )
+
+    load_kwargs = {}
+    if hp.method == "qlora":
+        from transformers import BitsAndBytesConfig
+
+        load_kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch.bfloat16,
+        )
+    model = AutoModelForCausalLM.from_pretrained(model_dir, **load_kwargs)
+    if hp.method in ("lora", "qlora"):
+        from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+        if hp.method == "qlora":
+            model = prepare_model_for_kbit_training(model)
+        config = LoraConfig(
+            r=hp.lora_r,
+            lora_alpha=hp.lora_alpha,
+            lora_dropout=hp.lora_dropout,
+            target_modules=list(hp.target_modules),
+            task_type="CAUSAL_LM",
+        )
+        model = get_peft_model(model, config)
+        trainable, total = model.get_nb_trainable_parameters()
+        reporter.log(
+            f"{hp.method.upper()} config: rank={hp.lora_r}, alpha={hp.lora_alpha}; "
+            f"{trainable:,} trainable parameters of {total:,} ({trainable / total:.2%})"
+        )
+
+    per_epoch = math.ceil(len(train_set.examples) / (hp.batch_size * hp.gradient_accumulation))
+    total_steps = hp.max_steps if hp.max_steps > 0 else math.ceil(per_epoch * hp.epochs)
+    evaluate = bool(test_set and test_set.examples)
+    args = TrainingArguments(
+        output_dir=spec.output_dir,
+        per_device_train_batch_size=hp.batch_size,
+        per_device_eval_batch_size=hp.batch_size,
+        gradient_accumulation_steps=hp.gradient_accumulation,
+        learning_rate=hp.learning_rate,
+        num_train_epochs=hp.epochs,
+        max_steps=hp.max_steps,
+        warmup_steps=hp.warmup_steps,
+        weight_decay=hp.weight_decay,
+        optim=hp.optimizer,
+        logging_steps=hp.logging_steps,
+        eval_strategy=("steps" if hp.eval_steps else "epoch") if evaluate else "no",
+        eval_steps=hp.eval_steps or None,
+        save_strategy="steps" if hp.save_steps else "epoch",
+        save_steps=hp.save_steps or 500,
+        save_total_limit=hp.save_total_limit,
+        seed=spec.seed,
+        data_seed=spec.seed,
+        report_to=[],
+        use_cpu=not torch.cuda.is_available(),
+        remove_unused_columns=False,
+        disable_tqdm=True,
+    )
+    counter = _TokenCounter(
+        DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
+    )
+    events = _callback(reporter, counter, started, total_steps)
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=train_set.examples,
+        eval_dataset=test_set.examples if evaluate else None,
+        data_collator=counter,
+        callbacks=[events],
+    )
+    reporter.log("Training started")
+    output = trainer.train(resume_from_checkpoint=spec.resume_from or None)
+    stopped = trainer.state.global_step < trainer.state.max_steps
+
+    adapter_dir = Path(spec.output_dir) / "adapter"
+    trainer.save_model(str(adapter_dir))
+    tokenizer.save_pretrained(str(adapter_dir))
+    wall = time.monotonic() - started
+    reporter.log(
+        ("Stopped" if stopped else "Finished")
+        + f" at step {trainer.state.global_step}; adapter saved to {adapter_dir}"
+    )
+    return Result(
+        adapter_dir=str(adapter_dir),
+        steps=trainer.state.global_step,
+        tokens_seen=counter.tokens,
+        wall_seconds=round(wall, 2),
+        gpu_seconds=round(wall, 2) if torch.cuda.is_available() else 0.0,
+        final_metrics={
+            k: float(v) for k, v in (output.metrics or {}).items() if isinstance(v, (int, float))
+        },
+        truncated_examples=train_set.truncated,
+        dropped_examples=train_set.dropped,
+        stopped_early=stopped,
+    )
