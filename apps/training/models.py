@@ -98,6 +98,17 @@ class TrainingRun(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     queued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    stop_requested = models.BooleanField(default=False)
+    error = models.TextField(blank=True, help_text="What went wrong, in a sentence")
+    log_tail = models.TextField(blank=True, help_text="The last lines of the run's log file")
+    adapter_dir = models.CharField(max_length=500, blank=True)
+    steps_done = models.PositiveIntegerField(default=0)
+    total_steps = models.PositiveIntegerField(default=0)
+    tokens_seen = models.BigIntegerField(default=0)
+    wall_seconds = models.FloatField(default=0.0)
+    gpu_seconds = models.FloatField(default=0.0)
 
     class Meta:
         ordering = ["-created_at"]
@@ -132,6 +143,48 @@ class TrainingRun(models.Model):
             fields = {"status": new, "updated_at": timezone.now()}
             if new == RunStatus.QUEUED:
                 fields["queued_at"] = timezone.now()
+            elif new == RunStatus.RUNNING:
+                fields["started_at"] = timezone.now()
+            elif new in (
+                RunStatus.STOPPED,
+                RunStatus.SUCCEEDED,
+                RunStatus.FAILED,
+                RunStatus.CANCELLED,
+            ):
+                fields["finished_at"] = timezone.now()
             TrainingRun.objects.filter(pk=self.pk).update(**fields)
             for key, value in fields.items():
                 setattr(self, key, value)
+
+
+class MetricPoint(models.Model):
+    """The metrics of one step; train and eval logs of the same step merge into one point."""
+
+    run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="points")
+    step = models.PositiveIntegerField()
+    data = models.JSONField()
+
+    class Meta:
+        ordering = ["step"]
+        constraints = [models.UniqueConstraint(fields=["run", "step"], name="one_point_per_step")]
+
+    def __str__(self):
+        return f"{self.run} step {self.step}"
+
+
+class Checkpoint(models.Model):
+    run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="checkpoints")
+    step = models.PositiveIntegerField()
+    path = models.CharField(max_length=500)
+    eval_loss = models.FloatField(null=True, blank=True)
+    best = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["step"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "step"], name="one_checkpoint_per_step")
+        ]
+
+    def __str__(self):
+        return f"{self.run} checkpoint {self.step}"

@@ -14,6 +14,7 @@ from .configuration import quote
 from .forms import TrainingConfigForm
 from .models import InvalidTransition, RunStatus, TrainingRun
 from .services import draft_for_project
+from .tasks import run_training
 
 
 @login_required
@@ -99,9 +100,8 @@ def run_start(request, run_id):
         except InvalidTransition as exc:
             messages.error(request, str(exc))
         else:
-            messages.success(
-                request, f"v{run.number} is queued. It starts when a GPU worker takes it."
-            )
+            run_training.delay_on_commit(str(run.pk))
+            messages.success(request, f"v{run.number} is queued. It starts when a worker takes it.")
     return redirect("run_config", run_id=run.pk)
 
 
@@ -110,3 +110,31 @@ def _values(run: TrainingRun) -> dict:
         f: getattr(run, f + "_id" if f in ("dataset_version", "base_model", "hardware") else f)
         for f in TrainingConfigForm.Meta.fields
     }
+
+
+@login_required
+@require_POST
+def run_stop(request, run_id):
+    """Stop saves a checkpoint and ends within a step; a run still queued is cancelled instead."""
+    run, _ = get_run_for_user(request.user, run_id, write=True)
+    try:
+        if run.status == RunStatus.QUEUED:
+            run.transition(RunStatus.CANCELLED)
+            messages.success(request, f"v{run.number} was cancelled before it started.")
+        else:
+            TrainingRun.objects.filter(pk=run.pk).update(stop_requested=True)
+            run.transition(RunStatus.STOPPING)
+            messages.success(
+                request,
+                f"Stopping v{run.number}: it saves a checkpoint and ends after the current step.",
+            )
+    except InvalidTransition as exc:
+        messages.error(request, str(exc))
+    return redirect("run_config", run_id=run.pk)
+
+
+@login_required
+@require_GET
+def run_progress(request, run_id):
+    run, membership = get_run_for_user(request.user, run_id)
+    return render(request, "training/_progress.html", {"run": run, "membership": membership})

@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+import logging
+import traceback
+from pathlib import Path
+
+from celery import shared_task
+from django.conf import settings
+from django.db import transaction
+
+from workers.training import Hyperparameters, JobSpec, ModelSource, QLoRANeedsCuda, train
+
+from .models import RunStatus, TrainingRun
+from .reporting import DatabaseReporter
+
+log = logging.getLogger(__name__)
+
+
+def run_folder(run: TrainingRun) -> Path:
+    return Path(settings.DATA_DIR) / "runs" / str(run.pk)
+
+
+def build_spec(run: TrainingRun) -> JobSpec:
+    """The plain-data job a worker (here or on a remote GPU) trains from."""
+    version = run.dataset_version
+    model = run.base_model
+    source = (
+        ModelSource("bundled", cache_dir=str(settings.MODEL_CACHE_DIR))
+        if model.bundled
+        else ModelSource("hub", model.source)
+    )
+    test_file = version.folder / "test.jsonl"
+    return JobSpec(
+        model=source,
+        train_file=str(version.folder / "train.jsonl"),
+        test_file=str(test_file) if version.test_count else "",
+        output_dir=str(run_folder(run) / "output"),
+        seed=run.seed,
+        hyperparameters=Hyperparameters(
+            method=run.method,
+            lora_r=run.lora_r,
+            lora_alpha=run.lora_alpha,
+            lora_dropout=run.lora_dropout,
+            target_modules=tuple(m for m in run.target_modules.split(",") if m),
+            learning_rate=run.learning_rate,
+            batch_size=run.batch_size,
+            gradient_accumulation=run.gradient_accumulation,
+            epochs=run.epochs,
+            warmup_steps=run.warmup_steps,
+            weight_decay=run.weight_decay,
+            optimizer=run.optimizer,
+            max_seq_length=run.max_seq_length,
+        ),
+    )
+
+
+def _claim(run_id) -> TrainingRun | None:
+    # The status is the lock: only a queued run is taken, so a redelivered task does nothing.
+    with transaction.atomic():
+        run = (
+            TrainingRun.objects.select_for_update(of=("self",))
+            .select_related("base_model", "dataset_version", "hardware")
+            .filter(pk=run_id)
+            .first()
+        )
+        if run is None or run.status != RunStatus.QUEUED:
+            return None
+        run.transition(RunStatus.RUNNING)
+        return run
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def run_training(run_id: str) -> str:
+    """Train a queued run and record everything that happens.
+
+    1. Claim the run (queued → running) in a transaction.
+    2. Build the job spec and run the engine with the database reporter.
+    3. End in succeeded, stopped (a stop was asked) or failed with a sentence and the traceback in the log.
+    """
+    run = _claim(run_id)
+    if run is None:
+        return "skipped"
+    reporter = DatabaseReporter(run, run_folder(run) / "train.log")
+    reporter.log(
+        f"Starting v{run.number}: {run.base_model.name}, {run.get_method_display()}, on {run.hardware.name}"
+    )
+    try:
+        result = train(build_spec(run), reporter)
+    except QLoRANeedsCuda as exc:
+        return _fail(run, reporter, str(exc))
+    except MemoryError:
+        return _fail(
+            run,
+            reporter,
+            "The machine ran out of memory. Try a smaller batch size, QLoRA on a GPU, or a smaller model.",
+        )
+    except Exception as exc:
+        reporter.log(traceback.format_exc())
+        log.exception("training failed", extra={"run": str(run.pk)})
+        return _fail(run, reporter, f"Training failed: {exc}")
+    TrainingRun.objects.filter(pk=run.pk).update(
+        adapter_dir=result.adapter_dir,
+        steps_done=result.steps,
+        tokens_seen=result.tokens_seen,
+        wall_seconds=result.wall_seconds,
+        gpu_seconds=result.gpu_seconds,
+    )
+    run.refresh_from_db()
+    if result.stopped_early:
+        if run.status == RunStatus.RUNNING:
+            run.transition(RunStatus.STOPPING)
+        run.transition(RunStatus.STOPPED)
+    else:
+        run.transition(RunStatus.SUCCEEDED)
+    return run.status
+
+
+def _fail(run, reporter, sentence: str) -> str:
+    reporter.log(sentence)
+    TrainingRun.objects.filter(pk=run.pk).update(error=sentence)
+    run.refresh_from_db()
+    if run.status in (
+        RunStatus.RUNNING,
+        RunStatus.STOPPING,
+        RunStatus.QUEUED,
+        RunStatus.PROVISIONING,
+    ):
+        run.transition(RunStatus.FAILED)
+    return "failed"

@@ -1,0 +1,74 @@
+"""A queued run trains on the bundled model and records what happened; stop, cancel, failure, redelivery."""
+
+import pytest
+from django.urls import reverse
+
+from apps.datasets.models import DatasetVersion
+from apps.datasets.tasks import analyse_version
+from apps.training.models import Checkpoint, MetricPoint, RunStatus, TrainingRun
+from apps.training.tasks import run_training
+
+pytestmark = pytest.mark.django_db
+
+SMALL_CSV = b"question,answer\n" + b"".join(
+    f"How do I do task number {i}?,Open the menu and pick task {i} then press save.\n".encode()
+    for i in range(10)
+)
+
+
+@pytest.fixture
+def queued_run(login, owner, project):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client = login(owner)
+    client.post(
+        reverse("dataset_upload", args=[project.pk]),
+        {"file": SimpleUploadedFile("small.csv", SMALL_CSV)},
+    )
+    version = DatasetVersion.objects.get()
+    analyse_version(str(version.pk))
+    client.post(reverse("run_new", args=[project.pk]))
+    run = TrainingRun.objects.get()
+    TrainingRun.objects.filter(pk=run.pk).update(epochs=1, batch_size=4, gradient_accumulation=1)
+    client.post(reverse("run_start", args=[run.pk]))
+    run.refresh_from_db()
+    assert run.status == RunStatus.QUEUED
+    return run
+
+
+@pytest.mark.slow
+def test_a_queued_run_trains_and_records_everything(queued_run):
+    assert run_training(str(queued_run.pk)) == "succeeded"
+    run = TrainingRun.objects.get(pk=queued_run.pk)
+    assert run.status == RunStatus.SUCCEEDED and run.started_at and run.finished_at
+    assert run.steps_done == run.total_steps == 2  # 8 training examples / batch 4
+    assert run.tokens_seen > 0 and run.adapter_dir.endswith("adapter")
+    assert MetricPoint.objects.filter(run=run).count() == 2
+    assert Checkpoint.objects.filter(run=run).exists()
+    assert "Training started" in run.log_tail and "trainable parameters" in run.log_tail
+    # A redelivered task finds the run finished and does nothing.
+    assert run_training(str(run.pk)) == "skipped"
+
+
+def test_a_queued_run_can_be_cancelled(login, owner, queued_run):
+    login(owner).post(reverse("run_stop", args=[queued_run.pk]))
+    queued_run.refresh_from_db()
+    assert queued_run.status == RunStatus.CANCELLED
+    assert run_training(str(queued_run.pk)) == "skipped"
+
+
+def test_a_failure_ends_failed_with_a_sentence(queued_run):
+    TrainingRun.objects.filter(pk=queued_run.pk).update(method="qlora")
+    assert run_training(str(queued_run.pk)) == "failed"
+    run = TrainingRun.objects.get(pk=queued_run.pk)
+    assert run.status == RunStatus.FAILED
+    assert run.error == "QLoRA needs an NVIDIA GPU: choose LoRA on this machine, or a GPU."
+
+
+def test_stop_and_progress_are_team_only(login, outsider, viewer, queued_run):
+    assert login(outsider).post(reverse("run_stop", args=[queued_run.pk])).status_code == 404
+    assert login(outsider).get(reverse("run_progress", args=[queued_run.pk])).status_code == 404
+    assert login(viewer).post(reverse("run_stop", args=[queued_run.pk])).status_code == 403
+    assert login(viewer).get(reverse("run_progress", args=[queued_run.pk])).status_code == 200
+    queued_run.refresh_from_db()
+    assert queued_run.status == RunStatus.QUEUED
