@@ -51,6 +51,21 @@ class InvalidTransition(Exception):
     pass
 
 
+def _announce_status(run_id, status: str) -> None:
+    """Tell the run's open pages; best effort, the page reloads the truth from the database."""
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    from .reporting import run_group
+
+    try:
+        async_to_sync(get_channel_layer().group_send)(
+            run_group(run_id), {"type": "run.status", "status": status}
+        )
+    except Exception:
+        pass
+
+
 class Method(models.TextChoices):
     LORA = "lora", "LoRA"
     QLORA = "qlora", "QLoRA"
@@ -155,6 +170,7 @@ class TrainingRun(models.Model):
             TrainingRun.objects.filter(pk=self.pk).update(**fields)
             for key, value in fields.items():
                 setattr(self, key, value)
+            transaction.on_commit(lambda: _announce_status(self.pk, new))
 
 
 class MetricPoint(models.Model):

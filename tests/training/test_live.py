@@ -1,0 +1,67 @@
+"""The run socket over the real channels-redis layer: members get history then live points."""
+
+import pytest
+from channels.db import database_sync_to_async as sync_to_async
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+
+from apps.catalog.models import BaseModel, Hardware
+from apps.training.models import MetricPoint, RunStatus, TrainingRun
+from apps.training.reporting import DatabaseReporter
+from vibeflow_site.routing import websocket_urlpatterns
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def run(project, owner, seeded_catalog):
+    run = TrainingRun.create_next(
+        project,
+        base_model=BaseModel.objects.get(slug="smollm2-135m-instruct"),
+        hardware=Hardware.objects.get(slug="cpu"),
+        created_by=owner,
+    )
+    TrainingRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING)
+    MetricPoint.objects.create(run=run, step=1, data={"step": 1, "loss": 2.5, "total_steps": 4})
+    return run
+
+
+def socket(user, run):
+    communicator = WebsocketCommunicator(URLRouter(websocket_urlpatterns), f"/ws/runs/{run.pk}/")
+    communicator.scope["user"] = user
+    return communicator
+
+
+async def test_a_member_gets_the_history_then_live_points(owner, run, tmp_path):
+    communicator = socket(owner, run)
+    connected, _ = await communicator.connect()
+    assert connected
+    history = await communicator.receive_json_from(timeout=5)
+    assert history["type"] == "history" and history["points"] == [
+        {"step": 1, "loss": 2.5, "total_steps": 4}
+    ]
+
+    reporter = await sync_to_async(DatabaseReporter)(run, tmp_path / "train.log")
+    await sync_to_async(reporter.metrics)({"step": 2, "loss": 2.1, "total_steps": 4})
+    message = await communicator.receive_json_from(timeout=5)
+    assert message == {"type": "metrics", "point": {"step": 2, "loss": 2.1, "total_steps": 4}}
+
+    await sync_to_async(run.transition)(RunStatus.STOPPING)
+    assert await communicator.receive_json_from(timeout=5) == {
+        "type": "status",
+        "status": "stopping",
+    }
+    await communicator.disconnect()
+
+
+async def test_eval_and_train_logs_of_one_step_merge(run, tmp_path):
+    reporter = await sync_to_async(DatabaseReporter)(run, tmp_path / "train.log")
+    await sync_to_async(reporter.metrics)({"step": 3, "loss": 2.0})
+    await sync_to_async(reporter.metrics)({"step": 3, "eval_loss": 2.2})
+    point = await sync_to_async(MetricPoint.objects.get)(run=run, step=3)
+    assert point.data == {"step": 3, "loss": 2.0, "eval_loss": 2.2}
+
+
+async def test_outsiders_are_refused(outsider, run):
+    connected, code = await socket(outsider, run).connect()
+    assert not connected and code == 4404
