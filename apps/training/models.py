@@ -51,6 +51,25 @@ class InvalidTransition(Exception):
     pass
 
 
+ACTIVE = ("queued", "provisioning", "running", "stopping")
+
+
+def sync_project_status(project_id) -> None:
+    """The sidebar's Draft/Training follows the project's runs (Deployed comes with endpoints)."""
+    from apps.projects.live import broadcast_project_changed
+    from apps.projects.models import Project, ProjectStatus
+
+    project = Project.objects.get(pk=project_id)
+    if project.status == ProjectStatus.DEPLOYED:
+        return
+    training = TrainingRun.objects.filter(project_id=project_id, status__in=ACTIVE).exists()
+    wanted = ProjectStatus.TRAINING if training else ProjectStatus.DRAFT
+    if project.status != wanted:
+        Project.objects.filter(pk=project_id).update(status=wanted)
+        project.status = wanted
+        broadcast_project_changed(project)
+
+
 def _announce_status(run_id, status: str) -> None:
     """Tell the run's open pages; best effort, the page reloads the truth from the database."""
     from asgiref.sync import async_to_sync
@@ -170,6 +189,7 @@ class TrainingRun(models.Model):
             TrainingRun.objects.filter(pk=self.pk).update(**fields)
             for key, value in fields.items():
                 setattr(self, key, value)
+            sync_project_status(self.project_id)
             transaction.on_commit(lambda: _announce_status(self.pk, new))
 
 

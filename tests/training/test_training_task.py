@@ -72,3 +72,13 @@ def test_stop_and_progress_are_team_only(login, outsider, viewer, queued_run):
     assert login(viewer).get(reverse("run_progress", args=[queued_run.pk])).status_code == 200
     queued_run.refresh_from_db()
     assert queued_run.status == RunStatus.QUEUED
+
+
+def test_the_project_shows_training_while_a_run_is_active(queued_run):
+    from apps.projects.models import ProjectStatus
+
+    queued_run.project.refresh_from_db()
+    assert queued_run.project.status == ProjectStatus.TRAINING
+    queued_run.transition(RunStatus.CANCELLED)
+    queued_run.project.refresh_from_db()
+    assert queued_run.project.status == ProjectStatus.DRAFT
