@@ -40,7 +40,7 @@ TRANSITIONS: dict[str, set[str]] = {
     },
     RunStatus.RUNNING: {RunStatus.STOPPING, RunStatus.SUCCEEDED, RunStatus.FAILED},
     RunStatus.STOPPING: {RunStatus.STOPPED, RunStatus.SUCCEEDED, RunStatus.FAILED},
-    RunStatus.STOPPED: set(),
+    RunStatus.STOPPED: {RunStatus.QUEUED},  # resume: train on from the last checkpoint
     RunStatus.SUCCEEDED: set(),
     RunStatus.FAILED: set(),
     RunStatus.CANCELLED: set(),

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import logging
 import traceback
+from dataclasses import replace
 from pathlib import Path
 
 from celery import shared_task
@@ -65,6 +66,7 @@ def _claim(run_id) -> TrainingRun | None:
         )
         if run is None or run.status != RunStatus.QUEUED:
             return None
+        TrainingRun.objects.filter(pk=run.pk).update(stop_requested=False, error="")
         run.transition(RunStatus.RUNNING)
         return run
 
@@ -84,8 +86,15 @@ def run_training(run_id: str) -> str:
     reporter.log(
         f"Starting v{run.number}: {run.base_model.name}, {run.get_method_display()}, on {run.hardware.name}"
     )
+    spec = build_spec(run)
+    last = run.checkpoints.order_by("-step").first()
+    if last is not None and Path(last.path).is_dir():
+        # A resumed (or redelivered) run continues from its last checkpoint: same step count,
+        # optimizer and scheduler state.
+        spec = replace(spec, resume_from=last.path)
+        reporter.log(f"Resuming from the checkpoint at step {last.step}")
     try:
-        result = train(build_spec(run), reporter)
+        result = train(spec, reporter)
     except QLoRANeedsCuda as exc:
         return _fail(run, reporter, str(exc))
     except MemoryError:

@@ -138,3 +138,19 @@ def run_stop(request, run_id):
 def run_progress(request, run_id):
     run, membership = get_run_for_user(request.user, run_id)
     return render(request, "training/_progress.html", {"run": run, "membership": membership})
+
+
+@login_required
+@require_POST
+def run_resume(request, run_id):
+    """Train a stopped run on from its last checkpoint, in the same run."""
+    run, _ = get_run_for_user(request.user, run_id, write=True)
+    if run.status != RunStatus.STOPPED or not run.checkpoints.exists():
+        messages.error(request, "Only a stopped run with a saved checkpoint can resume.")
+    else:
+        run.transition(RunStatus.QUEUED)
+        run_training.delay_on_commit(str(run.pk))
+        messages.success(
+            request, f"v{run.number} is queued to resume from step {run.checkpoints.last().step}."
+        )
+    return redirect("run_config", run_id=run.pk)

@@ -69,6 +69,8 @@ def test_stop_and_progress_are_team_only(login, outsider, viewer, queued_run):
     assert login(outsider).post(reverse("run_stop", args=[queued_run.pk])).status_code == 404
     assert login(outsider).get(reverse("run_progress", args=[queued_run.pk])).status_code == 404
     assert login(viewer).post(reverse("run_stop", args=[queued_run.pk])).status_code == 403
+    assert login(outsider).post(reverse("run_resume", args=[queued_run.pk])).status_code == 404
+    assert login(viewer).post(reverse("run_resume", args=[queued_run.pk])).status_code == 403
     assert login(viewer).get(reverse("run_progress", args=[queued_run.pk])).status_code == 200
     queued_run.refresh_from_db()
     assert queued_run.status == RunStatus.QUEUED
@@ -82,3 +84,39 @@ def test_the_project_shows_training_while_a_run_is_active(queued_run):
     queued_run.transition(RunStatus.CANCELLED)
     queued_run.project.refresh_from_db()
     assert queued_run.project.status == ProjectStatus.DRAFT
+
+
+@pytest.mark.slow
+def test_a_stopped_run_resumes_from_its_checkpoint(login, owner, queued_run):
+    from apps.training import tasks
+
+    TrainingRun.objects.filter(pk=queued_run.pk).update(epochs=2)  # 4 steps in all
+    real_should_stop = tasks.DatabaseReporter.should_stop
+    calls = {"n": 0}
+
+    def stop_after_first_step(self):
+        calls["n"] += 1
+        return calls["n"] >= 1
+
+    tasks.DatabaseReporter.should_stop = stop_after_first_step
+    try:
+        assert run_training(str(queued_run.pk)) == "stopped"
+    finally:
+        tasks.DatabaseReporter.should_stop = real_should_stop
+    run = TrainingRun.objects.get(pk=queued_run.pk)
+    assert run.steps_done == 1 and Checkpoint.objects.filter(run=run, step=1).exists()
+
+    login(owner).post(reverse("run_resume", args=[run.pk]))
+    run.refresh_from_db()
+    assert run.status == RunStatus.QUEUED
+    assert run_training(str(run.pk)) == "succeeded"
+    run.refresh_from_db()
+    assert run.steps_done == 4
+    assert list(MetricPoint.objects.filter(run=run).values_list("step", flat=True)) == [1, 2, 3, 4]
+    assert "Resuming from the checkpoint at step 1" in run.log_tail
+
+
+def test_only_a_stopped_run_resumes(login, owner, queued_run):
+    login(owner).post(reverse("run_resume", args=[queued_run.pk]))
+    queued_run.refresh_from_db()
+    assert queued_run.status == RunStatus.QUEUED  # unchanged, with a message
