@@ -189,3 +189,23 @@ def test_the_bundled_model_trains_with_lora(tmp_path):
     assert result.steps == 3 and result.tokens_seen > 0
     assert (Path(result.adapter_dir) / "adapter_model.safetensors").exists()
     assert all(p["loss"] > 0 for p in reporter.points if "loss" in p)
+
+
+def test_alerts_reach_the_reporter(tiny_model_dir, chat_files, tmp_path):
+    reporter = ListReporter(stop_after_step=1)
+    train(
+        spec_for(
+            tiny_model_dir,
+            chat_files,
+            tmp_path / "run",
+            max_steps=-1,
+            epochs=6,
+            save_steps=100,
+            eval_steps=0,
+        ),
+        reporter,
+    )
+    assert (
+        "overfitting_risk",
+        "Your dataset is small (24 examples). Consider reducing epochs to 5 or fewer.",
+    ) in reporter.alerts

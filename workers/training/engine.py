@@ -10,6 +10,7 @@ import math
 import time
 from pathlib import Path
 
+from .alerts import AlertWatch, overfitting_risk
 from .data import read_records, tokenize
 from .reporter import Reporter
 from .spec import JobSpec, Result
@@ -37,6 +38,7 @@ def _callback(reporter: Reporter, counter, started: float, total_steps_hint):
         def __init__(self):
             self.best_eval = math.inf
             self.last_eval = None
+            self.watch = AlertWatch()
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             logs = dict(logs or {})
@@ -60,6 +62,8 @@ def _callback(reporter: Reporter, counter, started: float, total_steps_hint):
             if "eval_loss" in logs:
                 self.last_eval = float(logs["eval_loss"])
             reporter.metrics(point)
+            for code, message in self.watch.observe(point):
+                reporter.alert(code, message)
 
         def on_save(self, args, state, control, **kwargs):
             path = str(Path(args.output_dir) / f"checkpoint-{state.global_step}")
@@ -174,6 +178,9 @@ def train(spec: JobSpec, reporter: Reporter) -> Result:
             f"{trainable:,} trainable parameters of {total:,} ({trainable / total:.2%})"
         )
 
+    risk = overfitting_risk(len(train_set.examples), hp.epochs) if hp.max_steps <= 0 else None
+    if risk:
+        reporter.alert("overfitting_risk", risk)
     per_epoch = math.ceil(len(train_set.examples) / (hp.batch_size * hp.gradient_accumulation))
     total_steps = hp.max_steps if hp.max_steps > 0 else math.ceil(per_epoch * hp.epochs)
     evaluate = bool(test_set and test_set.examples)
