@@ -1,7 +1,6 @@
 """The figures on a project's dashboard, each with where it came from.
 
-Training runs, usage and deployments arrive with later parts of the product;
-until a project has any, each figure says so instead of showing a made-up zero.
+Spend arrives with billing; until then it says so instead of showing a made-up zero.
 """
 
 from __future__ import annotations
@@ -18,12 +17,54 @@ class Figure:
     source: str
 
 
+def _training_time(project: Project) -> Figure:
+    from apps.training.estimates import format_duration
+    from apps.training.models import RunStatus
+
+    runs = project.runs.filter(
+        status__in=[
+            RunStatus.SUCCEEDED,
+            RunStatus.STOPPED,
+            RunStatus.FAILED,
+            RunStatus.RUNNING,
+            RunStatus.STOPPING,
+        ]
+    )
+    seconds = sum(r.wall_seconds for r in runs)
+    if not runs:
+        return Figure("Total training time", "—", "no training runs yet")
+    count = len(runs)
+    return Figure(
+        "Total training time",
+        format_duration(seconds),
+        f"worker time of {count} run{'s' if count != 1 else ''}",
+    )
+
+
+def _current_model(project: Project) -> Figure:
+    from apps.training.models import RunStatus
+
+    run = (
+        project.runs.filter(status=RunStatus.SUCCEEDED)
+        .select_related("base_model")
+        .order_by("-finished_at")
+        .first()
+    )
+    if run is None:
+        return Figure("Current model", "None yet", "train a version to set it")
+    return Figure(
+        "Current model",
+        f"v{run.number}",
+        f"{run.base_model.name}, trained {run.finished_at:%b %-d}",
+    )
+
+
 def project_figures(project: Project) -> list[Figure]:
     return [
         Figure(
             "Created", project.created_at.strftime("%b %-d, %Y"), "when the project was created"
         ),
-        Figure("Total training time", "—", "no training runs yet"),
+        _training_time(project),
         Figure("Total spend", "$0.00", "no usage recorded for this project"),
-        Figure("Current model", "None yet", "train and deploy a version to set it"),
+        _current_model(project),
     ]

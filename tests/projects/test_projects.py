@@ -203,3 +203,38 @@ def test_the_sidebar_lists_only_the_current_teams_projects(
     html = login(owner).get(reverse("project_list")).content.decode()
     assert "Support Bot" in html
     assert "Secret Outsider Project" not in html
+
+
+def test_the_dashboard_counts_training_time_and_the_current_model(login, owner, project):
+    from django.utils import timezone
+
+    from apps.catalog.models import BaseModel, Hardware
+    from apps.training.models import RunStatus, TrainingRun
+
+    model, cpu = (
+        BaseModel.objects.get(slug="smollm2-135m-instruct"),
+        Hardware.objects.get(slug="cpu"),
+    )
+    TrainingRun.objects.create(
+        project=project,
+        number=1,
+        base_model=model,
+        hardware=cpu,
+        status=RunStatus.STOPPED,
+        wall_seconds=90,
+    )
+    TrainingRun.objects.create(
+        project=project,
+        number=2,
+        base_model=model,
+        hardware=cpu,
+        status=RunStatus.SUCCEEDED,
+        wall_seconds=630,
+        finished_at=timezone.now(),
+    )
+    TrainingRun.objects.create(
+        project=project, number=3, base_model=model, hardware=cpu
+    )  # a draft: not counted
+    html = login(owner).get(reverse("project_detail", args=[project.pk])).content.decode()
+    assert "12m" in html and "worker time of 2 runs" in html
+    assert "v2" in html and "SmolLM2 135M Instruct, trained" in html
