@@ -6,18 +6,7 @@ from django.http import Http404
 from apps.accounts.access import get_membership, require_write
 from apps.accounts.models import Membership
 
-from .models import Dataset, DatasetVersion
-
-
-def get_dataset_for_user(user, dataset_id, *, write: bool = False) -> tuple[Dataset, Membership]:
-    try:
-        dataset = Dataset.objects.select_related("project__team").get(pk=dataset_id)
-    except (Dataset.DoesNotExist, ValidationError, ValueError):
-        raise Http404 from None
-    membership = get_membership(user, dataset.project.team_id)
-    if write:
-        require_write(membership)
-    return dataset, membership
+from .models import DatasetVersion
 
 
 def get_version_for_user(

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from ._http import LocalServer
 
 
-class FakeGemini:
+class FakeGemini(LocalServer):
     def __init__(self):
         self.mode = "ok"  # ok | error | slow | malformed
         self.answer: dict = {"message": "Hello", "questions": [], "recommendation": None}
@@ -59,14 +60,4 @@ class FakeGemini:
                 except BrokenPipeError:
                     pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+        self._serve(Handler, trailing_slash=True)

@@ -8,16 +8,15 @@ download (HEAD/GET /datasets/<id>/resolve/<revision>/<file>).
 from __future__ import annotations
 
 import hashlib
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from ._http import send_json
+from ._http import LocalServer, send_json
 
 COMMIT = "0" * 39 + "1"
 
 
-class FakeHub:
+class FakeHub(LocalServer):
     def __init__(self):
         self.datasets: dict[
             str, dict
@@ -84,9 +83,7 @@ class FakeHub:
             def do_HEAD(self):
                 self._handle(head=True)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._serve(Handler)
 
     def _info(self, repo: str, blobs: bool) -> dict:
         d = self.datasets[repo]
@@ -111,11 +108,3 @@ class FakeHub:
 
     def add(self, repo: str, files: dict[str, bytes], **meta) -> None:
         self.datasets[repo] = {"files": files, **meta}
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()

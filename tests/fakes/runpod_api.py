@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
-from ._http import send_json
+from ._http import LocalServer, send_json
 
 
-class FakeRunPod:
+class FakeRunPod(LocalServer):
     def __init__(self, prices: dict[str, float], key: str = "rp-test-key"):
         self.prices = prices
         self.key = key
@@ -43,14 +42,4 @@ class FakeRunPod:
             def _send(self, status, payload):
                 send_json(self, status, payload)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+        self._serve(Handler)
