@@ -9,7 +9,14 @@ from celery import shared_task
 from django.conf import settings
 from django.db import transaction
 
-from workers.training import Hyperparameters, JobSpec, ModelSource, QLoRANeedsCuda, train
+from workers.training import (
+    Hyperparameters,
+    JobSpec,
+    ModelSource,
+    OutOfGpuMemory,
+    QLoRANeedsCuda,
+    train,
+)
 
 from .models import RunStatus, TrainingRun
 from .reporting import DatabaseReporter
@@ -96,6 +103,9 @@ def run_training(run_id: str) -> str:
     try:
         result = train(spec, reporter)
     except QLoRANeedsCuda as exc:
+        return _fail(run, reporter, str(exc))
+    except OutOfGpuMemory as exc:
+        reporter.log(traceback.format_exc())
         return _fail(run, reporter, str(exc))
     except MemoryError:
         return _fail(

@@ -9,6 +9,7 @@ from workers.training import (
     JobSpec,
     ListReporter,
     ModelSource,
+    OutOfGpuMemory,
     QLoRANeedsCuda,
     train,
 )
@@ -125,6 +126,62 @@ def test_a_stop_saves_and_ends_within_one_step_then_resume_continues(
     result = train(spec, resumed)
     steps = [p["step"] for p in resumed.points if "loss" in p]
     assert steps[0] == 3 and result.steps == 8
+
+
+def _gpu_that_fits(monkeypatch, largest_batch):
+    """transformers' training step raises CUDA's OOM above ``largest_batch`` from step 2 on.
+
+    This machine has no GPU to run out of; the engine's recovery is what is tested, with
+    the real Trainer doing everything else (the GPU benchmark exhausts a real card).
+    """
+    import torch
+    from transformers import Trainer
+
+    real = Trainer.training_step
+
+    def training_step(self, model, inputs, *args, **kwargs):
+        if self.state.global_step >= 2 and self.args.per_device_train_batch_size > largest_batch:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(self, model, inputs, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "training_step", training_step)
+
+
+def test_out_of_memory_halves_the_batch_and_goes_on_from_the_last_checkpoint(
+    tiny_model_dir, chat_files, tmp_path, monkeypatch
+):
+    _gpu_that_fits(monkeypatch, largest_batch=2)
+    reporter = ListReporter()
+    result = train(
+        spec_for(tiny_model_dir, chat_files, tmp_path / "run", save_steps=2, eval_steps=0),
+        reporter,
+    )
+    assert result.steps == 4 and not result.stopped_early
+    assert (result.batch_size, result.gradient_accumulation) == (2, 2)  # same effective batch
+    retry = [line for line in reporter.logs if line.startswith("CUDA out of memory")]
+    assert len(retry) == 1 and "batch size 2" in retry[0] and "checkpoint-2" in retry[0]
+    assert [code for code, _ in reporter.alerts] == ["oom_retry"]
+    assert [p["step"] for p in reporter.points if "loss" in p] == [1, 2, 3, 4]
+
+
+def test_out_of_memory_at_batch_size_one_fails_with_what_to_do(
+    tiny_model_dir, chat_files, tmp_path, monkeypatch
+):
+    _gpu_that_fits(monkeypatch, largest_batch=0)
+    reporter = ListReporter()
+    with pytest.raises(OutOfGpuMemory, match="Choose QLoRA, a smaller model"):
+        train(
+            spec_for(
+                tiny_model_dir,
+                chat_files,
+                tmp_path / "run",
+                batch_size=2,
+                save_steps=2,
+                eval_steps=0,
+            ),
+            reporter,
+        )
+    assert sum(line.startswith("CUDA out of memory") for line in reporter.logs) == 1
 
 
 def test_qlora_without_cuda_fails_before_loading_anything(chat_files, tmp_path):

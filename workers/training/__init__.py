@@ -1,6 +1,6 @@
 """The fine-tuning engine: a JobSpec in, events through a Reporter, a Result out. No Django here."""
 
-from .engine import QLoRANeedsCuda, train
+from .engine import OutOfGpuMemory, QLoRANeedsCuda, train
 from .reporter import ListReporter, Reporter
 from .spec import Hyperparameters, JobSpec, ModelSource, Result
 
@@ -9,6 +9,7 @@ __all__ = [
     "JobSpec",
     "ListReporter",
     "ModelSource",
+    "OutOfGpuMemory",
     "QLoRANeedsCuda",
     "Reporter",
     "Result",

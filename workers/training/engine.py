@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from .alerts import AlertWatch, overfitting_risk
 from .data import read_records, tokenize
+from .gpu import probe as gpu_probe
 from .reporter import Reporter
 from .spec import JobSpec, Result
 
@@ -29,7 +31,7 @@ def _model_dir(spec: JobSpec) -> str:
     return source.value  # a local path, or a Hub id that transformers downloads
 
 
-def _callback(reporter: Reporter, counter, started: float, total_steps_hint):
+def _callback(reporter: Reporter, counter, started: float, total_steps_hint, gpu=None):
     from transformers import TrainerCallback
 
     class Events(TrainerCallback):
@@ -59,6 +61,8 @@ def _callback(reporter: Reporter, counter, started: float, total_steps_hint):
             for key in ("loss", "eval_loss", "learning_rate", "grad_norm"):
                 if key in logs:
                     point[key] = float(logs[key])
+            if gpu is not None:
+                point.update(gpu.sample())
             if "eval_loss" in logs:
                 self.last_eval = float(logs["eval_loss"])
             reporter.metrics(point)
@@ -93,6 +97,22 @@ class _TokenCounter:
         return self.collator(features)
 
 
+class OutOfGpuMemory(RuntimeError):
+    pass
+
+
+def _is_oom(exc: BaseException) -> bool:
+    import torch
+
+    return isinstance(exc, torch.OutOfMemoryError) or "CUDA out of memory" in str(exc)
+
+
+def _last_checkpoint(output_dir: str) -> str:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return (get_last_checkpoint(output_dir) or "") if Path(output_dir).is_dir() else ""
+
+
 def train(spec: JobSpec, reporter: Reporter) -> Result:
     """Fine-tune as the spec says; events go to ``reporter``.
 
@@ -100,6 +120,9 @@ def train(spec: JobSpec, reporter: Reporter) -> Result:
     2. Tokenize train/test with the model's chat template, labels on assistant tokens only.
     3. Load the model, wrap it with LoRA (peft) unless full fine-tuning.
     4. Train with transformers' Trainer, seeded; callbacks report metrics, checkpoints, stops.
+       Out of GPU memory: halve the per-device batch, double gradient accumulation (the
+       effective batch, and so the step count, stays the same) and go on from the last
+       checkpoint; at batch size 1 there is nothing left to halve and the run fails.
     5. Save the adapter (or the model) with the tokenizer; return what happened.
     """
     import torch
@@ -108,14 +131,7 @@ def train(spec: JobSpec, reporter: Reporter) -> Result:
     if hp.method == "qlora" and not torch.cuda.is_available():
         raise QLoRANeedsCuda("QLoRA needs an NVIDIA GPU: choose LoRA on this machine, or a GPU.")
 
-    from transformers import (
-        AutoModelForCausalLM,
-        AutoTokenizer,
-        DataCollatorForSeq2Seq,
-        Trainer,
-        TrainingArguments,
-        set_seed,
-    )
+    from transformers import AutoTokenizer, set_seed
 
     started = time.monotonic()
     set_seed(spec.seed)
@@ -147,7 +163,88 @@ def train(spec: JobSpec, reporter: Reporter) -> Result:
         raise ValueError(
             "No training example is left after tokenization: raise max_seq_length or check the data."
         )
+    risk = overfitting_risk(len(train_set.examples), hp.epochs) if hp.max_steps <= 0 else None
+    if risk:
+        reporter.alert("overfitting_risk", risk)
 
+    resume_from = spec.resume_from or None
+    while True:
+        try:
+            trainer, tokens, output = _attempt(
+                spec, hp, model_dir, tokenizer, train_set, test_set, reporter, started, resume_from
+            )
+            break
+        except Exception as exc:
+            if not _is_oom(exc):
+                raise
+            trainer = None  # drop the failed attempt's model and optimizer before retrying
+            import gc
+
+            gc.collect()
+            torch.cuda.empty_cache()
+            if hp.batch_size == 1:
+                raise OutOfGpuMemory(
+                    "The GPU ran out of memory even at batch size 1. Choose QLoRA, a smaller "
+                    "model, a shorter maximum sequence length, or a GPU with more memory."
+                ) from exc
+            hp = replace(
+                hp,
+                batch_size=hp.batch_size // 2,
+                gradient_accumulation=hp.gradient_accumulation * 2,
+            )
+            resume_from = _last_checkpoint(spec.output_dir) or None
+            reporter.log(
+                f"CUDA out of memory: retrying with batch size {hp.batch_size} and gradient "
+                f"accumulation {hp.gradient_accumulation} (same effective batch), "
+                + (f"from {Path(resume_from).name}" if resume_from else "from the start")
+            )
+            reporter.alert(
+                "oom_retry",
+                f"Out of GPU memory: batch size halved to {hp.batch_size}, gradient accumulation "
+                f"doubled to {hp.gradient_accumulation}.",
+            )
+
+    stopped = trainer.state.global_step < trainer.state.max_steps
+    adapter_dir = Path(spec.output_dir) / "adapter"
+    trainer.save_model(str(adapter_dir))
+    tokenizer.save_pretrained(str(adapter_dir))
+    wall = time.monotonic() - started
+    reporter.log(
+        ("Stopped" if stopped else "Finished")
+        + f" at step {trainer.state.global_step}; adapter saved to {adapter_dir}"
+    )
+    return Result(
+        adapter_dir=str(adapter_dir),
+        steps=trainer.state.global_step,
+        tokens_seen=tokens,
+        wall_seconds=round(wall, 2),
+        gpu_seconds=round(wall, 2) if torch.cuda.is_available() else 0.0,
+        final_metrics={
+            k: float(v) for k, v in (output.metrics or {}).items() if isinstance(v, (int, float))
+        },
+        truncated_examples=train_set.truncated,
+        dropped_examples=train_set.dropped,
+        stopped_early=stopped,
+        batch_size=hp.batch_size,
+        gradient_accumulation=hp.gradient_accumulation,
+    )
+
+
+def _attempt(spec, hp, model_dir, tokenizer, train_set, test_set, reporter, started, resume_from):
+    """Load the model and train once; returns (trainer, tokens counted, TrainOutput)."""
+    import torch
+    from transformers import (
+        AutoModelForCausalLM,
+        DataCollatorForSeq2Seq,
+        Trainer,
+        TrainingArguments,
+    )
+
+    cuda = torch.cuda.is_available()
+    # On a GPU that has it, compute in bfloat16: the frozen base of LoRA is stored in it too
+    # (half the memory; peft keeps the adapter weights in float32), while full fine-tuning
+    # keeps float32 weights for the optimizer and only autocasts.
+    bf16 = cuda and torch.cuda.is_bf16_supported()
     load_kwargs = {}
     if hp.method == "qlora":
         from transformers import BitsAndBytesConfig
@@ -156,8 +253,10 @@ def train(spec: JobSpec, reporter: Reporter) -> Result:
             load_in_4bit=True,
             bnb_4bit_quant_type="nf4",
             bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=torch.bfloat16,
+            bnb_4bit_compute_dtype=torch.bfloat16 if bf16 else torch.float16,
         )
+    elif hp.method == "lora" and bf16:
+        load_kwargs["dtype"] = torch.bfloat16
     model = AutoModelForCausalLM.from_pretrained(model_dir, **load_kwargs)
     if hp.method in ("lora", "qlora"):
         from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
@@ -178,9 +277,6 @@ def train(spec: JobSpec, reporter: Reporter) -> Result:
             f"{trainable:,} trainable parameters of {total:,} ({trainable / total:.2%})"
         )
 
-    risk = overfitting_risk(len(train_set.examples), hp.epochs) if hp.max_steps <= 0 else None
-    if risk:
-        reporter.alert("overfitting_risk", risk)
     per_epoch = math.ceil(len(train_set.examples) / (hp.batch_size * hp.gradient_accumulation))
     total_steps = hp.max_steps if hp.max_steps > 0 else math.ceil(per_epoch * hp.epochs)
     evaluate = bool(test_set and test_set.examples)
@@ -203,15 +299,16 @@ def train(spec: JobSpec, reporter: Reporter) -> Result:
         save_total_limit=hp.save_total_limit,
         seed=spec.seed,
         data_seed=spec.seed,
+        bf16=bf16,
         report_to=[],
-        use_cpu=not torch.cuda.is_available(),
+        use_cpu=not cuda,
         remove_unused_columns=False,
         disable_tqdm=True,
     )
     counter = _TokenCounter(
         DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
     )
-    events = _callback(reporter, counter, started, total_steps)
+    events = _callback(reporter, counter, started, total_steps, gpu=gpu_probe())
     trainer = Trainer(
         model=model,
         args=args,
@@ -220,28 +317,8 @@ def train(spec: JobSpec, reporter: Reporter) -> Result:
         data_collator=counter,
         callbacks=[events],
     )
-    reporter.log("Training started")
-    output = trainer.train(resume_from_checkpoint=spec.resume_from or None)
-    stopped = trainer.state.global_step < trainer.state.max_steps
-
-    adapter_dir = Path(spec.output_dir) / "adapter"
-    trainer.save_model(str(adapter_dir))
-    tokenizer.save_pretrained(str(adapter_dir))
-    wall = time.monotonic() - started
     reporter.log(
-        ("Stopped" if stopped else "Finished")
-        + f" at step {trainer.state.global_step}; adapter saved to {adapter_dir}"
+        "Training started" if not resume_from else f"Training resumed from {Path(resume_from).name}"
     )
-    return Result(
-        adapter_dir=str(adapter_dir),
-        steps=trainer.state.global_step,
-        tokens_seen=counter.tokens,
-        wall_seconds=round(wall, 2),
-        gpu_seconds=round(wall, 2) if torch.cuda.is_available() else 0.0,
-        final_metrics={
-            k: float(v) for k, v in (output.metrics or {}).items() if isinstance(v, (int, float))
-        },
-        truncated_examples=train_set.truncated,
-        dropped_examples=train_set.dropped,
-        stopped_early=stopped,
-    )
+    output = trainer.train(resume_from_checkpoint=resume_from)
+    return trainer, counter.tokens, output

@@ -90,3 +90,5 @@ class Result:
     truncated_examples: int
     dropped_examples: int
     stopped_early: bool
+    batch_size: int = 0  # per device, as finally trained (lower than asked after an OOM retry)
+    gradient_accumulation: int = 0
