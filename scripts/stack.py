@@ -231,7 +231,8 @@ def command_run(args: argparse.Namespace) -> int:
         )
         manager.add_process(
             "worker",
-            f"{PYTHON} -m celery -A vibeflow_site worker -Q default,gpu --concurrency 1 -l info",
+            # -B: the periodic jobs (crash recovery, price refresh) run inside this one worker
+            f"{PYTHON} -m celery -A vibeflow_site worker -B -Q default,gpu --concurrency 1 -l info",
             env=env,
             cwd=str(ROOT),
         )

@@ -15,7 +15,7 @@ import structlog
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Exchange, Queue
 
-from .env import envbool, envint, envlist, envstr, redis_url_for
+from .env import envbool, envfloat, envint, envlist, envstr, redis_url_for
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(envstr("VIBEFLOW_DATA_DIR", str(BASE_DIR / "var"))).resolve()
@@ -164,6 +164,18 @@ CELERY_TASK_ROUTES = {
     "apps.endpoints.tasks.serve_*": {"queue": "gpu"},
 }
 CELERY_TASK_ACKS_LATE = True
+# Beat: periodic jobs. The dev run command embeds it in its worker (-B); deploy/Procfile runs it alone.
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE = {
+    "reap-lost-training-runs": {
+        "task": "apps.training.recovery.reap_lost_runs",
+        "schedule": envfloat("TRAINING_REAPER_INTERVAL_S", 30.0),
+    },
+    "refresh-gpu-prices": {
+        "task": "apps.catalog.tasks.refresh_gpu_prices",
+        "schedule": 24 * 3600.0,
+    },
+}
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
@@ -280,6 +292,12 @@ USE_TZ = True
 # --- models and providers ----------------------------------------------------
 
 # Converted bundled model and hub downloads; shared by web, workers and tests.
+# Crash recovery (apps/training/recovery.py): a running run's worker beats every
+# TRAINING_HEARTBEAT_S; silent for TRAINING_STALE_AFTER_S, the run is queued again and resumes
+# from its last checkpoint, at most TRAINING_MAX_ATTEMPTS times in all.
+TRAINING_HEARTBEAT_S = envfloat("TRAINING_HEARTBEAT_S", 10.0)
+TRAINING_STALE_AFTER_S = envfloat("TRAINING_STALE_AFTER_S", 90.0)
+TRAINING_MAX_ATTEMPTS = envint("TRAINING_MAX_ATTEMPTS", 3)
 MODEL_CACHE_DIR = Path(envstr("VIBEFLOW_MODEL_CACHE", str(DATA_DIR / "models"))).resolve()
 GEMINI_API_KEY = envstr("GEMINI_API_KEY")
 GEMINI_MODEL = envstr("GEMINI_MODEL", "gemini-2.5-flash")

@@ -33,12 +33,19 @@ TRANSITIONS: dict[str, set[str]] = {
         RunStatus.FAILED,
     },
     RunStatus.PROVISIONING: {
+        RunStatus.QUEUED,
         RunStatus.RUNNING,
         RunStatus.STOPPING,
         RunStatus.FAILED,
         RunStatus.CANCELLED,
     },
-    RunStatus.RUNNING: {RunStatus.STOPPING, RunStatus.SUCCEEDED, RunStatus.FAILED},
+    # → queued: the worker was lost and the reaper queues the run again (apps/training/recovery.py)
+    RunStatus.RUNNING: {
+        RunStatus.STOPPING,
+        RunStatus.SUCCEEDED,
+        RunStatus.FAILED,
+        RunStatus.QUEUED,
+    },
     RunStatus.STOPPING: {RunStatus.STOPPED, RunStatus.SUCCEEDED, RunStatus.FAILED},
     RunStatus.STOPPED: {RunStatus.QUEUED},  # resume: train on from the last checkpoint
     RunStatus.SUCCEEDED: set(),
@@ -135,6 +142,10 @@ class TrainingRun(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     stop_requested = models.BooleanField(default=False)
+    # Crash recovery: the worker training the run writes heartbeat_at every few seconds; the
+    # reaper queues a run whose heartbeat went quiet again. attempts counts the claims.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
     error = models.TextField(blank=True, help_text="What went wrong, in a sentence")
     log_tail = models.TextField(blank=True, help_text="The last lines of the run's log file")
     adapter_dir = models.CharField(max_length=500, blank=True)

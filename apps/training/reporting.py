@@ -24,7 +24,9 @@ class DatabaseReporter:
         self.run_id = run.pk
         self.log_path = log_path
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self.tail: deque[str] = deque(maxlen=TAIL_LINES)
+        # A resumed or recovered run goes on with the tail it had.
+        self.tail: deque[str] = deque(run.log_tail.splitlines(), maxlen=TAIL_LINES)
+        self.superseded = lambda: False  # set by the task to its heartbeat's view
         self.layer = get_channel_layer()
 
     def _send(self, kind: str, payload: dict) -> None:
@@ -79,4 +81,6 @@ class DatabaseReporter:
         self._send("alert", {"code": code, "message": message})
 
     def should_stop(self) -> bool:
+        if self.superseded():
+            return True  # the reaper gave this run to another worker: leave it to them
         return TrainingRun.objects.filter(pk=self.run_id, stop_requested=True).exists()

@@ -8,6 +8,8 @@ from pathlib import Path
 from celery import shared_task
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
 
 from workers.training import (
     Hyperparameters,
@@ -19,6 +21,7 @@ from workers.training import (
 )
 
 from .models import RunStatus, TrainingRun
+from .recovery import Heartbeat
 from .reporting import DatabaseReporter
 
 log = logging.getLogger(__name__)
@@ -73,9 +76,17 @@ def _claim(run_id) -> TrainingRun | None:
         )
         if run is None or run.status != RunStatus.QUEUED:
             return None
-        TrainingRun.objects.filter(pk=run.pk).update(stop_requested=False, error="")
+        TrainingRun.objects.filter(pk=run.pk).update(
+            stop_requested=False, error="", attempts=F("attempts") + 1, heartbeat_at=timezone.now()
+        )
         run.transition(RunStatus.RUNNING)
+        run.refresh_from_db(fields=["attempts", "heartbeat_at", "stop_requested", "error"])
         return run
+
+
+def append_log(run: TrainingRun, message: str) -> None:
+    """One line in the run's log from outside the engine (recovery, the web side)."""
+    DatabaseReporter(run, run_folder(run) / "train.log").log(message)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
@@ -100,8 +111,11 @@ def run_training(run_id: str) -> str:
         # optimizer and scheduler state.
         spec = replace(spec, resume_from=last.path)
         reporter.log(f"Resuming from the checkpoint at step {last.step}")
+    heartbeat = Heartbeat(run.pk, run.attempts)
+    reporter.superseded = lambda: heartbeat.superseded
     try:
-        result = train(spec, reporter)
+        with heartbeat:
+            result = train(spec, reporter)
     except QLoRANeedsCuda as exc:
         return _fail(run, reporter, str(exc))
     except OutOfGpuMemory as exc:
@@ -117,6 +131,10 @@ def run_training(run_id: str) -> str:
         reporter.log(traceback.format_exc())
         log.exception("training failed", extra={"run": str(run.pk)})
         return _fail(run, reporter, f"Training failed: {exc}")
+    if heartbeat.superseded:
+        # Presumed dead and queued again by the reaper: the run is another worker's now.
+        log.warning("run %s was taken over by another worker", run.pk)
+        return "superseded"
     TrainingRun.objects.filter(pk=run.pk).update(
         adapter_dir=result.adapter_dir,
         steps_done=result.steps,

@@ -55,14 +55,14 @@ def _child_env() -> dict:
 
 
 @contextmanager
-def _child(args: list[str], log_name: str):
+def _child(args: list[str], log_name: str, env: dict | None = None):
     """A child process of the suite with its output in test-output/e2e/<log_name>, stopped afterwards."""
     OUTPUT.mkdir(parents=True, exist_ok=True)
     with open(OUTPUT / log_name, "ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", *args],
             cwd=ROOT,
-            env=_child_env(),
+            env={**_child_env(), **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
         )

@@ -1,0 +1,128 @@
+"""Crash recovery: a heartbeat while a worker trains, and a reaper for runs whose worker vanished.
+
+A worker killed outright (kill -9, a lost node) acks nothing and says nothing: Celery only
+redelivers its message after the broker's visibility timeout (hours, so long runs are not
+handed out twice), and a redelivery after a lost pool process finds the run still marked
+running. So liveness is ours: the task beats while it trains, and `reap_lost_runs` (Celery
+beat, on the `default` queue so a busy GPU worker never delays it) queues a silent run
+again. It resumes from its last checkpoint through the normal claim: the run's status,
+changed under a row lock, stays the only lock on who trains it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+from celery import shared_task
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
+
+from .models import RunStatus, TrainingRun
+
+log = logging.getLogger(__name__)
+
+ACTIVE = (RunStatus.PROVISIONING, RunStatus.RUNNING, RunStatus.STOPPING)
+
+
+class Heartbeat:
+    """Writes the run's heartbeat from a thread while the engine trains.
+
+    The write is conditioned on the attempt that claimed the run: if the reaper gave the run
+    to another worker (this one was presumed dead), nothing is written and ``superseded``
+    turns true, which the reporter turns into a stop.
+    """
+
+    def __init__(self, run_id, attempt: int, interval: float | None = None):
+        self.run_id = run_id
+        self.attempt = attempt
+        self.interval = interval or settings.TRAINING_HEARTBEAT_S
+        self.superseded = False
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{run_id}", daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._done.set()
+        self._thread.join()
+
+    def _beat(self):
+        try:
+            while not self._done.wait(self.interval):
+                try:
+                    written = TrainingRun.objects.filter(
+                        pk=self.run_id, attempts=self.attempt, status__in=ACTIVE
+                    ).update(heartbeat_at=timezone.now())
+                except DatabaseError:
+                    log.warning("heartbeat not written", exc_info=True)
+                    continue
+                if not written:
+                    self.superseded = True
+        finally:
+            connection.close()  # this thread's own connection
+
+
+def lost_runs(now=None):
+    stale_before = (now or timezone.now()) - timedelta(seconds=settings.TRAINING_STALE_AFTER_S)
+    return TrainingRun.objects.filter(status__in=ACTIVE, heartbeat_at__lt=stale_before)
+
+
+@shared_task
+def reap_lost_runs() -> list[str]:
+    """Queue again (or end) every active run whose worker stopped beating; returns what was done."""
+    done = []
+    for run_id in lost_runs().values_list("pk", flat=True):
+        outcome = _recover(run_id)
+        if outcome:
+            done.append(f"{run_id}: {outcome}")
+    return done
+
+
+def _recover(run_id) -> str:
+    from .tasks import append_log, run_training
+
+    with transaction.atomic():
+        run = lost_runs().select_for_update(skip_locked=True).filter(pk=run_id).first()
+        if run is None:  # it beat again, ended, or another reaper has it
+            return ""
+        last = run.checkpoints.order_by("-step").first()
+        where = f"the checkpoint at step {last.step}" if last else "the start"
+        if run.status == RunStatus.STOPPING:
+            # A stop was asked and the worker died before it finished: the last checkpoint
+            # is what the user gets.
+            if last is not None and Path(last.path).is_dir():
+                TrainingRun.objects.filter(pk=run.pk).update(
+                    adapter_dir=last.path, steps_done=last.step
+                )
+                run.transition(RunStatus.STOPPED)
+                append_log(run, f"The worker was lost while stopping; the run keeps {where}.")
+                return "stopped"
+            return _give_up(run, "The worker was lost while stopping, before any checkpoint.")
+        if run.attempts >= settings.TRAINING_MAX_ATTEMPTS:
+            return _give_up(
+                run,
+                f"The worker training this run was lost {run.attempts} times; it was not retried "
+                "again. Check the GPU node's logs, then start a new run.",
+            )
+        run.transition(RunStatus.QUEUED)
+        append_log(
+            run,
+            f"The worker training this run stopped answering; queued again to resume from {where}.",
+        )
+        run_training.delay_on_commit(str(run.pk))
+        return "queued"
+
+
+def _give_up(run, sentence: str) -> str:
+    from .tasks import append_log
+
+    TrainingRun.objects.filter(pk=run.pk).update(error=sentence)
+    run.transition(RunStatus.FAILED)
+    append_log(run, sentence)
+    return "failed"

@@ -1,0 +1,87 @@
+"""kill -9 a real Celery worker mid-run: the run is not left running, and it finishes on another
+worker from its last checkpoint, its step count going on instead of starting again."""
+
+import time
+
+import pytest
+from django.urls import reverse
+
+from apps.datasets.models import DatasetVersion
+from apps.datasets.tasks import analyse_version
+from apps.training.models import Checkpoint, MetricPoint, RunStatus, TrainingRun
+from apps.training.tasks import run_folder
+
+from .conftest import _child
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+SMALL_CSV = b"question,answer\n" + b"".join(
+    f"How do I do task number {i}?,Open the menu and pick task {i} then press save.\n".encode()
+    for i in range(10)
+)
+FAST_RECOVERY = {
+    "TRAINING_HEARTBEAT_S": "0.5",
+    "TRAINING_STALE_AFTER_S": "4",
+    "TRAINING_REAPER_INTERVAL_S": "1",
+}
+WORKER = ["celery", "-A", "vibeflow_site", "worker", "-Q", "default,gpu", "--pool", "solo"]
+
+
+def wait_for(condition, timeout, what):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def test_a_killed_worker_s_run_resumes_on_another_worker(seeded_catalog, login, owner, project):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client = login(owner)
+    client.post(
+        reverse("dataset_upload", args=[project.pk]),
+        {"file": SimpleUploadedFile("small.csv", SMALL_CSV)},
+    )
+    analyse_version(str(DatasetVersion.objects.get().pk))
+    client.post(reverse("run_new", args=[project.pk]))
+    run = TrainingRun.objects.get()
+    # 8 training examples, batch 4: 2 steps and a checkpoint per epoch, 6 steps in all.
+    TrainingRun.objects.filter(pk=run.pk).update(epochs=3, batch_size=4, gradient_accumulation=1)
+
+    with _child([*WORKER, "-l", "warning"], "worker-killed.log", FAST_RECOVERY) as first:
+        client.post(reverse("run_start", args=[run.pk]))
+        wait_for(
+            lambda: Checkpoint.objects.filter(run=run, step__gte=2).exists(),
+            300,
+            "the first checkpoint",
+        )
+        first.kill()  # SIGKILL: no cleanup, no ack, no last word
+        first.wait(10)
+    killed_at = TrainingRun.objects.get(pk=run.pk)
+    assert killed_at.status == RunStatus.RUNNING and killed_at.attempts == 1
+    resumed_from = Checkpoint.objects.filter(run=run).order_by("-step").first().step
+
+    with _child([*WORKER, "-B", "-l", "warning"], "worker-recovering.log", FAST_RECOVERY):
+        wait_for(
+            lambda: (
+                TrainingRun.objects.get(pk=run.pk).status in (RunStatus.SUCCEEDED, RunStatus.FAILED)
+            ),
+            300,
+            "the run to finish on the second worker",
+        )
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert run.attempts == 2 and run.steps_done == 6
+    assert list(MetricPoint.objects.filter(run=run).values_list("step", flat=True)) == [
+        1,
+        2,
+        3,
+        4,
+        5,
+        6,
+    ]
+    log = (run_folder(run) / "train.log").read_text()
+    assert "stopped answering; queued again to resume from the checkpoint" in log
+    assert f"Training resumed from checkpoint-{resumed_from}" in log
+    assert log.count("Training started") == 1  # never from step 0 again
