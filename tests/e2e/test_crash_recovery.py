@@ -6,19 +6,14 @@ import time
 import pytest
 from django.urls import reverse
 
-from apps.datasets.models import DatasetVersion
-from apps.datasets.tasks import analyse_version
 from apps.training.models import Checkpoint, MetricPoint, RunStatus, TrainingRun
 from apps.training.tasks import run_folder
+from tests.training.helpers import draft_run
 
 from .conftest import _child
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-SMALL_CSV = b"question,answer\n" + b"".join(
-    f"How do I do task number {i}?,Open the menu and pick task {i} then press save.\n".encode()
-    for i in range(10)
-)
 FAST_RECOVERY = {
     "TRAINING_HEARTBEAT_S": "0.5",
     "TRAINING_STALE_AFTER_S": "4",
@@ -36,18 +31,9 @@ def wait_for(condition, timeout, what):
 
 
 def test_a_killed_worker_s_run_resumes_on_another_worker(seeded_catalog, login, owner, project):
-    from django.core.files.uploadedfile import SimpleUploadedFile
-
     client = login(owner)
-    client.post(
-        reverse("dataset_upload", args=[project.pk]),
-        {"file": SimpleUploadedFile("small.csv", SMALL_CSV)},
-    )
-    analyse_version(str(DatasetVersion.objects.get().pk))
-    client.post(reverse("run_new", args=[project.pk]))
-    run = TrainingRun.objects.get()
     # 8 training examples, batch 4: 2 steps and a checkpoint per epoch, 6 steps in all.
-    TrainingRun.objects.filter(pk=run.pk).update(epochs=3, batch_size=4, gradient_accumulation=1)
+    run = draft_run(client, project, epochs=3, batch_size=4, gradient_accumulation=1)
 
     with _child([*WORKER, "-l", "warning"], "worker-killed.log", FAST_RECOVERY) as first:
         client.post(reverse("run_start", args=[run.pk]))

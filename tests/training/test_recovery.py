@@ -9,8 +9,6 @@ from django.utils import timezone
 from apps.training.models import Checkpoint, RunStatus, TrainingRun
 from apps.training.recovery import Heartbeat, reap_lost_runs
 
-from .test_training_task import queued_run  # noqa: F401  (fixture)
-
 pytestmark = pytest.mark.django_db
 
 
@@ -70,7 +68,7 @@ def test_a_run_lost_while_stopping_keeps_its_last_checkpoint(queued_run, tmp_pat
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_heartbeat_beats_and_notices_a_takeover(queued_run):
+def test_the_heartbeat_beats_and_notices_a_takeover(seeded_catalog, queued_run):
     run = running(queued_run, silent_for=600)
     before = run.heartbeat_at
     with Heartbeat(run.pk, attempt=1, interval=0.05) as heartbeat:

@@ -3,37 +3,10 @@
 import pytest
 from django.urls import reverse
 
-from apps.datasets.models import DatasetVersion
-from apps.datasets.tasks import analyse_version
 from apps.training.models import Checkpoint, MetricPoint, RunStatus, TrainingRun
 from apps.training.tasks import run_training
 
 pytestmark = pytest.mark.django_db
-
-SMALL_CSV = b"question,answer\n" + b"".join(
-    f"How do I do task number {i}?,Open the menu and pick task {i} then press save.\n".encode()
-    for i in range(10)
-)
-
-
-@pytest.fixture
-def queued_run(login, owner, project):
-    from django.core.files.uploadedfile import SimpleUploadedFile
-
-    client = login(owner)
-    client.post(
-        reverse("dataset_upload", args=[project.pk]),
-        {"file": SimpleUploadedFile("small.csv", SMALL_CSV)},
-    )
-    version = DatasetVersion.objects.get()
-    analyse_version(str(version.pk))
-    client.post(reverse("run_new", args=[project.pk]))
-    run = TrainingRun.objects.get()
-    TrainingRun.objects.filter(pk=run.pk).update(epochs=1, batch_size=4, gradient_accumulation=1)
-    client.post(reverse("run_start", args=[run.pk]))
-    run.refresh_from_db()
-    assert run.status == RunStatus.QUEUED
-    return run
 
 
 @pytest.mark.slow
