@@ -93,13 +93,20 @@ def plain(model_dir: Path, train_file: Path, steps: int, out: Path) -> tuple[flo
     return time.perf_counter() - started, counted["tokens"]
 
 
-def engine(model_dir: Path, train_file: Path, steps: int, out: Path) -> tuple[float, int]:
+def engine(
+    model_dir: Path, train_file: Path, steps: int, out: Path, packing: bool = True
+) -> tuple[float, int]:
     spec = JobSpec(
         ModelSource("path", str(model_dir)),
         str(train_file),
         str(out),
         hyperparameters=Hyperparameters(
-            batch_size=4, max_steps=steps, learning_rate=5e-4, logging_steps=5, save_steps=10_000
+            batch_size=4,
+            max_steps=steps,
+            learning_rate=5e-4,
+            logging_steps=5,
+            save_steps=10_000,
+            packing=packing,
         ),
     )
     started = time.perf_counter()
@@ -121,14 +128,23 @@ def main() -> None:
         )  # first-use costs (imports, allocator) out of both timings
         p_time, p_tokens = plain(model_dir, train_file, args.steps, tmp / "plain")
         e_time, e_tokens = engine(model_dir, train_file, args.steps, tmp / "engine")
-    p_rate, e_rate = p_tokens / p_time, e_tokens / e_time
+        u_time, u_tokens = engine(
+            model_dir, train_file, args.steps, tmp / "unpacked", packing=False
+        )
+    p_rate, e_rate, u_rate = p_tokens / p_time, e_tokens / e_time, u_tokens / u_time
     print(
         f"plain Trainer+peft: {args.steps} steps in {p_time:.1f} s, {p_tokens:,} tokens, {p_rate:,.0f} tokens/s"
     )
     print(
         f"VibeFlow engine:    {args.steps} steps in {e_time:.1f} s, {e_tokens:,} tokens, {e_rate:,.0f} tokens/s (includes loading and saving the adapter)"
     )
-    print(f"ratio: engine throughput is {e_rate / p_rate:.2f}x the plain script's (target >= 1.0)")
+    print(
+        f"VibeFlow, padded:   {args.steps} steps in {u_time:.1f} s, {u_tokens:,} tokens, {u_rate:,.0f} tokens/s (packing off)"
+    )
+    print(
+        f"ratio: engine throughput (packing on, the default) is {e_rate / p_rate:.2f}x the plain script's (target >= 1.0); "
+        f"packing on vs off: {e_rate / u_rate:.2f}x"
+    )
     print(
         "reporting overhead to PostgreSQL and the channel layer: not measured yet (the database reporter is not written)"
     )

@@ -172,12 +172,28 @@ def main() -> None:
             e_time, result, e_mem, reporter = engine(
                 model_dir, data, tmp / f"engine-{model_dir.name}", max_steps=args.steps
             )
+            u_time, u_result, u_mem, _ = engine(
+                model_dir, data, tmp / f"padded-{model_dir.name}", max_steps=args.steps
+            )
+            k_time, k_result, k_mem, _ = engine(
+                model_dir,
+                data,
+                tmp / f"packed-{model_dir.name}",
+                max_steps=args.steps,
+                packing=True,
+            )
             p_rate, e_rate = p_tokens / p_time, result.tokens_seen / e_time
             print(f"\n{name}, LoRA bf16, batch 16, {args.steps} steps")
             print(f"  plain Trainer+peft: {p_rate:,.0f} tokens/s, peak {p_mem / GIB:.2f} GiB")
             print(
                 f"  VibeFlow engine:    {e_rate:,.0f} tokens/s, peak {e_mem / GIB:.2f} GiB "
                 f"(includes loading and saving)  ratio {e_rate / p_rate:.2f}x"
+            )
+            k_rate = k_result.tokens_seen / k_time
+            print(
+                f"  engine, packing:    {k_rate:,.0f} tokens/s, peak {k_mem / GIB:.2f} GiB "
+                f"ratio {k_rate / p_rate:.2f}x plain; padded again: "
+                f"{u_result.tokens_seen / u_time:,.0f} tokens/s (run-to-run spread)"
             )
             last = [p for p in reporter.points if "loss" in p][-1]
             print(

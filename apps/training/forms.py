@@ -23,6 +23,7 @@ HELP = {
     "weight_decay": "Pulls weights toward zero to reduce overfitting.",
     "optimizer": "How updates are computed; AdamW is the standard.",
     "max_seq_length": "Longer examples are truncated to this many tokens (and counted).",
+    "packing": "Puts a batch's examples back to back with no padding, so no compute is spent on padding tokens. Each example still only sees itself.",
 }
 
 
@@ -46,6 +47,7 @@ class TrainingConfigForm(forms.ModelForm):
             "weight_decay",
             "optimizer",
             "max_seq_length",
+            "packing",
         ]
         help_texts = HELP
 

@@ -128,6 +128,10 @@ class TrainingRun(models.Model):
     weight_decay = models.FloatField(default=0.01)
     optimizer = models.CharField(max_length=20, choices=Optimizer.choices, default=Optimizer.ADAMW)
     max_seq_length = models.PositiveIntegerField(default=1024)
+    packing = models.BooleanField(
+        default=True,
+        help_text="Train on the examples of a batch back to back instead of padding them to one length",
+    )
     seed = models.PositiveIntegerField(default=42)
     # What recommended these settings and why: reasons, risks and which recommender answered.
     recommendation = models.JSONField(default=dict, blank=True)

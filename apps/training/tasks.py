@@ -61,6 +61,7 @@ def build_spec(run: TrainingRun) -> JobSpec:
             weight_decay=run.weight_decay,
             optimizer=run.optimizer,
             max_seq_length=run.max_seq_length,
+            packing=run.packing,
         ),
     )
 

@@ -128,6 +128,30 @@ def test_a_stop_saves_and_ends_within_one_step_then_resume_continues(
     assert steps[0] == 3 and result.steps == 8
 
 
+def test_packing_learns_exactly_what_padding_learns(tiny_model_dir, chat_files, tmp_path):
+    """Each packed example attends only to itself: the same batches give the same losses."""
+    curves, tokens = {}, {}
+    for packing in (False, True):
+        reporter = ListReporter()
+        result = train(
+            spec_for(
+                tiny_model_dir,
+                chat_files,
+                tmp_path / f"packing-{packing}",
+                max_steps=3,
+                save_steps=3,
+                eval_steps=0,
+                lora_dropout=0.0,  # dropout masks depend on tensor shapes
+                packing=packing,
+            ),
+            reporter,
+        )
+        curves[packing] = [p["loss"] for p in reporter.points if "loss" in p]
+        tokens[packing] = result.tokens_seen
+    assert curves[True] == pytest.approx(curves[False], rel=1e-4)
+    assert tokens[True] == tokens[False]
+
+
 def _gpu_that_fits(monkeypatch, largest_batch):
     """transformers' training step raises CUDA's OOM above ``largest_batch`` from step 2 on.
 

@@ -236,6 +236,7 @@ def _attempt(spec, hp, model_dir, tokenizer, train_set, test_set, reporter, star
     from transformers import (
         AutoModelForCausalLM,
         DataCollatorForSeq2Seq,
+        DataCollatorWithFlattening,
         Trainer,
         TrainingArguments,
     )
@@ -305,9 +306,16 @@ def _attempt(spec, hp, model_dir, tokenizer, train_set, test_set, reporter, star
         remove_unused_columns=False,
         disable_tqdm=True,
     )
-    counter = _TokenCounter(
-        DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
-    )
+    if hp.packing:
+        # Padding-free packing: the batch becomes one row with position ids restarting at each
+        # example, from which transformers builds a block-diagonal causal mask. That mask is
+        # only built when no KV cache exists: Trainer turns use_cache off already (its
+        # args.use_cache), and we say so here too rather than depend on that default.
+        model.config.use_cache = False
+        collator = DataCollatorWithFlattening()
+    else:
+        collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
+    counter = _TokenCounter(collator)
     events = _callback(reporter, counter, started, total_steps, gpu=gpu_probe())
     trainer = Trainer(
         model=model,

@@ -39,6 +39,9 @@ class Hyperparameters:
     weight_decay: float = 0.0
     optimizer: str = "adamw_torch"
     max_seq_length: int = 512
+    packing: bool = (
+        False  # padding-free: a batch's examples back to back, attention kept per example
+    )
     logging_steps: int = 1
     eval_steps: int = 0  # 0: evaluate once per epoch
     save_steps: int = 0  # 0: save once per epoch
