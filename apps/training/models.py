@@ -129,7 +129,7 @@ class TrainingRun(models.Model):
     optimizer = models.CharField(max_length=20, choices=Optimizer.choices, default=Optimizer.ADAMW)
     max_seq_length = models.PositiveIntegerField(default=1024)
     packing = models.BooleanField(
-        default=True,
+        default=False,
         help_text="Train on the examples of a batch back to back instead of padding them to one length",
     )
     seed = models.PositiveIntegerField(default=42)

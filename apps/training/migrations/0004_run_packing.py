@@ -13,7 +13,7 @@ class Migration(migrations.Migration):
             model_name="trainingrun",
             name="packing",
             field=models.BooleanField(
-                default=True,
+                default=False,
                 help_text="Train on the examples of a batch back to back instead of padding them to one length",
             ),
         ),
