@@ -23,7 +23,11 @@ class QLoRANeedsCuda(RuntimeError):
 
 
 def _model_dir(spec: JobSpec) -> str:
-    source = spec.model
+    return resolve_model_dir(spec.model)
+
+
+def resolve_model_dir(source) -> str:
+    """A directory (or Hub id) transformers loads the ModelSource from."""
     if source.kind == "bundled":
         from workers.models.bundled import ensure_bundled_model
 

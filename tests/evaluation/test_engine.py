@@ -1,0 +1,93 @@
+"""The evaluation engine on the tiny random model: base vs tuned, files, and the bad inputs."""
+
+import json
+
+import pytest
+
+from workers.evaluation import EvalSpec, EvaluationError, evaluate
+from workers.training import Hyperparameters, JobSpec, ListReporter, ModelSource, train
+
+
+class Stages:
+    def __init__(self):
+        self.stages, self.logs = [], []
+
+    def stage(self, name, progress):
+        self.stages.append((name, progress))
+
+    def log(self, message):
+        self.logs.append(message)
+
+
+@pytest.fixture
+def adapter(tiny_model_dir, chat_files, tmp_path):
+    spec = JobSpec(
+        ModelSource("path", str(tiny_model_dir)),
+        chat_files[0],
+        str(tmp_path / "run"),
+        hyperparameters=Hyperparameters(
+            batch_size=4, max_steps=30, learning_rate=2e-2, save_steps=30, lora_r=16, lora_alpha=32
+        ),
+    )
+    return train(spec, ListReporter()).adapter_dir
+
+
+def test_base_and_tuned_are_scored_and_written(tiny_model_dir, chat_files, adapter, tmp_path):
+    stages = Stages()
+    out = tmp_path / "eval"
+    result = evaluate(
+        EvalSpec(ModelSource("path", str(tiny_model_dir)), chat_files[1], str(out), adapter),
+        stages,
+    )
+    assert result.examples == 2 and result.tuned is not None
+    # 30 steps on these answers: the tuned model predicts the references better than chance weights
+    assert result.tuned["perplexity"] < result.base["perplexity"]
+    progress = [p for _, p in stages.stages]
+    assert progress == sorted(progress) and progress[-1] == 1.0
+    assert any("tuned model" in name for name, _ in stages.stages)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["tuned_quality"]) >= {"score", "gate", "note", "parts"}
+    rows = json.loads((out / "examples-comparison.json").read_text())
+    assert len(rows) == 2 and {"input", "reference", "base", "tuned", "tuned_f1"} <= set(rows[0])
+    assert any("Only 2 test examples" in a for a in result.alerts)
+
+
+def test_the_base_model_alone(tiny_model_dir, chat_files, tmp_path):
+    result = evaluate(
+        EvalSpec(ModelSource("path", str(tiny_model_dir)), chat_files[1], str(tmp_path)), Stages()
+    )
+    assert result.tuned is None and result.base_quality["score"] >= 0
+
+
+def test_empty_references_are_left_out_and_an_empty_split_is_refused(tiny_model_dir, tmp_path):
+    test_file = tmp_path / "test.jsonl"
+    lines = [
+        {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": ""}]},
+        {"messages": [{"role": "user", "content": "only a question"}]},
+    ]
+    test_file.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    with pytest.raises(EvaluationError, match="no example with both a question and a non-empty"):
+        evaluate(
+            EvalSpec(ModelSource("path", str(tiny_model_dir)), str(test_file), str(tmp_path)),
+            Stages(),
+        )
+
+
+def test_a_deleted_adapter_is_a_clear_error(tiny_model_dir, chat_files, tmp_path):
+    with pytest.raises(EvaluationError, match="adapter is missing"):
+        evaluate(
+            EvalSpec(
+                ModelSource("path", str(tiny_model_dir)),
+                chat_files[1],
+                str(tmp_path),
+                adapter_dir=str(tmp_path / "gone"),
+            ),
+            Stages(),
+        )
+    with pytest.raises(EvaluationError, match="no test split"):
+        evaluate(
+            EvalSpec(
+                ModelSource("path", str(tiny_model_dir)), str(tmp_path / "x.jsonl"), str(tmp_path)
+            ),
+            Stages(),
+        )

@@ -1,0 +1,206 @@
+"""An evaluation, read top to bottom: test set → base answers → tuned answers → metrics → files.
+
+No Django here: an `EvalSpec` in, stage and progress events through a reporter, an
+`EvalResult` out, and metrics.json plus examples-comparison.json in the output folder.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from workers.training.data import read_records
+from workers.training.spec import ModelSource
+
+from .metrics import Scores, length_alert, score_outputs, token_prf
+from .quality import quality
+
+
+class EvalReporter(Protocol):
+    def stage(self, name: str, progress: float) -> None: ...
+
+    def log(self, message: str) -> None: ...
+
+
+class EvaluationError(ValueError):
+    """A state the user can act on: the message says what happened and what to do."""
+
+
+@dataclass(frozen=True)
+class EvalSpec:
+    model: ModelSource
+    test_file: str
+    output_dir: str
+    adapter_dir: str = ""  # "" evaluates the base model alone
+    max_examples: int = 0  # 0: every test example
+    batch_size: int = 8
+    max_new_tokens_cap: int = 256
+    max_length: int = 1024
+
+
+@dataclass
+class EvalResult:
+    examples: int
+    skipped_empty_references: int
+    max_new_tokens: int
+    base: dict
+    tuned: dict | None
+    base_quality: dict
+    tuned_quality: dict | None
+    alerts: list[str] = field(default_factory=list)
+
+
+def split(conversation: list[dict]) -> tuple[list[dict], str] | None:
+    """The prompt (everything before the last reply) and the reference reply."""
+    for i in range(len(conversation) - 1, -1, -1):
+        if conversation[i]["role"] == "assistant":
+            return conversation[:i], conversation[i]["content"]
+    return None
+
+
+def _load(spec: EvalSpec):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from workers.training.data import FALLBACK_TEMPLATE
+    from workers.training.engine import resolve_model_dir
+
+    model_dir = resolve_model_dir(spec.model)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if not tokenizer.chat_template:
+        tokenizer.chat_template = FALLBACK_TEMPLATE
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    model.eval()
+    return model, tokenizer
+
+
+def evaluate(spec: EvalSpec, reporter: EvalReporter) -> EvalResult:
+    """1. Read the test split; 2. base answers; 3. tuned answers (adapter on the same weights);
+    4. metrics and quality for both; 5. write metrics.json and examples-comparison.json."""
+    path = Path(spec.test_file)
+    if not path.is_file():
+        raise EvaluationError("This dataset version has no test split: evaluate needs one.")
+    if spec.adapter_dir and not (Path(spec.adapter_dir) / "adapter_config.json").is_file():
+        raise EvaluationError(
+            "The run's adapter is missing (deleted or never saved): train again to evaluate it."
+        )
+    pairs, skipped = [], 0
+    for conversation in read_records(path):
+        parts = split(conversation)
+        if parts is None or not parts[1].strip() or not parts[0]:
+            skipped += 1
+            continue
+        pairs.append((conversation, *parts))
+    if spec.max_examples:
+        pairs = pairs[: spec.max_examples]
+    if not pairs:
+        raise EvaluationError(
+            "The test split has no example with both a question and a non-empty reference answer."
+        )
+    alerts = []
+    if len(pairs) < 10:
+        alerts.append(
+            f"Only {len(pairs)} test example{'s' if len(pairs) != 1 else ''}: the scores say little. "
+            "A test split of 50+ examples gives figures you can trust."
+        )
+    if skipped:
+        reporter.log(f"{skipped} test examples had an empty reference and were left out")
+
+    reporter.stage("Loading the base model", 0.0)
+    model, tokenizer = _load(spec)
+    conversations = [c for c, _, _ in pairs]
+    prompts = [p for _, p, _ in pairs]
+    references = [r for _, _, r in pairs]
+    longest = max(len(tokenizer(r, add_special_tokens=False)["input_ids"]) for r in references)
+    max_new_tokens = max(16, min(spec.max_new_tokens_cap, math.ceil(longest * 1.5)))
+    reporter.log(
+        f"{len(pairs)} test examples; answers up to {max_new_tokens} new tokens "
+        f"(1.5x the longest reference, {longest} tokens)"
+    )
+    n = len(pairs)
+    total_stages = 2 if spec.adapter_dir else 1
+
+    def progress(stage_index):
+        return lambda done: reporter.stage(
+            "Generating answers"
+            + (" with the tuned model" if stage_index else " with the base model"),
+            (stage_index + done / n) / total_stages * 0.9,
+        )
+
+    base_answers = generate_answers(model, tokenizer, prompts, max_new_tokens, spec, progress(0))
+    base_scores = score_outputs(base_answers, references)
+    base_scores.perplexity = _perplexity(model, tokenizer, conversations, spec)
+
+    tuned_answers, tuned_scores = None, None
+    if spec.adapter_dir:
+        from peft import PeftModel
+
+        reporter.stage("Loading the tuned model", 0.9 / total_stages)
+        model = PeftModel.from_pretrained(model, spec.adapter_dir)
+        model.eval()
+        tuned_answers = generate_answers(
+            model, tokenizer, prompts, max_new_tokens, spec, progress(1)
+        )
+        tuned_scores = score_outputs(tuned_answers, references)
+        tuned_scores.perplexity = _perplexity(model, tokenizer, conversations, spec)
+
+    reporter.stage("Computing metrics", 0.95)
+    main = tuned_scores or base_scores
+    alert = length_alert(main.length_ratio)
+    if alert:
+        alerts.append(alert)
+    if main.empty_outputs:
+        alerts.append(f"The model answered nothing for {main.empty_outputs} of {n} examples.")
+    base_quality = quality(base_scores)
+    tuned_quality = quality(tuned_scores) if tuned_scores else None
+    result = EvalResult(
+        examples=n,
+        skipped_empty_references=skipped,
+        max_new_tokens=max_new_tokens,
+        base=asdict(base_scores),
+        tuned=asdict(tuned_scores) if tuned_scores else None,
+        base_quality=asdict(base_quality) | {"gate": base_quality.gate},
+        tuned_quality=(asdict(tuned_quality) | {"gate": tuned_quality.gate})
+        if tuned_quality
+        else None,
+        alerts=alerts,
+    )
+    out = Path(spec.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(asdict(result), indent=2))
+    rows = []
+    for i, (_, prompt, reference) in enumerate(pairs):
+        row = {
+            "index": i,
+            "input": prompt[-1]["content"],
+            "reference": reference,
+            "base": base_answers[i],
+            "base_f1": round(token_prf(base_answers[i], reference)[2], 4),
+        }
+        if tuned_answers is not None:
+            row["tuned"] = tuned_answers[i]
+            row["tuned_f1"] = round(token_prf(tuned_answers[i], reference)[2], 4)
+        rows.append(row)
+    (out / "examples-comparison.json").write_text(json.dumps(rows, indent=2, ensure_ascii=False))
+    reporter.stage("Done", 1.0)
+    return result
+
+
+def generate_answers(model, tokenizer, prompts, max_new_tokens, spec, on_batch) -> list[str]:
+    from .generate import generate
+
+    return generate(model, tokenizer, prompts, max_new_tokens, spec.batch_size, on_batch)
+
+
+def _perplexity(model, tokenizer, conversations, spec) -> float | None:
+    from .generate import reference_perplexity
+
+    value = reference_perplexity(model, tokenizer, conversations, spec.max_length)
+    return round(value, 3) if math.isfinite(value) else None
+
+
+__all__ = ["EvalResult", "EvalSpec", "EvaluationError", "Scores", "evaluate"]
