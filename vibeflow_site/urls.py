@@ -13,6 +13,7 @@ urlpatterns = [
     path("", include("apps.datasets.urls")),
     path("", include("apps.catalog.urls")),
     path("", include("apps.training.urls")),
+    path("", include("apps.evaluations.urls")),
     path("", include("apps.brainstorm.urls")),
 ]
 

@@ -31,15 +31,17 @@ def run_folder(run: TrainingRun) -> Path:
     return Path(settings.DATA_DIR) / "runs" / str(run.pk)
 
 
+def model_source(model) -> ModelSource:
+    """Where a catalog model's weights come from, for the training and evaluation engines."""
+    if model.bundled:
+        return ModelSource("bundled", cache_dir=str(settings.MODEL_CACHE_DIR))
+    return ModelSource("hub", model.source)
+
+
 def build_spec(run: TrainingRun) -> JobSpec:
     """The plain-data job a worker (here or on a remote GPU) trains from."""
     version = run.dataset_version
-    model = run.base_model
-    source = (
-        ModelSource("bundled", cache_dir=str(settings.MODEL_CACHE_DIR))
-        if model.bundled
-        else ModelSource("hub", model.source)
-    )
+    source = model_source(run.base_model)
     test_file = version.folder / "test.jsonl"
     return JobSpec(
         model=source,
@@ -150,7 +152,21 @@ def run_training(run_id: str) -> str:
         run.transition(RunStatus.STOPPED)
     else:
         run.transition(RunStatus.SUCCEEDED)
+        _evaluate_when_trained(run, reporter)
     return run.status
+
+
+def _evaluate_when_trained(run, reporter) -> None:
+    """A succeeded run is evaluated by itself (spec 5: "On Training Complete")."""
+    from apps.evaluations.services import NotEvaluable, queue_for_run
+
+    run.refresh_from_db()
+    try:
+        queue_for_run(run, run.created_by)
+    except NotEvaluable as exc:
+        reporter.log(f"Not evaluated: {exc}")
+    else:
+        reporter.log("Evaluation queued: base vs tuned on the test split")
 
 
 def _fail(run, reporter, sentence: str) -> str:

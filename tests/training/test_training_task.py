@@ -19,6 +19,10 @@ def test_a_queued_run_trains_and_records_everything(queued_run):
     assert MetricPoint.objects.filter(run=run).count() == 2
     assert Checkpoint.objects.filter(run=run).exists()
     assert "Training started" in run.log_tail and "trainable parameters" in run.log_tail
+    # It is evaluated by itself: one evaluation queued, against its own test split.
+    evaluation = run.evaluations.get()
+    assert evaluation.status == "queued" and evaluation.dataset_version == run.dataset_version
+    assert "Evaluation queued" in run.log_tail
     # A redelivered task finds the run finished and does nothing.
     assert run_training(str(run.pk)) == "skipped"
 

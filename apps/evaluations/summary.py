@@ -1,0 +1,98 @@
+"""What the evaluation pages say, computed from the stored result: the table, the verdict, the notes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from workers.evaluation.quality import GATES
+
+# (key in the scores, label, higher is better, shown as percent)
+METRICS = [
+    ("f1", "Token F1", True, True),
+    ("exact_match", "Exact match", True, True),
+    ("rouge_l", "ROUGE-L", True, True),
+    ("bleu", "BLEU (0-100)", True, False),
+    ("length_ratio", "Length vs reference", None, False),
+    ("repetition_rate", "Repetition", False, True),
+    ("perplexity", "Perplexity of the references", False, False),
+]
+
+
+@dataclass
+class Row:
+    label: str
+    base: float | None
+    tuned: float | None
+    percent: bool
+    better: bool | None  # None: no direction (length) or no tuned value
+
+    @property
+    def arrow(self) -> str:
+        if self.better is None:
+            return ""
+        return "▲" if self.better else "▼"
+
+
+def rows(result: dict) -> list[Row]:
+    base, tuned = result.get("base") or {}, result.get("tuned") or {}
+    out = []
+    for key, label, higher, percent in METRICS:
+        b, t = base.get(key), tuned.get(key) if tuned else None
+        better = None
+        if higher is not None and b is not None and t is not None and b != t:
+            better = (t > b) if higher else (t < b)
+        out.append(Row(label, b, t, percent, better))
+    return out
+
+
+def verdict(result: dict) -> dict:
+    base_q, tuned_q = result.get("base_quality") or {}, result.get("tuned_quality")
+    main = tuned_q or base_q
+    improvement = round(tuned_q["score"] - base_q["score"], 1) if tuned_q else None
+    return {
+        "score": main.get("score"),
+        "base_score": base_q.get("score"),
+        "improvement": improvement,
+        "gate": main.get("gate"),
+        "gate_label": GATES.get(main.get("gate"), ""),
+        "note": main.get("note", ""),
+        "parts": main.get("parts", {}),
+    }
+
+
+def observations(result: dict) -> tuple[list[str], list[str]]:
+    """Strengths and weaknesses read off the numbers, in words."""
+    base, tuned = result.get("base") or {}, result.get("tuned")
+    strengths, weaknesses = [], []
+    main = tuned or base
+    if tuned:
+        change = tuned["f1"] - base["f1"]
+        if change > 0.02:
+            strengths.append(
+                f"Answers overlap the references more: token F1 {base['f1']:.0%} → {tuned['f1']:.0%}."
+            )
+        elif change < -0.02:
+            weaknesses.append(
+                f"Answers overlap the references less than the base model's: F1 {base['f1']:.0%} → {tuned['f1']:.0%}."
+            )
+        else:
+            weaknesses.append(
+                "Token F1 barely moved: the model learned little that the test split measures."
+            )
+        bp, tp = base.get("perplexity"), tuned.get("perplexity")
+        if bp and tp and tp < bp:
+            strengths.append(
+                f"The tuned model finds the reference answers far more likely (perplexity {bp:.1f} → {tp:.1f})."
+            )
+    ratio = main["length_ratio"]
+    if ratio > 1.3:
+        weaknesses.append(f"Too verbose: answers are {ratio:.1f}x the references' length.")
+    elif ratio < 0.7:
+        weaknesses.append(f"Too short: answers are {ratio:.1f}x the references' length.")
+    else:
+        strengths.append(f"Answer length fits the references ({ratio:.2f}x).")
+    if main["repetition_rate"] > 0.1:
+        weaknesses.append(f"Repeats itself: {main['repetition_rate']:.0%} of word trigrams repeat.")
+    if main["empty_outputs"]:
+        weaknesses.append(f"No answer at all for {main['empty_outputs']} examples.")
+    return strengths, weaknesses

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import logging
+import traceback
+from dataclasses import asdict
+
+from celery import shared_task
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from apps.training.tasks import model_source
+from workers.evaluation import EvalSpec, EvaluationError, evaluate
+
+from .models import EvalStatus, Evaluation
+from .reporting import DatabaseEvalReporter
+
+log = logging.getLogger(__name__)
+
+
+def build_spec(evaluation: Evaluation) -> EvalSpec:
+    return EvalSpec(
+        model=model_source(evaluation.base_model),
+        test_file=str(evaluation.dataset_version.folder / "test.jsonl"),
+        output_dir=str(evaluation.folder),
+        adapter_dir=evaluation.run.adapter_dir if evaluation.run else "",
+        max_examples=settings.EVALUATION_MAX_EXAMPLES,
+    )
+
+
+def _claim(evaluation_id) -> Evaluation | None:
+    with transaction.atomic():
+        evaluation = (
+            Evaluation.objects.select_for_update(of=("self",))
+            .select_related("run", "base_model", "dataset_version")
+            .filter(pk=evaluation_id)
+            .first()
+        )
+        if evaluation is None or evaluation.status != EvalStatus.QUEUED:
+            return None  # gone, or a redelivery of one already taken
+        evaluation.status = EvalStatus.RUNNING
+        evaluation.started_at = timezone.now()
+        evaluation.stage = "Starting"
+        evaluation.save(update_fields=["status", "started_at", "stage"])
+        return evaluation
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def run_evaluation(evaluation_id: str) -> str:
+    """Claim a queued evaluation, run the engine, store the result or a sentence saying what failed."""
+    evaluation = _claim(evaluation_id)
+    if evaluation is None:
+        return "skipped"
+    reporter = DatabaseEvalReporter(evaluation)
+    try:
+        result = evaluate(build_spec(evaluation), reporter)
+    except EvaluationError as exc:
+        return _fail(evaluation, reporter, str(exc))
+    except Exception as exc:
+        reporter.log(traceback.format_exc())
+        log.exception("evaluation failed", extra={"evaluation": str(evaluation.pk)})
+        return _fail(evaluation, reporter, f"Evaluation failed: {exc}")
+    Evaluation.objects.filter(pk=evaluation.pk).update(
+        status=EvalStatus.SUCCEEDED,
+        result=asdict(result),
+        stage="Done",
+        progress=1.0,
+        finished_at=timezone.now(),
+    )
+    return EvalStatus.SUCCEEDED
+
+
+def _fail(evaluation, reporter, sentence: str) -> str:
+    reporter.log(sentence)
+    Evaluation.objects.filter(pk=evaluation.pk).update(
+        status=EvalStatus.FAILED, error=sentence, finished_at=timezone.now()
+    )
+    return EvalStatus.FAILED

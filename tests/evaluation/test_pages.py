@@ -1,0 +1,114 @@
+"""An evaluation through the task and the pages: results, examples, files, bad states, isolation."""
+
+import json
+from pathlib import Path
+
+import pytest
+from django.urls import reverse
+
+from apps.catalog.models import BaseModel
+from apps.evaluations.models import EvalStatus, Evaluation
+from apps.evaluations.services import queue_for_run
+from apps.evaluations.tasks import run_evaluation
+from apps.training.models import RunStatus, TrainingRun
+from tests.training.helpers import draft_run
+from workers.training import Hyperparameters, JobSpec, ListReporter, ModelSource, train
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def trained_run(login, owner, project, tiny_model_dir, tmp_path):
+    """A run on the tiny random model that really trained a LoRA adapter on its version's data."""
+    run = draft_run(login(owner), project, epochs=1, batch_size=4)
+    BaseModel.objects.filter(pk=run.base_model_id).update(bundled=False, source=str(tiny_model_dir))
+    result = train(
+        JobSpec(
+            ModelSource("path", str(tiny_model_dir)),
+            str(run.dataset_version.folder / "train.jsonl"),
+            str(tmp_path / "run"),
+            hyperparameters=Hyperparameters(batch_size=4, max_steps=4, save_steps=4),
+        ),
+        ListReporter(),
+    )
+    for status in (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.SUCCEEDED):
+        run.transition(status)
+    TrainingRun.objects.filter(pk=run.pk).update(adapter_dir=result.adapter_dir)
+    run.refresh_from_db()
+    return run
+
+
+@pytest.fixture
+def finished(trained_run, owner):
+    evaluation = queue_for_run(trained_run, owner)
+    assert run_evaluation(str(evaluation.pk)) == EvalStatus.SUCCEEDED
+    evaluation.refresh_from_db()
+    return evaluation
+
+
+def test_an_evaluation_compares_base_and_tuned_and_shows_it(login, owner, finished):
+    assert finished.result["tuned"] and finished.result["base"]
+    assert finished.progress == 1.0 and finished.finished_at
+    page = login(owner).get(reverse("evaluation_detail", args=[finished.pk]))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Overall Quality Score" in html and "Key Metrics" in html
+    assert "vs the base model" in html and "Token F1" in html
+    assert "re-weighted" in html  # no judge configured, and the page says what that does
+
+
+def test_examples_are_paged_and_filterable(login, owner, finished):
+    client = login(owner)
+    page = client.get(reverse("evaluation_examples", args=[finished.pk]))
+    assert page.status_code == 200 and "Example 1/" in page.content.decode()
+    rows = json.loads((finished.folder / "examples-comparison.json").read_text())
+    worse = [r for r in rows if r["tuned_f1"] < r["base_f1"]]
+    filtered = client.get(reverse("evaluation_examples", args=[finished.pk]) + "?worse=1")
+    text = filtered.content.decode()
+    assert ("No example got worse" in text) == (not worse)
+
+
+def test_results_download_and_unknown_files_are_404(login, owner, finished):
+    client = login(owner)
+    response = client.get(reverse("evaluation_file", args=[finished.pk, "metrics.json"]))
+    assert response.status_code == 200
+    assert (
+        json.loads(b"".join(response.streaming_content))["examples"] == finished.result["examples"]
+    )
+    assert "attachment" in response["Content-Disposition"]
+    for name in ("secret_key", "..%2F..%2Fsecret_key", "train.log"):
+        assert client.get(f"/evaluations/{finished.pk}/files/{name}").status_code == 404
+
+
+def test_a_deleted_adapter_fails_with_a_sentence(trained_run, owner):
+    evaluation = queue_for_run(trained_run, owner)
+    for f in Path(trained_run.adapter_dir).iterdir():
+        f.unlink()
+    assert run_evaluation(str(evaluation.pk)) == EvalStatus.FAILED
+    evaluation.refresh_from_db()
+    assert evaluation.error.startswith("The run's adapter is missing")
+    assert run_evaluation(str(evaluation.pk)) == "skipped"  # a redelivery changes nothing
+
+
+def test_only_a_finished_run_can_be_evaluated(login, owner, project):
+    run = draft_run(login(owner), project)
+    response = login(owner).post(reverse("evaluation_start", args=[run.pk]), follow=True)
+    assert "Only a finished or stopped run" in response.content.decode()
+    assert not Evaluation.objects.exists()
+
+
+def test_evaluations_are_team_only(login, outsider, viewer, owner, finished, trained_run):
+    urls = [
+        reverse("evaluation_detail", args=[finished.pk]),
+        reverse("evaluation_progress", args=[finished.pk]),
+        reverse("evaluation_examples", args=[finished.pk]),
+        reverse("evaluation_file", args=[finished.pk, "metrics.json"]),
+    ]
+    for url in urls:
+        assert login(outsider).get(url).status_code == 404
+        assert login(viewer).get(url).status_code == 200
+    start = reverse("evaluation_start", args=[trained_run.pk])
+    assert login(outsider).post(start).status_code == 404
+    assert login(viewer).post(start).status_code == 403
+    assert Evaluation.objects.count() == 1
+    assert login(owner).get("/evaluations/not-a-uuid/").status_code == 404
