@@ -129,3 +129,7 @@ def celery_worker_thread(transactional_db, seeded_catalog):
         app, pool="solo", perform_ping_check=False, loglevel="WARNING", shutdown_timeout=10
     ) as worker:
         yield worker
+
+
+# The tiny random model for every test that needs "a causal LM".
+from tests.tiny_model import chat_files, tiny_model_dir  # noqa: E402, F401

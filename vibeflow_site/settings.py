@@ -300,6 +300,8 @@ TRAINING_HEARTBEAT_S = envfloat("TRAINING_HEARTBEAT_S", 10.0)
 TRAINING_STALE_AFTER_S = envfloat("TRAINING_STALE_AFTER_S", 90.0)
 # Evaluation: how many test examples at most (0: all); the spec's auto-evaluation takes them all.
 EVALUATION_MAX_EXAMPLES = envint("EVALUATION_MAX_EXAMPLES", 0)
+# How many random test examples the LLM judge scores (spec: 20).
+EVALUATION_JUDGE_SAMPLES = envint("EVALUATION_JUDGE_SAMPLES", 20)
 TRAINING_MAX_ATTEMPTS = envint("TRAINING_MAX_ATTEMPTS", 3)
 MODEL_CACHE_DIR = Path(envstr("VIBEFLOW_MODEL_CACHE", str(DATA_DIR / "models"))).resolve()
 GEMINI_API_KEY = envstr("GEMINI_API_KEY")

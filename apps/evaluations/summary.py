@@ -96,3 +96,34 @@ def observations(result: dict) -> tuple[list[str], list[str]]:
     if main["empty_outputs"]:
         weaknesses.append(f"No answer at all for {main['empty_outputs']} examples.")
     return strengths, weaknesses
+
+
+JUDGE_LABELS = {
+    "relevance": "Relevance",
+    "coherence": "Coherence",
+    "factuality": "Factuality",
+    "completeness": "Completeness",
+    "tone_match": "Tone match",
+    "average": "Average",
+}
+
+
+def stars(value: float) -> str:
+    whole = round(value)
+    return "★" * whole + "☆" * (5 - whole)
+
+
+def judge_rows(result: dict) -> list[dict]:
+    judge = result.get("judge") or {}
+    if not judge.get("judged"):
+        return []
+    return [
+        {
+            "label": label,
+            "base": judge["base"][key],
+            "tuned": judge["tuned"][key],
+            "base_stars": stars(judge["base"][key]),
+            "tuned_stars": stars(judge["tuned"][key]),
+        }
+        for key, label in JUDGE_LABELS.items()
+    ]

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from apps.training.tasks import model_source
 from workers.evaluation import EvalSpec, EvaluationError, evaluate
+from workers.evaluation.judge import JudgeConfig
 
 from .models import EvalStatus, Evaluation
 from .reporting import DatabaseEvalReporter
@@ -25,6 +26,16 @@ def build_spec(evaluation: Evaluation) -> EvalSpec:
         output_dir=str(evaluation.folder),
         adapter_dir=evaluation.run.adapter_dir if evaluation.run else "",
         max_examples=settings.EVALUATION_MAX_EXAMPLES,
+        judge=JudgeConfig(
+            api_key=settings.GEMINI_API_KEY,
+            model=settings.GEMINI_MODEL,
+            base_url=settings.GEMINI_BASE_URL,
+            timeout_s=settings.GEMINI_TIMEOUT_S,
+            sample_size=settings.EVALUATION_JUDGE_SAMPLES,
+        )
+        if settings.GEMINI_API_KEY
+        else None,
+        judge_off_reason="No Gemini key is configured (GEMINI_API_KEY), so no LLM judge ran.",
     )
 
 

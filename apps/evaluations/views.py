@@ -40,6 +40,7 @@ def _context(evaluation, membership):
             "verdict": summary.verdict(evaluation.result),
             "strengths": strengths,
             "weaknesses": weaknesses,
+            "judge_rows": summary.judge_rows(evaluation.result),
         }
     return context
 

@@ -245,7 +245,7 @@ def test_the_bundled_model_trains_with_lora(tmp_path):
 
     from django.conf import settings
 
-    from tests.workers.conftest import SUPPORT
+    from tests.tiny_model import SUPPORT
 
     train_file = tmp_path / "train.jsonl"
     train_file.write_text(

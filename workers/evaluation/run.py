@@ -15,6 +15,7 @@ from typing import Protocol
 from workers.training.data import read_records
 from workers.training.spec import ModelSource
 
+from .judge import JudgeConfig, JudgeResult, judge
 from .metrics import Scores, length_alert, score_outputs, token_prf
 from .quality import quality
 
@@ -39,6 +40,8 @@ class EvalSpec:
     batch_size: int = 8
     max_new_tokens_cap: int = 256
     max_length: int = 1024
+    judge: JudgeConfig | None = None  # None: no LLM judge, for the reason below
+    judge_off_reason: str = "No LLM judge is configured."
 
 
 @dataclass
@@ -51,6 +54,7 @@ class EvalResult:
     base_quality: dict
     tuned_quality: dict | None
     alerts: list[str] = field(default_factory=list)
+    judge: dict = field(default_factory=dict)  # JudgeResult as a dict, or {"reason": why not}
 
 
 def split(conversation: list[dict]) -> tuple[list[dict], str] | None:
@@ -149,29 +153,6 @@ def evaluate(spec: EvalSpec, reporter: EvalReporter) -> EvalResult:
         tuned_scores.perplexity = _perplexity(model, tokenizer, conversations, spec)
 
     reporter.stage("Computing metrics", 0.95)
-    main = tuned_scores or base_scores
-    alert = length_alert(main.length_ratio)
-    if alert:
-        alerts.append(alert)
-    if main.empty_outputs:
-        alerts.append(f"The model answered nothing for {main.empty_outputs} of {n} examples.")
-    base_quality = quality(base_scores)
-    tuned_quality = quality(tuned_scores) if tuned_scores else None
-    result = EvalResult(
-        examples=n,
-        skipped_empty_references=skipped,
-        max_new_tokens=max_new_tokens,
-        base=asdict(base_scores),
-        tuned=asdict(tuned_scores) if tuned_scores else None,
-        base_quality=asdict(base_quality) | {"gate": base_quality.gate},
-        tuned_quality=(asdict(tuned_quality) | {"gate": tuned_quality.gate})
-        if tuned_quality
-        else None,
-        alerts=alerts,
-    )
-    out = Path(spec.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(asdict(result), indent=2))
     rows = []
     for i, (_, prompt, reference) in enumerate(pairs):
         row = {
@@ -185,9 +166,58 @@ def evaluate(spec: EvalSpec, reporter: EvalReporter) -> EvalResult:
             row["tuned"] = tuned_answers[i]
             row["tuned_f1"] = round(token_prf(tuned_answers[i], reference)[2], 4)
         rows.append(row)
+
+    verdict, no_judge_reason = _judge(spec, rows, reporter)
+    base_quality = quality(base_scores, verdict.base.get("average") if verdict else None)
+    tuned_quality = (
+        quality(tuned_scores, verdict.tuned.get("average") if verdict else None)
+        if tuned_scores
+        else None
+    )
+    main = tuned_scores or base_scores
+    alert = length_alert(main.length_ratio)
+    if alert:
+        alerts.append(alert)
+    if main.empty_outputs:
+        alerts.append(f"The model answered nothing for {main.empty_outputs} of {n} examples.")
+    result = EvalResult(
+        examples=n,
+        skipped_empty_references=skipped,
+        max_new_tokens=max_new_tokens,
+        base=asdict(base_scores),
+        tuned=asdict(tuned_scores) if tuned_scores else None,
+        base_quality=asdict(base_quality) | {"gate": base_quality.gate},
+        tuned_quality=(asdict(tuned_quality) | {"gate": tuned_quality.gate})
+        if tuned_quality
+        else None,
+        alerts=alerts,
+        judge=asdict(verdict) if verdict else {"reason": no_judge_reason},
+    )
+    out = Path(spec.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(asdict(result), indent=2))
     (out / "examples-comparison.json").write_text(json.dumps(rows, indent=2, ensure_ascii=False))
     reporter.stage("Done", 1.0)
     return result
+
+
+def _judge(spec: EvalSpec, rows: list[dict], reporter) -> tuple[JudgeResult | None, str]:
+    """The judge's verdict, or None and the reason it is missing."""
+    if not spec.adapter_dir:
+        return (
+            None,
+            "The judge compares base and fine-tuned answers; this evaluation has only the base model.",
+        )
+    if spec.judge is None:
+        return None, spec.judge_off_reason
+    reporter.stage("Judging answers with Gemini", 0.96)
+    verdict = judge(rows, spec.judge)
+    if not verdict.judged:
+        reporter.log(verdict.reason)
+        return None, verdict.reason
+    if verdict.failed:
+        reporter.log(f"The judge failed on {verdict.failed} examples; {verdict.judged} were judged")
+    return verdict, ""
 
 
 def generate_answers(model, tokenizer, prompts, max_new_tokens, spec, on_batch) -> list[str]:

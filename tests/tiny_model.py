@@ -1,3 +1,5 @@
+"""A tiny random Llama and small chat files: a causal LM for unit tests in milliseconds."""
+
 import json
 
 import pytest
