@@ -77,7 +77,14 @@ def _load(spec: EvalSpec):
         tokenizer.pad_token = tokenizer.eos_token
     if not tokenizer.chat_template:
         tokenizer.chat_template = FALLBACK_TEMPLATE
-    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    import torch
+
+    if torch.cuda.is_available():
+        # On a GPU node: bfloat16 where supported, on the GPU.
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to("cuda")
+    else:
+        model = AutoModelForCausalLM.from_pretrained(model_dir)
     model.eval()
     return model, tokenizer
 
