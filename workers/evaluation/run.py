@@ -37,7 +37,7 @@ class EvalSpec:
     output_dir: str
     adapter_dir: str = ""  # "" evaluates the base model alone
     max_examples: int = 0  # 0: every test example
-    batch_size: int = 8
+    batch_size: int = 0  # 0: 32 on a GPU, 8 on a CPU (bench/results: 4x faster at 32 on an H100)
     max_new_tokens_cap: int = 256
     max_length: int = 1024
     judge: JudgeConfig | None = None  # None: no LLM judge, for the reason below
@@ -230,7 +230,8 @@ def _judge(spec: EvalSpec, rows: list[dict], reporter) -> tuple[JudgeResult | No
 def generate_answers(model, tokenizer, prompts, max_new_tokens, spec, on_batch) -> list[str]:
     from .generate import generate
 
-    return generate(model, tokenizer, prompts, max_new_tokens, spec.batch_size, on_batch)
+    batch = spec.batch_size or (32 if model.device.type == "cuda" else 8)
+    return generate(model, tokenizer, prompts, max_new_tokens, batch, on_batch)
 
 
 def _perplexity(model, tokenizer, conversations, spec) -> float | None:
