@@ -149,6 +149,8 @@ class TrainingRun(models.Model):
     # Crash recovery: the worker training the run writes heartbeat_at every few seconds; the
     # reaper queues a run whose heartbeat went quiet again. attempts counts the claims.
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Alerts raised while training (spec 4.4): [{code, message, step}], shown as banners on the page.
+    alerts = models.JSONField(default=list, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     error = models.TextField(blank=True, help_text="What went wrong, in a sentence")
     log_tail = models.TextField(blank=True, help_text="The last lines of the run's log file")

@@ -77,6 +77,17 @@ class DatabaseReporter:
         )
 
     def alert(self, code: str, message: str) -> None:
+        with transaction.atomic():
+            run = (
+                TrainingRun.objects.select_for_update()
+                .only("alerts", "steps_done")
+                .get(pk=self.run_id)
+            )
+            run.alerts = [
+                *run.alerts,
+                {"code": code, "message": message, "step": run.steps_done},
+            ]
+            run.save(update_fields=["alerts"])
         self.log(f"⚠️ {message}")
         self._send("alert", {"code": code, "message": message})
 

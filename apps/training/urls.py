@@ -10,4 +10,5 @@ urlpatterns = [
     path("runs/<uuid:run_id>/stop/", views.run_stop, name="run_stop"),
     path("runs/<uuid:run_id>/resume/", views.run_resume, name="run_resume"),
     path("runs/<uuid:run_id>/progress/", views.run_progress, name="run_progress"),
+    path("runs/<uuid:run_id>/log.txt", views.run_log, name="run_log"),
 ]

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -14,7 +15,7 @@ from .configuration import quote
 from .forms import TrainingConfigForm
 from .models import InvalidTransition, RunStatus, TrainingRun
 from .services import draft_for_project
-from .tasks import run_training
+from .tasks import run_folder, run_training
 
 
 @login_required
@@ -154,3 +155,21 @@ def run_resume(request, run_id):
             request, f"v{run.number} is queued to resume from step {run.checkpoints.last().step}."
         )
     return redirect("run_config", run_id=run.pk)
+
+
+@login_required
+@require_GET
+def run_log(request, run_id):
+    """The run's whole log as a text file (the page shows only its tail)."""
+    run, _ = get_run_for_user(request.user, run_id)
+    path = run_folder(run) / "train.log"
+    if not path.is_file():
+        return HttpResponse(
+            "This run has not written a log yet.", status=404, content_type="text/plain"
+        )
+    return FileResponse(
+        open(path, "rb"),
+        as_attachment=True,
+        filename=f"{run.project.name}-v{run.number}-train.log.txt",
+        content_type="text/plain; charset=utf-8",
+    )
