@@ -303,6 +303,7 @@ EVALUATION_MAX_EXAMPLES = envint("EVALUATION_MAX_EXAMPLES", 0)
 # How many random test examples the LLM judge scores (spec: 20).
 EVALUATION_JUDGE_SAMPLES = envint("EVALUATION_JUDGE_SAMPLES", 20)
 TRAINING_MAX_ATTEMPTS = envint("TRAINING_MAX_ATTEMPTS", 3)
+REMOTE_STALE_AFTER_S = envfloat("REMOTE_STALE_AFTER_S", 900.0)
 MODEL_CACHE_DIR = Path(envstr("VIBEFLOW_MODEL_CACHE", str(DATA_DIR / "models"))).resolve()
 GEMINI_API_KEY = envstr("GEMINI_API_KEY")
 GEMINI_MODEL = envstr("GEMINI_MODEL", "gemini-2.5-flash")
@@ -315,6 +316,12 @@ if envstr("RUNPOD_API_BASE_URL"):
     os.environ["RUNPOD_API_BASE_URL"] = envstr(
         "RUNPOD_API_BASE_URL"
     )  # the runpod SDK reads it on each call
+# Remote training on RunPod: the GPU worker image (deploy/docker/gpu-worker.Dockerfile) and the
+# public address its pods report to. Both, with RUNPOD_API_KEY, switch RunPod GPUs on.
+RUNPOD_WORKER_IMAGE = envstr("RUNPOD_WORKER_IMAGE", "ghcr.io/vibeflow/gpu-worker:latest")
+VIBEFLOW_PUBLIC_URL = envstr("VIBEFLOW_PUBLIC_URL").rstrip("/")
+# Self-hosted GPU workers consuming the `gpu` queue (deploy/Procfile's gpu-worker) train GPU runs.
+GPU_WORKERS = envbool("VIBEFLOW_GPU_WORKERS", False)
 STRIPE_SECRET_KEY = envstr("STRIPE_SECRET_KEY")
 STRIPE_WEBHOOK_SECRET = envstr("STRIPE_WEBHOOK_SECRET")
 HF_TOKEN = envstr("HF_TOKEN")

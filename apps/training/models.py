@@ -151,6 +151,9 @@ class TrainingRun(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     # Alerts raised while training (spec 4.4): [{code, message, step}], shown as banners on the page.
     alerts = models.JSONField(default=list, blank=True)
+    # Remote GPU (RunPod): the pod, and the sha256 of the run's bearer token (cleared when it ends).
+    remote_pod_id = models.CharField(max_length=100, blank=True)
+    remote_token_hash = models.CharField(max_length=64, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     error = models.TextField(blank=True, help_text="What went wrong, in a sentence")
     log_tail = models.TextField(blank=True, help_text="The last lines of the run's log file")

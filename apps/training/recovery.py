@@ -19,6 +19,7 @@ from pathlib import Path
 from celery import shared_task
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from .models import RunStatus, TrainingRun
@@ -69,8 +70,15 @@ class Heartbeat:
 
 
 def lost_runs(now=None):
-    stale_before = (now or timezone.now()) - timedelta(seconds=settings.TRAINING_STALE_AFTER_S)
-    return TrainingRun.objects.filter(status__in=ACTIVE, heartbeat_at__lt=stale_before)
+    now = now or timezone.now()
+    local = Q(
+        remote_pod_id="", heartbeat_at__lt=now - timedelta(seconds=settings.TRAINING_STALE_AFTER_S)
+    )
+    # A pod pulls its image and loads the model before its first call: a longer silence is normal.
+    remote = ~Q(remote_pod_id="") & Q(
+        heartbeat_at__lt=now - timedelta(seconds=settings.REMOTE_STALE_AFTER_S)
+    )
+    return TrainingRun.objects.filter(Q(status__in=ACTIVE) & (local | remote))
 
 
 @shared_task
@@ -85,12 +93,24 @@ def reap_lost_runs() -> list[str]:
 
 
 def _recover(run_id) -> str:
+    from .executors import RUNPOD, executor_for
+    from .remote import launch_on_runpod
     from .tasks import append_log, run_training
 
     with transaction.atomic():
         run = lost_runs().select_for_update(skip_locked=True).filter(pk=run_id).first()
         if run is None:  # it beat again, ended, or another reaper has it
             return ""
+        if run.remote_pod_id:
+            # Its checkpoints are on the pod: nothing here to resume from. End it and the pod.
+            from .remote import finish_remote
+
+            transaction.on_commit(lambda: finish_remote.delay(str(run.pk)))
+            return _give_up(
+                run,
+                f"The RunPod pod {run.remote_pod_id} stopped answering; the run was ended and "
+                "the pod terminated. Start the run again.",
+            )
         last = run.checkpoints.order_by("-step").first()
         where = f"the checkpoint at step {last.step}" if last else "the start"
         if run.status == RunStatus.STOPPING:
@@ -115,7 +135,11 @@ def _recover(run_id) -> str:
             run,
             f"The worker training this run stopped answering; queued again to resume from {where}.",
         )
-        run_training.delay_on_commit(str(run.pk))
+        # The same way a start dispatches it: a GPU run is never picked up by a CPU worker.
+        if executor_for(run.hardware).kind == RUNPOD:
+            launch_on_runpod.delay_on_commit(str(run.pk))
+        else:
+            run_training.delay_on_commit(str(run.pk))
         return "queued"
 
 

@@ -169,6 +169,11 @@ def _evaluate_when_trained(run, reporter) -> None:
         reporter.log("Evaluation queued: base vs tuned on the test split")
 
 
+def fail_run(run, sentence: str) -> str:
+    """End ``run`` failed with a sentence, from outside the engine (a remote pod, recovery)."""
+    return _fail(run, DatabaseReporter(run, run_folder(run) / "train.log"), sentence)
+
+
 def _fail(run, reporter, sentence: str) -> str:
     reporter.log(sentence)
     TrainingRun.objects.filter(pk=run.pk).update(error=sentence)

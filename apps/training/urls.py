@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import remote_views, views
 
 urlpatterns = [
     path("projects/<uuid:project_id>/runs/new/", views.run_new, name="run_new"),
@@ -11,4 +11,14 @@ urlpatterns = [
     path("runs/<uuid:run_id>/resume/", views.run_resume, name="run_resume"),
     path("runs/<uuid:run_id>/progress/", views.run_progress, name="run_progress"),
     path("runs/<uuid:run_id>/log.txt", views.run_log, name="run_log"),
+    # Called by remote GPU pods with the run's token (apps/training/remote_views.py)
+    path("internal/runs/<uuid:run_id>/spec", remote_views.spec, name="remote_spec"),
+    path(
+        "internal/runs/<uuid:run_id>/files/<str:name>",
+        remote_views.data_file,
+        name="remote_file",
+    ),
+    path("internal/runs/<uuid:run_id>/events", remote_views.events, name="remote_events"),
+    path("internal/runs/<uuid:run_id>/adapter", remote_views.adapter, name="remote_adapter"),
+    path("internal/runs/<uuid:run_id>/result", remote_views.result, name="remote_result"),
 ]

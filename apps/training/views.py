@@ -12,8 +12,10 @@ from apps.projects.access import get_project_for_user
 
 from .access import get_run_for_user
 from .configuration import quote
+from .executors import RUNPOD, executor_for
 from .forms import TrainingConfigForm
 from .models import InvalidTransition, RunStatus, TrainingRun
+from .remote import finish_remote, launch_on_runpod
 from .services import draft_for_project
 from .tasks import run_folder, run_training
 
@@ -40,7 +42,10 @@ def _page(request, run, membership, form, status=200):
         "membership": membership,
         "form": form,
         "quote": quote(version, model, hardware, method, epochs),
-        "alternatives": [(h, h.fit_label(model, method)) for h in Hardware.objects.all()],
+        "alternatives": [
+            (h, h.fit_label(model, method), executor_for(h)) for h in Hardware.objects.all()
+        ],
+        "executor": executor_for(hardware),
         "needs": vram.vram_needed_gb(model.params_billions, method)
         if method in vram.METHODS
         else None,
@@ -96,13 +101,25 @@ def run_start(request, run_id):
             + "; ".join(e for errs in form.errors.values() for e in errs),
         )
     else:
+        executor = executor_for(run.hardware)
+        if not executor.available:
+            messages.error(request, executor.reason)
+            return redirect("run_config", run_id=run.pk)
         try:
             run.transition(RunStatus.QUEUED)
         except InvalidTransition as exc:
             messages.error(request, str(exc))
         else:
-            run_training.delay_on_commit(str(run.pk))
-            messages.success(request, f"v{run.number} is queued. It starts when a worker takes it.")
+            if executor.kind == RUNPOD:
+                launch_on_runpod.delay_on_commit(str(run.pk))
+                messages.success(
+                    request, f"v{run.number} is queued: a RunPod pod is being started."
+                )
+            else:
+                run_training.delay_on_commit(str(run.pk))
+                messages.success(
+                    request, f"v{run.number} is queued. It starts when a worker takes it."
+                )
     return redirect("run_config", run_id=run.pk)
 
 
@@ -122,6 +139,11 @@ def run_stop(request, run_id):
         if run.status == RunStatus.QUEUED:
             run.transition(RunStatus.CANCELLED)
             messages.success(request, f"v{run.number} was cancelled before it started.")
+        elif run.status == RunStatus.PROVISIONING:
+            # Nothing trained yet: cancel, and end the pod that was starting for it.
+            run.transition(RunStatus.CANCELLED)
+            finish_remote.delay_on_commit(str(run.pk))
+            messages.success(request, f"v{run.number} was cancelled; its pod is being ended.")
         else:
             TrainingRun.objects.filter(pk=run.pk).update(stop_requested=True)
             run.transition(RunStatus.STOPPING)

@@ -1,6 +1,9 @@
 # The GPU worker image: Celery on the `gpu` queue with CUDA torch, bitsandbytes and vLLM.
 # Build from the repository root: docker build -f deploy/docker/gpu-worker.Dockerfile .
 # Run with --gpus all and the same DATABASE_URL / REDIS_URL / SECRET_KEY as the web image.
+# On RunPod the same image runs `python -m workers.remote` instead (the pod's docker args):
+# it needs no database or broker, only VIBEFLOW_CALLBACK_URL and VIBEFLOW_RUN_TOKEN, which
+# apps/training/remote.py passes when it creates the pod.
 FROM nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
 
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 VIBEFLOW_DATA_DIR=/srv/vibeflow/var \

@@ -1,0 +1,119 @@
+"""Training on a RunPod GPU: start a pod, serve it the job over the run's internal endpoints, end it.
+
+1. `launch_on_runpod` (default queue, returns at once): claims the queued run (→ provisioning),
+   mints the run's bearer token (only its sha256 is stored), and creates a pod through the
+   runpod SDK with the GPU worker image, the GPU type of the run's hardware and two variables:
+   where to call back and the token. The pod runs `python -m workers.remote`.
+2. The pod fetches the spec and the data, trains, and posts its events; `remote_views.py` turns
+   them into the same records a local run writes (first event: provisioning → running), answers
+   each batch with the stop flag, stores the uploaded adapter and takes the result.
+3. `finish_remote` reads the pod's uptime (RunPod's accounting of what is billed), records it as
+   the run's GPU seconds, terminates the pod and revokes the token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+
+from celery import shared_task
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from .models import RunStatus, TrainingRun
+
+log = logging.getLogger(__name__)
+
+
+class RunPodUnavailable(Exception):
+    pass
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _runpod():
+    import runpod
+
+    if not settings.RUNPOD_API_KEY:
+        raise RunPodUnavailable("RUNPOD_API_KEY is not set.")
+    runpod.api_key = settings.RUNPOD_API_KEY  # create/terminate read the module's key
+    return runpod
+
+
+def _claim(run_id) -> tuple[TrainingRun, str] | None:
+    with transaction.atomic():
+        run = (
+            TrainingRun.objects.select_for_update(of=("self",))
+            .select_related("hardware", "project")
+            .filter(pk=run_id)
+            .first()
+        )
+        if run is None or run.status != RunStatus.QUEUED:
+            return None
+        token = secrets.token_urlsafe(32)
+        TrainingRun.objects.filter(pk=run.pk).update(
+            remote_token_hash=token_hash(token),
+            stop_requested=False,
+            error="",
+            heartbeat_at=timezone.now(),
+            attempts=F("attempts") + 1,
+        )
+        run.transition(RunStatus.PROVISIONING)
+        return run, token
+
+
+@shared_task(acks_late=True)
+def launch_on_runpod(run_id: str) -> str:
+    from .tasks import append_log, fail_run
+
+    claimed = _claim(run_id)
+    if claimed is None:
+        return "skipped"
+    run, token = claimed
+    callback = f"{settings.VIBEFLOW_PUBLIC_URL}/internal/runs/{run.pk}/"
+    append_log(run, f"Starting a RunPod pod with an {run.hardware.name}")
+    try:
+        pod = _runpod().create_pod(
+            name=f"vibeflow-{run.project.name[:30]}-v{run.number}",
+            image_name=settings.RUNPOD_WORKER_IMAGE,
+            gpu_type_id=run.hardware.runpod_gpu_id,
+            cloud_type="SECURE",
+            container_disk_in_gb=40,
+            docker_args="python -m workers.remote",
+            env={"VIBEFLOW_CALLBACK_URL": callback, "VIBEFLOW_RUN_TOKEN": token},
+        )
+    except Exception as exc:  # the SDK raises its own errors, ValueError and requests' errors
+        TrainingRun.objects.filter(pk=run.pk).update(remote_token_hash="")
+        return fail_run(run, f"RunPod could not start a pod: {exc}")
+    TrainingRun.objects.filter(pk=run.pk).update(remote_pod_id=pod["id"])
+    append_log(run, f"Pod {pod['id']} is starting; training begins when it calls back")
+    return "launched"
+
+
+@shared_task(acks_late=True)
+def finish_remote(run_id: str) -> str:
+    """Record the pod's billed uptime as GPU seconds, terminate it, revoke the token."""
+    from .tasks import append_log
+
+    run = TrainingRun.objects.get(pk=run_id)
+    TrainingRun.objects.filter(pk=run.pk).update(remote_token_hash="")
+    if not run.remote_pod_id:
+        return "no pod"
+    runpod = _runpod()
+    try:
+        pod = runpod.get_pod(run.remote_pod_id) or {}
+        uptime = float(pod.get("uptimeSeconds") or 0)
+        if uptime:
+            TrainingRun.objects.filter(pk=run.pk).update(gpu_seconds=uptime)
+    finally:
+        runpod.terminate_pod(run.remote_pod_id)
+    append_log(
+        run,
+        f"Pod {run.remote_pod_id} terminated after {uptime:.0f} s of GPU time (RunPod's uptime)",
+    )
+    return "terminated"
