@@ -52,7 +52,7 @@ def test_start_watch_stop_resume_finish_and_evaluate(
     page.get_by_role("button", name="Stop Training").click()
     progress = page.locator("#run-progress")
     expect(progress.get_by_text("Status: Stopped")).to_be_visible(timeout=120_000)
-    expect(progress.get_by_text("Adapter saved")).to_be_visible()
+    expect(progress.get_by_text(re.compile(r"^Adapter saved \("))).to_be_visible()
     screenshot("training-2-stopped")
 
     progress.get_by_role("button", name="Resume Training").click()
