@@ -25,10 +25,38 @@ class Quote:
     avg_tokens: float = 0.0
 
 
+MEASURED_RUNS = 5  # the latest finished runs of a setup that calibrate its throughput
+
+
+def measured_throughput(
+    model: BaseModel, hardware: Hardware, method: str
+) -> tuple[float | None, int]:
+    """Tokens per second over the latest finished runs of this model, GPU and method (all teams:
+    a machine's speed is the same for everyone and the figure identifies no one)."""
+    from .models import RunStatus, TrainingRun
+
+    runs = list(
+        TrainingRun.objects.filter(
+            base_model=model,
+            hardware=hardware,
+            method=method,
+            status=RunStatus.SUCCEEDED,
+            tokens_seen__gt=0,
+            wall_seconds__gt=0,
+        )
+        .order_by("-finished_at")
+        .values_list("tokens_seen", "wall_seconds")[:MEASURED_RUNS]
+    )
+    if not runs:
+        return None, 0
+    return sum(t for t, _ in runs) / sum(w for _, w in runs), len(runs)
+
+
 def _inputs(
     version, model: BaseModel, hardware: Hardware, method: str, epochs: int
 ) -> estimates.Inputs:
     avg, _ = average_tokens(version, model)
+    measured, runs = measured_throughput(model, hardware, method)
     return estimates.Inputs(
         examples=max(version.train_count, 1),
         avg_tokens_per_example=round(avg, 1),
@@ -37,6 +65,8 @@ def _inputs(
         method=method,
         hourly_price=float(hardware.hourly_price),
         gpu_slug=hardware.slug,
+        measured_tokens_per_second=measured,
+        measured_runs=runs,
     )
 
 

@@ -101,7 +101,10 @@ def throughput(inputs: Inputs) -> tuple[float, str]:
 def estimate(inputs: Inputs) -> Estimate:
     tokens = inputs.examples * inputs.avg_tokens_per_example * inputs.epochs
     tps, source = throughput(inputs)
-    seconds = tokens / tps * (1 + OVERHEAD)
+    # A measured rate is tokens over a whole run's wall time: loading, evaluation and
+    # checkpoints are in it already.
+    overhead = 0.0 if inputs.measured_tokens_per_second else OVERHEAD
+    seconds = tokens / tps * (1 + overhead)
     cost = seconds / 3600 * inputs.hourly_price
     return Estimate(
         tokens=tokens,
@@ -117,7 +120,9 @@ def estimate(inputs: Inputs) -> Estimate:
         sources={
             "tokens": f"{inputs.examples:,} examples × {inputs.avg_tokens_per_example:g} tokens × {inputs.epochs:g} epochs",
             "throughput": source,
-            "overhead": f"+{OVERHEAD:.0%} for data loading, evaluation and checkpoints",
+            "overhead": f"+{OVERHEAD:.0%} for data loading, evaluation and checkpoints"
+            if overhead
+            else "none added: the measured runs' wall time includes it",
             "price": f"${inputs.hourly_price:g}/hour",
             "range": f"±{UNCERTAINTY:.0%}",
         },

@@ -87,3 +87,21 @@ def test_durations_read_like_the_spec(seconds, text):
 
 def test_storage_costs_ten_cents_a_gigabyte_month():
     assert storage_cost_per_month(2.4) == pytest.approx(0.24)
+
+
+@pytest.mark.django_db
+def test_past_runs_calibrate_the_estimate(queued_run):
+    from apps.training.configuration import quote
+    from apps.training.models import RunStatus, TrainingRun
+
+    run = queued_run
+    before = quote(run.dataset_version, run.base_model, run.hardware, run.method, 2)
+    assert before.estimate is None and "the first run measures it" in before.reason
+    run.transition(RunStatus.RUNNING)
+    run.transition(RunStatus.SUCCEEDED)
+    TrainingRun.objects.filter(pk=run.pk).update(tokens_seen=3000, wall_seconds=12.0)
+    after = quote(run.dataset_version, run.base_model, run.hardware, run.method, 2)
+    assert after.estimate.tokens_per_second == 250.0
+    assert after.estimate.throughput_source == "measured on 1 past run of this setup"
+    # tokens / 250 tokens/s, with no overhead added on top of a measured wall time
+    assert after.estimate.seconds == pytest.approx(after.estimate.tokens / 250.0)
