@@ -127,3 +127,72 @@ def judge_rows(result: dict) -> list[dict]:
         }
         for key, label in JUDGE_LABELS.items()
     ]
+
+
+@dataclass
+class Problem:
+    cause: str
+    evidence: str
+    action: str
+    url: str
+
+
+SMALL_DATASET = 100  # training examples below which "too few examples" is a likely cause
+OVERFIT_RISE = 1.10  # final eval loss this much above its best: the curve overfitted
+SMALL_MODEL_B = 1.0  # parameters (billions) below which a larger model is suggested
+
+
+def problems(evaluation) -> list[Problem]:
+    """Spec 5.5, when the score is below "ready": likely causes read from this run's own data,
+    curve and model, each with the action that addresses it."""
+    from django.urls import reverse
+
+    outcome = verdict(evaluation.result) if evaluation.result else {}
+    if not outcome or outcome.get("gate") == "ready":
+        return []
+    run, version = evaluation.run, evaluation.dataset_version
+    found: list[Problem] = []
+    report = version.report or {}
+    flagged = sum((report.get("issue_counts") or {}).values())
+    if flagged and report.get("total"):
+        found.append(
+            Problem(
+                "Data quality issues",
+                f"{flagged:,} issues were flagged in {report['total']:,} rows of {version} "
+                f"(mean quality score {report.get('mean_score', '?')}/100).",
+                "Review the data",
+                reverse("version_detail", args=[version.pk]),
+            )
+        )
+    if version.train_count < SMALL_DATASET:
+        found.append(
+            Problem(
+                "Too few examples",
+                f"{version.train_count} training examples; fine-tuning usually needs {SMALL_DATASET}+.",
+                "Find more data",
+                reverse("dataset_discover", args=[evaluation.project_id]),
+            )
+        )
+    if run is not None:
+        evals = [p.data["eval_loss"] for p in run.points.order_by("step") if "eval_loss" in p.data]
+        if len(evals) >= 2 and evals[-1] > min(evals) * OVERFIT_RISE:
+            found.append(
+                Problem(
+                    "Overfitting",
+                    f"Eval loss fell to {min(evals):.3f} and ended at {evals[-1]:.3f}: the model "
+                    "memorised the training data.",
+                    "Try fewer epochs or a lower learning rate",
+                    reverse("run_config", args=[run.pk]),
+                )
+            )
+    if evaluation.base_model.params_billions < SMALL_MODEL_B:
+        found.append(
+            Problem(
+                "Model too small",
+                f"{evaluation.base_model.name} has {evaluation.base_model.params_billions:g}B "
+                "parameters; larger models learn harder tasks.",
+                "Compare larger models",
+                reverse("catalog"),
+            )
+        )
+    return found

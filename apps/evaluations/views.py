@@ -41,6 +41,7 @@ def _context(evaluation, membership):
             "strengths": strengths,
             "weaknesses": weaknesses,
             "judge_rows": summary.judge_rows(evaluation.result),
+            "problems": summary.problems(evaluation),
         }
     return context
 

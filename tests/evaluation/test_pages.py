@@ -80,3 +80,20 @@ def test_evaluations_are_team_only(login, outsider, viewer, owner, finished, tra
     assert login(viewer).post(start).status_code == 403
     assert Evaluation.objects.count() == 1
     assert login(owner).get("/evaluations/not-a-uuid/").status_code == 404
+
+
+def test_a_low_score_lists_its_likely_causes_with_actions(login, owner, finished):
+    from apps.training.models import MetricPoint
+
+    # An overfitting curve on the run: eval loss down, then up again.
+    for step, eval_loss in ((1, 2.0), (2, 1.0), (3, 1.5)):
+        MetricPoint.objects.update_or_create(
+            run=finished.run, step=step, defaults={"data": {"step": step, "eval_loss": eval_loss}}
+        )
+    assert finished.result["tuned_quality"]["gate"] != "ready"  # the tiny random model
+    html = login(owner).get(reverse("evaluation_detail", args=[finished.pk])).content.decode()
+    assert "likely causes" in html
+    assert "Too few examples" in html and "8 training examples" in html
+    assert "Overfitting" in html and "ended at 1.500" in html
+    assert "Model too small" in html
+    assert reverse("dataset_discover", args=[finished.project_id]) in html
