@@ -172,6 +172,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.training.recovery.reap_lost_runs",
         "schedule": envfloat("TRAINING_REAPER_INTERVAL_S", 30.0),
     },
+    "reap-lost-evaluations": {
+        "task": "apps.evaluations.recovery.reap_lost_evaluations",
+        "schedule": envfloat("TRAINING_REAPER_INTERVAL_S", 30.0),
+    },
     "refresh-gpu-prices": {
         "task": "apps.catalog.tasks.refresh_gpu_prices",
         "schedule": 24 * 3600.0,
@@ -302,6 +306,7 @@ TRAINING_STALE_AFTER_S = envfloat("TRAINING_STALE_AFTER_S", 90.0)
 EVALUATION_MAX_EXAMPLES = envint("EVALUATION_MAX_EXAMPLES", 0)
 # How many random test examples the LLM judge scores (spec: 20).
 EVALUATION_JUDGE_SAMPLES = envint("EVALUATION_JUDGE_SAMPLES", 20)
+EVALUATION_STALE_AFTER_S = envfloat("EVALUATION_STALE_AFTER_S", 1800.0)
 TRAINING_MAX_ATTEMPTS = envint("TRAINING_MAX_ATTEMPTS", 3)
 REMOTE_STALE_AFTER_S = envfloat("REMOTE_STALE_AFTER_S", 900.0)
 MODEL_CACHE_DIR = Path(envstr("VIBEFLOW_MODEL_CACHE", str(DATA_DIR / "models"))).resolve()

@@ -18,9 +18,13 @@ class DatabaseEvalReporter:
 
     def stage(self, name: str, progress: float) -> None:
         Evaluation.objects.filter(pk=self.evaluation_id).update(
-            stage=name[:80], progress=round(min(max(progress, 0.0), 1.0), 4)
+            stage=name[:80],
+            progress=round(min(max(progress, 0.0), 1.0), 4),
+            heartbeat_at=timezone.now(),
         )
 
     def log(self, message: str) -> None:
         self.tail.append(f"[{timezone.now():%H:%M:%S}] {message}")
-        Evaluation.objects.filter(pk=self.evaluation_id).update(log_tail="\n".join(self.tail))
+        Evaluation.objects.filter(pk=self.evaluation_id).update(
+            log_tail="\n".join(self.tail), heartbeat_at=timezone.now()
+        )

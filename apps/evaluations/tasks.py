@@ -14,6 +14,7 @@ from workers.evaluation import EvalSpec, EvaluationError, evaluate
 from workers.evaluation.judge import JudgeConfig
 
 from .models import EvalStatus, Evaluation
+from .recovery import reap_lost_evaluations  # noqa: F401  (registered with the worker)
 from .reporting import DatabaseEvalReporter
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,8 @@ def _claim(evaluation_id) -> Evaluation | None:
         evaluation.status = EvalStatus.RUNNING
         evaluation.started_at = timezone.now()
         evaluation.stage = "Starting"
-        evaluation.save(update_fields=["status", "started_at", "stage"])
+        evaluation.heartbeat_at = evaluation.started_at
+        evaluation.save(update_fields=["status", "started_at", "stage", "heartbeat_at"])
         return evaluation
 
 

@@ -170,7 +170,15 @@ def run_resume(request, run_id):
     run, _ = get_run_for_user(request.user, run_id, write=True)
     if run.status != RunStatus.STOPPED or not run.checkpoints.exists():
         messages.error(request, "Only a stopped run with a saved checkpoint can resume.")
+    elif run.remote_pod_id:
+        messages.error(
+            request,
+            "This run trained on a RunPod pod that has ended, and its checkpoints ended with it. "
+            "Evaluate the adapter it saved, or start a new run.",
+        )
     else:
+        # A user's resume starts the count of lost workers afresh (recovery.py).
+        TrainingRun.objects.filter(pk=run.pk).update(attempts=0)
         run.transition(RunStatus.QUEUED)
         run_training.delay_on_commit(str(run.pk))
         messages.success(

@@ -97,3 +97,22 @@ def test_a_low_score_lists_its_likely_causes_with_actions(login, owner, finished
     assert "Overfitting" in html and "ended at 1.500" in html
     assert "Model too small" in html
     assert reverse("dataset_discover", args=[finished.project_id]) in html
+
+
+def test_an_evaluation_whose_worker_vanished_ends_failed(trained_run, owner, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.evaluations.recovery import reap_lost_evaluations
+
+    evaluation = queue_for_run(trained_run, owner)
+    long_ago = timezone.now() - timedelta(seconds=settings.EVALUATION_STALE_AFTER_S + 5)
+    Evaluation.objects.filter(pk=evaluation.pk).update(status="running", heartbeat_at=long_ago)
+    fresh = queue_for_run(trained_run, owner)
+    Evaluation.objects.filter(pk=fresh.pk).update(status="running", heartbeat_at=timezone.now())
+    assert reap_lost_evaluations() == 1
+    evaluation.refresh_from_db()
+    fresh.refresh_from_db()
+    assert evaluation.status == "failed" and "stopped answering" in evaluation.error
+    assert fresh.status == "running"

@@ -169,3 +169,15 @@ def test_cancelling_a_provisioning_run_ends_its_pod(
     remote_run.refresh_from_db()
     assert remote_run.status == RunStatus.CANCELLED
     assert sum("finish_remote" in repr(callback) for callback in sent) == 1
+
+
+def test_a_stopped_remote_run_cannot_resume_on_this_machine(login, owner, remote_run, tmp_path):
+    from apps.training.models import Checkpoint
+
+    Checkpoint.objects.create(run=remote_run, step=2, path="runpod://pod-7/out/checkpoint-2")
+    remote_run.transition(RunStatus.STOPPING)
+    remote_run.transition(RunStatus.STOPPED)
+    page = login(owner).post(reverse("run_resume", args=[remote_run.pk]), follow=True)
+    assert "its checkpoints ended with it" in page.content.decode()
+    remote_run.refresh_from_db()
+    assert remote_run.status == RunStatus.STOPPED

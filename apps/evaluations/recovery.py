@@ -1,0 +1,28 @@
+"""An evaluation whose worker died is not left "running" forever.
+
+Evaluations are cheap to redo, so a silent one is failed with a sentence rather than resumed;
+`reap_lost_evaluations` runs from Celery beat on the `default` queue (apps.evaluations.tasks.*
+go to the `gpu` queue, where a busy worker would delay it).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
+
+from .models import EvalStatus, Evaluation
+
+
+@shared_task
+def reap_lost_evaluations() -> int:
+    stale_before = timezone.now() - timedelta(seconds=settings.EVALUATION_STALE_AFTER_S)
+    return Evaluation.objects.filter(
+        status=EvalStatus.RUNNING, heartbeat_at__lt=stale_before
+    ).update(
+        status=EvalStatus.FAILED,
+        error="The worker running this evaluation stopped answering. Evaluate the version again.",
+        finished_at=timezone.now(),
+    )
