@@ -53,6 +53,14 @@ class Heartbeat:
         self._done.set()
         self._thread.join()
 
+    def _taken_over(self) -> bool:
+        # Nothing written: another claim (attempts moved on) or the run ended under us. A row
+        # this connection cannot see at all (a caller's uncommitted transaction) is neither.
+        current = (
+            TrainingRun.objects.filter(pk=self.run_id).values_list("attempts", "status").first()
+        )
+        return current is not None and (current[0] != self.attempt or current[1] not in ACTIVE)
+
     def _beat(self):
         try:
             while not self._done.wait(self.interval):
@@ -63,7 +71,7 @@ class Heartbeat:
                 except DatabaseError:
                     log.warning("heartbeat not written", exc_info=True)
                     continue
-                if not written:
+                if not written and self._taken_over():
                     self.superseded = True
         finally:
             connection.close()  # this thread's own connection

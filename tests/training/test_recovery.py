@@ -79,3 +79,12 @@ def test_the_heartbeat_beats_and_notices_a_takeover(seeded_catalog, queued_run):
         TrainingRun.objects.filter(pk=run.pk).update(attempts=2)
         time.sleep(0.3)
         assert heartbeat.superseded
+
+
+def test_a_heartbeat_that_cannot_see_its_run_does_not_stop_it(queued_run):
+    """The run row is in this test's open transaction: the heartbeat's own connection sees no
+    row, which must not read as a takeover (it did, and stopped a real run in CI)."""
+    run = running(queued_run, silent_for=0)
+    with Heartbeat(run.pk, attempt=1, interval=0.05) as heartbeat:
+        time.sleep(0.3)
+    assert not heartbeat.superseded
