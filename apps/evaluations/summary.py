@@ -196,3 +196,31 @@ def problems(evaluation) -> list[Problem]:
             )
         )
     return found
+
+
+WRONG_BELOW_F1 = (
+    0.5  # an answer sharing less than half its words with the reference counts as wrong
+)
+
+
+def error_analysis(examples: list[dict]) -> dict | None:
+    """Spec 5.3's error analysis: which examples each model gets wrong (token F1 below 0.5)."""
+    if not examples or "tuned_f1" not in examples[0]:
+        return None
+    base_wrong = {e["index"] for e in examples if e["base_f1"] < WRONG_BELOW_F1}
+    tuned_wrong = {e["index"] for e in examples if e["tuned_f1"] < WRONG_BELOW_F1}
+    return {
+        "threshold": WRONG_BELOW_F1,
+        "total": len(examples),
+        "base_wrong": len(base_wrong),
+        "tuned_wrong": len(tuned_wrong),
+        "fixed": len(base_wrong - tuned_wrong),
+        "broken": len(tuned_wrong - base_wrong),
+        "still_wrong": len(base_wrong & tuned_wrong),
+    }
+
+
+def compare_rows(a: dict, b: dict) -> list[Row]:
+    """Two fine-tuned versions' metrics, with arrows for B against A."""
+    pseudo = {"base": a.get("tuned") or a["base"], "tuned": b.get("tuned") or b["base"]}
+    return rows(pseudo)

@@ -4,6 +4,11 @@ from . import views
 
 urlpatterns = [
     path("runs/<uuid:run_id>/evaluate/", views.evaluation_start, name="evaluation_start"),
+    path(
+        "projects/<uuid:project_id>/evaluations/compare/",
+        views.evaluation_compare,
+        name="evaluation_compare",
+    ),
     path("evaluations/<uuid:evaluation_id>/", views.evaluation_detail, name="evaluation_detail"),
     path(
         "evaluations/<uuid:evaluation_id>/progress/",

@@ -13,7 +13,8 @@ from apps.training.access import get_run_for_user
 
 from . import summary
 from .access import get_evaluation_for_user
-from .services import NotEvaluable, queue_for_run
+from .models import EvalStatus, Evaluation
+from .services import NotEvaluable, queue_for_run, test_sets
 
 FILES = ("metrics.json", "examples-comparison.json")
 EXAMPLES_PER_PAGE = 5
@@ -23,16 +24,39 @@ EXAMPLES_PER_PAGE = 5
 @require_POST
 def evaluation_start(request, run_id):
     run, _ = get_run_for_user(request.user, run_id, write=True)
+    version = None
+    if request.POST.get("dataset_version"):
+        # Only the project's own evaluable versions; anything else reads as absent.
+        version = test_sets(run.project).filter(pk=_uuid(request.POST["dataset_version"])).first()
+        if version is None:
+            messages.error(
+                request, "Choose one of this project's dataset versions with a test split."
+            )
+            return redirect("run_config", run_id=run.pk)
     try:
-        evaluation = queue_for_run(run, request.user)
+        evaluation = queue_for_run(run, request.user, version)
     except NotEvaluable as exc:
         messages.error(request, str(exc))
         return redirect("run_config", run_id=run.pk)
     return redirect("evaluation_detail", evaluation_id=evaluation.pk)
 
 
+def _uuid(value):
+    import uuid
+
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
 def _context(evaluation, membership):
-    context = {"evaluation": evaluation, "project": evaluation.project, "membership": membership}
+    context = {
+        "evaluation": evaluation,
+        "project": evaluation.project,
+        "membership": membership,
+        "test_sets": test_sets(evaluation.project) if evaluation.run_id else [],
+    }
     if evaluation.result:
         strengths, weaknesses = summary.observations(evaluation.result)
         context |= {
@@ -42,6 +66,7 @@ def _context(evaluation, membership):
             "weaknesses": weaknesses,
             "judge_rows": summary.judge_rows(evaluation.result),
             "problems": summary.problems(evaluation),
+            "errors": summary.error_analysis(_examples(evaluation)),
         }
     return context
 
@@ -94,3 +119,29 @@ def evaluation_file(request, evaluation_id, name):
     if not path.is_file():
         return HttpResponse("This evaluation has not written that file.", status=404)
     return FileResponse(open(path, "rb"), as_attachment=True, filename=name)
+
+
+@login_required
+@require_GET
+def evaluation_compare(request, project_id):
+    """Two versions side by side (?a=&b= evaluation ids of this project), on the same test set."""
+    from apps.projects.access import get_project_for_user
+
+    project, membership = get_project_for_user(request.user, project_id)
+    finished = list(
+        Evaluation.objects.filter(project=project, status=EvalStatus.SUCCEEDED, run__isnull=False)
+        .select_related("run", "dataset_version__dataset")
+        .order_by("run__number", "-created_at")
+    )
+    by_id = {str(e.pk): e for e in finished}
+    a, b = by_id.get(request.GET.get("a", "")), by_id.get(request.GET.get("b", ""))
+    context = {
+        "project": project,
+        "membership": membership,
+        "evaluations": finished,
+        "a": a,
+        "b": b,
+        "rows": summary.compare_rows(a.result, b.result) if a and b else [],
+        "same_test_set": bool(a and b and a.dataset_version_id == b.dataset_version_id),
+    }
+    return render(request, "evaluations/compare.html", context)

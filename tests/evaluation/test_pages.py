@@ -116,3 +116,65 @@ def test_an_evaluation_whose_worker_vanished_ends_failed(trained_run, owner, set
     fresh.refresh_from_db()
     assert evaluation.status == "failed" and "stopped answering" in evaluation.error
     assert fresh.status == "running"
+
+
+def test_error_analysis_counts_fixed_and_broken_examples():
+    from apps.evaluations.summary import error_analysis
+
+    rows = [
+        {"index": 0, "base_f1": 0.1, "tuned_f1": 0.9},  # fixed
+        {"index": 1, "base_f1": 0.8, "tuned_f1": 0.2},  # broken
+        {"index": 2, "base_f1": 0.1, "tuned_f1": 0.3},  # wrong for both
+        {"index": 3, "base_f1": 0.6, "tuned_f1": 0.7},  # right for both
+    ]
+    assert error_analysis(rows) == {
+        "threshold": 0.5,
+        "total": 4,
+        "base_wrong": 2,
+        "tuned_wrong": 2,
+        "fixed": 1,
+        "broken": 1,
+        "still_wrong": 1,
+    }
+    assert error_analysis([{"index": 0, "base_f1": 0.1}]) is None  # base model alone
+
+
+def test_a_run_can_be_evaluated_on_another_test_set_of_its_project_only(
+    login, owner, outsider, trained_run, finished
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from apps.datasets.models import DatasetVersion
+    from apps.datasets.tasks import analyse_version
+    from tests.training.helpers import SMALL_CSV
+
+    client = login(owner)
+    page = client.get(reverse("evaluation_detail", args=[finished.pk])).content.decode()
+    assert "Error analysis" in page and "custom benchmark" in page
+    start = reverse("evaluation_start", args=[trained_run.pk])
+    response = client.post(start, {"dataset_version": str(trained_run.dataset_version_id)})
+    assert response.status_code == 302 and Evaluation.objects.count() == 2
+    # Another team's version, or nonsense, is refused and queues nothing.
+    other_project = outsider.memberships.get().team.projects.create(
+        name="theirs", created_by=outsider
+    )
+    login(outsider).post(
+        reverse("dataset_upload", args=[other_project.pk]),
+        {"file": SimpleUploadedFile("theirs.csv", SMALL_CSV)},
+    )
+    theirs = DatasetVersion.objects.get(dataset__project=other_project)
+    analyse_version(str(theirs.pk))
+    for value in (str(theirs.pk), "not-a-uuid"):
+        page = login(owner).post(start, {"dataset_version": value}, follow=True).content.decode()
+        assert "Choose one of this project" in page
+    assert Evaluation.objects.count() == 2
+
+
+def test_two_versions_compare_side_by_side(login, owner, outsider, viewer, finished, trained_run):
+    second = queue_for_run(trained_run, owner)
+    assert run_evaluation(str(second.pk)) == EvalStatus.SUCCEEDED
+    url = reverse("evaluation_compare", args=[finished.project_id])
+    page = login(viewer).get(url, {"a": finished.pk, "b": second.pk}).content.decode()
+    assert "Token F1" in page and "not comparable" not in page
+    assert login(viewer).get(url, {"a": "x", "b": "y"}).status_code == 200  # nothing chosen
+    assert login(outsider).get(url, {"a": finished.pk, "b": second.pk}).status_code == 404
