@@ -35,6 +35,8 @@ class Evaluation(models.Model):
     stage = models.CharField(max_length=80, blank=True)
     progress = models.FloatField(default=0.0)
     result = models.JSONField(default=dict, blank=True)
+    # Standard benchmarks asked for (keys of workers.evaluation.benchmarks.BENCHMARKS)
+    benchmarks = models.JSONField(default=list, blank=True)
     error = models.TextField(blank=True)
     log_tail = models.TextField(blank=True)
     created_by = models.ForeignKey(

@@ -21,7 +21,9 @@ def test_sets(project):
     ).select_related("dataset")
 
 
-def queue_for_run(run: TrainingRun, user=None, dataset_version=None) -> Evaluation:
+def queue_for_run(
+    run: TrainingRun, user=None, dataset_version=None, benchmarks: list[str] | None = None
+) -> Evaluation:
     """An evaluation of a finished (or stopped) run, on its own test split or on another ready
     version of the project, queued after commit."""
     from .tasks import run_evaluation
@@ -38,6 +40,7 @@ def queue_for_run(run: TrainingRun, user=None, dataset_version=None) -> Evaluati
         run=run,
         base_model=run.base_model,
         dataset_version=version,
+        benchmarks=list(benchmarks or []),
         created_by=user,
     )
     run_evaluation.delay_on_commit(str(evaluation.pk))

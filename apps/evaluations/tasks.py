@@ -37,6 +37,11 @@ def build_spec(evaluation: Evaluation) -> EvalSpec:
         if settings.GEMINI_API_KEY
         else None,
         judge_off_reason="No Gemini key is configured (GEMINI_API_KEY), so no LLM judge ran.",
+        benchmarks=tuple(evaluation.benchmarks),
+        benchmark_items=settings.EVALUATION_BENCHMARK_ITEMS,
+        hub_endpoint=settings.HF_ENDPOINT,
+        hub_token=settings.HF_TOKEN,
+        hub_cache_dir=str(settings.DATA_DIR / "hub-cache"),
     )
 
 

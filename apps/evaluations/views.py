@@ -10,13 +10,14 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.training.access import get_run_for_user
+from workers.evaluation.benchmarks import BENCHMARKS
 
 from . import summary
 from .access import get_evaluation_for_user
 from .models import EvalStatus, Evaluation
 from .services import NotEvaluable, queue_for_run, test_sets
 
-FILES = ("metrics.json", "examples-comparison.json")
+FILES = ("metrics.json", "examples-comparison.json", "benchmark-results.json")
 EXAMPLES_PER_PAGE = 5
 
 
@@ -33,8 +34,12 @@ def evaluation_start(request, run_id):
                 request, "Choose one of this project's dataset versions with a test split."
             )
             return redirect("run_config", run_id=run.pk)
+    chosen = request.POST.getlist("benchmarks")
+    if any(key not in BENCHMARKS for key in chosen):
+        messages.error(request, "Unknown benchmark.")
+        return redirect("run_config", run_id=run.pk)
     try:
-        evaluation = queue_for_run(run, request.user, version)
+        evaluation = queue_for_run(run, request.user, version, chosen)
     except NotEvaluable as exc:
         messages.error(request, str(exc))
         return redirect("run_config", run_id=run.pk)
@@ -56,6 +61,7 @@ def _context(evaluation, membership):
         "project": evaluation.project,
         "membership": membership,
         "test_sets": test_sets(evaluation.project) if evaluation.run_id else [],
+        "benchmark_choices": BENCHMARKS.values(),
     }
     if evaluation.result:
         strengths, weaknesses = summary.observations(evaluation.result)

@@ -42,6 +42,11 @@ class EvalSpec:
     max_length: int = 1024
     judge: JudgeConfig | None = None  # None: no LLM judge, for the reason below
     judge_off_reason: str = "No LLM judge is configured."
+    benchmarks: tuple[str, ...] = ()  # keys of benchmarks.BENCHMARKS
+    benchmark_items: int = 100  # items per benchmark (a seeded sample)
+    hub_endpoint: str = ""  # "" : the public Hub
+    hub_token: str = ""
+    hub_cache_dir: str = ""
 
 
 @dataclass
@@ -55,6 +60,9 @@ class EvalResult:
     tuned_quality: dict | None
     alerts: list[str] = field(default_factory=list)
     judge: dict = field(default_factory=dict)  # JudgeResult as a dict, or {"reason": why not}
+    benchmarks: dict = field(
+        default_factory=dict
+    )  # key → {name, items, base, tuned} or {name, reason}
 
 
 def split(conversation: list[dict]) -> tuple[list[dict], str] | None:
@@ -175,6 +183,7 @@ def evaluate(spec: EvalSpec, reporter: EvalReporter) -> EvalResult:
         rows.append(row)
 
     verdict, no_judge_reason = _judge(spec, rows, reporter)
+    benchmark_results = _benchmarks(spec, model, tokenizer, reporter)
     base_quality = quality(base_scores, verdict.base.get("average") if verdict else None)
     tuned_quality = (
         quality(tuned_scores, verdict.tuned.get("average") if verdict else None)
@@ -199,11 +208,14 @@ def evaluate(spec: EvalSpec, reporter: EvalReporter) -> EvalResult:
         else None,
         alerts=alerts,
         judge=asdict(verdict) if verdict else {"reason": no_judge_reason},
+        benchmarks=benchmark_results,
     )
     out = Path(spec.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(asdict(result), indent=2))
     (out / "examples-comparison.json").write_text(json.dumps(rows, indent=2, ensure_ascii=False))
+    if benchmark_results:
+        (out / "benchmark-results.json").write_text(json.dumps(benchmark_results, indent=2))
     reporter.stage("Done", 1.0)
     return result
 
@@ -225,6 +237,41 @@ def _judge(spec: EvalSpec, rows: list[dict], reporter) -> tuple[JudgeResult | No
     if verdict.failed:
         reporter.log(f"The judge failed on {verdict.failed} examples; {verdict.judged} were judged")
     return verdict, ""
+
+
+def _benchmarks(spec: EvalSpec, model, tokenizer, reporter) -> dict:
+    """Each asked-for benchmark's accuracy for the base model (adapter off) and the tuned one."""
+    from contextlib import nullcontext
+
+    from .benchmarks import BENCHMARKS, BenchmarkUnavailable, accuracy, load_items
+
+    results = {}
+    for key in spec.benchmarks:
+        benchmark = BENCHMARKS[key]
+        reporter.stage(f"Benchmark: {benchmark.name}", 0.97)
+        try:
+            items = load_items(
+                benchmark,
+                spec.hub_endpoint,
+                spec.hub_token,
+                spec.benchmark_items,
+                42,
+                spec.hub_cache_dir or None,
+            )
+        except BenchmarkUnavailable as exc:
+            reporter.log(f"{benchmark.name} skipped: {exc}")
+            results[key] = {"name": benchmark.name, "reason": str(exc)}
+            continue
+        tuned = hasattr(model, "disable_adapter")
+        with model.disable_adapter() if tuned else nullcontext():
+            base_accuracy = accuracy(model, tokenizer, items)
+        results[key] = {
+            "name": benchmark.name,
+            "items": len(items),
+            "base": round(base_accuracy, 4),
+            "tuned": round(accuracy(model, tokenizer, items), 4) if tuned else None,
+        }
+    return results
 
 
 def generate_answers(model, tokenizer, prompts, max_new_tokens, spec, on_batch) -> list[str]:
