@@ -18,23 +18,37 @@ def latest_version(project) -> DatasetVersion | None:
     )
 
 
+def recommended_fields(rec: dict) -> dict:
+    """The run fields a recommendation sets (the rest keep the model's defaults)."""
+    return {
+        "base_model": BaseModel.objects.get(slug=rec["base_model"]),
+        "hardware": Hardware.objects.get(slug=rec["hardware"]),
+        "method": rec["method"],
+        "lora_r": rec["lora_r"],
+        "lora_alpha": rec["lora_alpha"],
+        "target_modules": ",".join(rec["target_modules"]) or "q_proj,v_proj",
+        "learning_rate": rec["learning_rate"],
+        "batch_size": rec["batch_size"],
+        "gradient_accumulation": rec["gradient_accumulation"],
+        "epochs": rec["epochs"],
+    }
+
+
 def draft_from_recommendation(project, rec: dict, user) -> TrainingRun:
     return TrainingRun.create_next(
         project,
         dataset_version=latest_version(project),
-        base_model=BaseModel.objects.get(slug=rec["base_model"]),
-        hardware=Hardware.objects.get(slug=rec["hardware"]),
-        method=rec["method"],
-        lora_r=rec["lora_r"],
-        lora_alpha=rec["lora_alpha"],
-        target_modules=",".join(rec["target_modules"]) or "q_proj,v_proj",
-        learning_rate=rec["learning_rate"],
-        batch_size=rec["batch_size"],
-        gradient_accumulation=rec["gradient_accumulation"],
-        epochs=rec["epochs"],
         recommendation=rec,
         created_by=user,
+        **recommended_fields(rec),
     )
+
+
+def reset_to_recommended(run: TrainingRun) -> None:
+    """Put a draft's settings back to its recommendation (the data choice stays)."""
+    for name, value in recommended_fields(run.recommendation).items():
+        setattr(run, name, value)
+    run.save()
 
 
 def draft_for_project(project, user) -> TrainingRun:

@@ -16,7 +16,7 @@ from .executors import RUNPOD, executor_for
 from .forms import TrainingConfigForm
 from .models import InvalidTransition, RunStatus, TrainingRun
 from .remote import finish_remote, launch_on_runpod
-from .services import draft_for_project
+from .services import draft_for_project, reset_to_recommended
 from .tasks import run_folder, run_training
 
 
@@ -203,3 +203,16 @@ def run_log(request, run_id):
         filename=f"{run.project.name}-v{run.number}-train.log.txt",
         content_type="text/plain; charset=utf-8",
     )
+
+
+@login_required
+@require_POST
+def run_reset(request, run_id):
+    """Reset to recommended: a draft's settings back to what the agent recommended."""
+    run, _ = get_run_for_user(request.user, run_id, write=True)
+    if not run.is_draft or not run.recommendation:
+        messages.error(request, "Only a draft made from a recommendation can be reset to it.")
+    else:
+        reset_to_recommended(run)
+        messages.success(request, "Settings reset to the recommendation.")
+    return redirect("run_config", run_id=run.pk)
