@@ -45,3 +45,16 @@ def queue_for_run(
     )
     run_evaluation.delay_on_commit(str(evaluation.pk))
     return evaluation
+
+
+def queue_for_base_model(project, base_model, dataset_version, user=None) -> Evaluation:
+    """The base model alone on one of the project's test sets: the reference a version must beat."""
+    from .tasks import run_evaluation
+
+    if not test_sets(project).filter(pk=dataset_version.pk).exists():
+        raise NotEvaluable("Choose one of this project's dataset versions with a test split.")
+    evaluation = Evaluation.objects.create(
+        project=project, base_model=base_model, dataset_version=dataset_version, created_by=user
+    )
+    run_evaluation.delay_on_commit(str(evaluation.pk))
+    return evaluation

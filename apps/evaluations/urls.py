@@ -11,6 +11,11 @@ urlpatterns = [
     ),
     path("evaluations/<uuid:evaluation_id>/", views.evaluation_detail, name="evaluation_detail"),
     path(
+        "evaluations/<uuid:evaluation_id>/base/",
+        views.evaluation_start_base,
+        name="evaluation_start_base",
+    ),
+    path(
         "evaluations/<uuid:evaluation_id>/progress/",
         views.evaluation_progress,
         name="evaluation_progress",

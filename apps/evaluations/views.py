@@ -15,7 +15,7 @@ from workers.evaluation.benchmarks import BENCHMARKS
 from . import summary
 from .access import get_evaluation_for_user
 from .models import EvalStatus, Evaluation
-from .services import NotEvaluable, queue_for_run, test_sets
+from .services import NotEvaluable, queue_for_base_model, queue_for_run, test_sets
 
 FILES = ("metrics.json", "examples-comparison.json", "benchmark-results.json")
 EXAMPLES_PER_PAGE = 5
@@ -151,3 +151,18 @@ def evaluation_compare(request, project_id):
         "same_test_set": bool(a and b and a.dataset_version_id == b.dataset_version_id),
     }
     return render(request, "evaluations/compare.html", context)
+
+
+@login_required
+@require_POST
+def evaluation_start_base(request, evaluation_id):
+    """From an evaluation's page: its base model alone, on the test set chosen there."""
+    evaluation, _ = get_evaluation_for_user(request.user, evaluation_id, write=True)
+    version = (
+        test_sets(evaluation.project).filter(pk=_uuid(request.POST.get("dataset_version"))).first()
+    )
+    if version is None:
+        messages.error(request, "Choose one of this project's dataset versions with a test split.")
+        return redirect("evaluation_detail", evaluation_id=evaluation.pk)
+    base = queue_for_base_model(evaluation.project, evaluation.base_model, version, request.user)
+    return redirect("evaluation_detail", evaluation_id=base.pk)

@@ -178,3 +178,24 @@ def test_two_versions_compare_side_by_side(login, owner, outsider, viewer, finis
     assert "Token F1" in page and "not comparable" not in page
     assert login(viewer).get(url, {"a": "x", "b": "y"}).status_code == 200  # nothing chosen
     assert login(outsider).get(url, {"a": finished.pk, "b": second.pk}).status_code == 404
+
+
+def test_the_base_model_alone_can_be_evaluated_on_a_project_test_set(
+    login, owner, viewer, outsider, finished
+):
+    url = reverse("evaluation_start_base", args=[finished.pk])
+    data = {"dataset_version": str(finished.dataset_version_id)}
+    assert login(outsider).post(url, data).status_code == 404
+    assert login(viewer).post(url, data).status_code == 403
+    assert (
+        "Choose one of this project"
+        in login(owner).post(url, {"dataset_version": "x"}, follow=True).content.decode()
+    )
+    response = login(owner).post(url, data)
+    base = Evaluation.objects.get(run__isnull=True)
+    assert response["Location"] == reverse("evaluation_detail", args=[base.pk])
+    assert run_evaluation(str(base.pk)) == EvalStatus.SUCCEEDED
+    base.refresh_from_db()
+    assert base.result["tuned"] is None and "only the base model" in base.result["judge"]["reason"]
+    page = login(owner).get(reverse("evaluation_detail", args=[base.pk])).content.decode()
+    assert "base model" in page and "Overall Quality Score" in page
