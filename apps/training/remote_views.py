@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 from .models import RunStatus, TrainingRun
 from .remote import finish_remote, token_hash
 from .reporting import DatabaseReporter
-from .tasks import _evaluate_when_trained, build_spec, fail_run, run_folder
+from .tasks import build_spec, evaluate_when_trained, fail_run, run_folder
 
 FILES = ("train.jsonl", "test.jsonl")
 MAX_EVENTS = 1000
@@ -176,7 +176,7 @@ def result(request, run):
             run.transition(RunStatus.STOPPED)
         else:
             run.transition(RunStatus.SUCCEEDED)
-            _evaluate_when_trained(run, DatabaseReporter(run, run_folder(run) / "train.log"))
+            evaluate_when_trained(run, DatabaseReporter(run, run_folder(run) / "train.log"))
     else:
         return JsonResponse({"error": f"unknown status {status!r}"}, status=400)
     transaction.on_commit(lambda: finish_remote.delay(str(run.pk)))

@@ -152,11 +152,11 @@ def run_training(run_id: str) -> str:
         run.transition(RunStatus.STOPPED)
     else:
         run.transition(RunStatus.SUCCEEDED)
-        _evaluate_when_trained(run, reporter)
+        evaluate_when_trained(run, reporter)
     return run.status
 
 
-def _evaluate_when_trained(run, reporter) -> None:
+def evaluate_when_trained(run, reporter) -> None:
     """A succeeded run is evaluated by itself (spec 5: "On Training Complete")."""
     from apps.evaluations.services import NotEvaluable, queue_for_run
 
