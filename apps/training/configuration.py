@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from apps.catalog.models import BaseModel, Hardware
 
@@ -26,6 +27,51 @@ class Quote:
 
 
 MEASURED_RUNS = 5  # the latest finished runs of a setup that calibrate its throughput
+
+
+@dataclass
+class Storage:
+    size_gb: float | None
+    per_month: float | None
+    source: str
+
+
+def _folder_gb(path: str) -> float | None:
+    folder = Path(path)
+    if not folder.is_dir():
+        return None
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 1e9
+
+
+def storage(model: BaseModel, method: str, lora_r: int) -> Storage:
+    """What keeping the trained weights costs a month (spec 3.4's storage line).
+
+    Full fine-tuning keeps a bfloat16 copy of the model (parameters × 2 bytes). A LoRA
+    adapter's size depends on the architecture, so it is measured: the adapter folder of
+    the latest finished run with the same model, method and rank; none yet, no figure."""
+    from .models import RunStatus, TrainingRun
+
+    price = estimates.STORAGE_PRICE_PER_GB_MONTH
+    if method == "full":
+        size = model.params_billions * 2
+        source = f"a bfloat16 copy of {model.params_billions:g}B parameters × 2 bytes"
+    else:
+        runs = (
+            TrainingRun.objects.filter(
+                base_model=model, method=method, lora_r=lora_r, status=RunStatus.SUCCEEDED
+            )
+            .exclude(adapter_dir="")
+            .order_by("-finished_at")[:5]
+        )
+        size = next((gb for gb in (_folder_gb(r.adapter_dir) for r in runs) if gb), None)
+        if size is None:
+            return Storage(
+                None, None, "the adapter's size is measured after the first run of this setup"
+            )
+        source = "the adapter folder of the latest finished run of this setup"
+    return Storage(
+        size, estimates.storage_cost_per_month(size), f"{source}, at ${price:g}/GB-month"
+    )
 
 
 def measured_throughput(

@@ -11,7 +11,7 @@ from apps.catalog.models import Hardware
 from apps.projects.access import get_project_for_user
 
 from .access import get_run_for_user
-from .configuration import quote
+from .configuration import quote, storage
 from .executors import RUNPOD, executor_for
 from .forms import TrainingConfigForm
 from .models import InvalidTransition, RunStatus, TrainingRun
@@ -42,6 +42,7 @@ def _page(request, run, membership, form, status=200):
         "membership": membership,
         "form": form,
         "quote": quote(version, model, hardware, method, epochs),
+        "storage": storage(model, method, data["lora_r"] if data else run.lora_r),
         "alternatives": [
             (h, h.fit_label(model, method), executor_for(h)) for h in Hardware.objects.all()
         ],

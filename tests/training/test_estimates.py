@@ -105,3 +105,24 @@ def test_past_runs_calibrate_the_estimate(queued_run):
     assert after.estimate.throughput_source == "measured on 1 past run of this setup"
     # tokens / 250 tokens/s, with no overhead added on top of a measured wall time
     assert after.estimate.seconds == pytest.approx(after.estimate.tokens / 250.0)
+
+
+@pytest.mark.django_db
+def test_storage_is_computed_for_full_and_measured_for_adapters(queued_run, tmp_path):
+    from apps.training.configuration import storage
+    from apps.training.models import RunStatus, TrainingRun
+
+    model = queued_run.base_model  # 0.135B parameters
+    full = storage(model, "full", 8)
+    assert full.size_gb == pytest.approx(0.27) and full.per_month == pytest.approx(0.027)
+    assert "× 2 bytes" in full.source
+    assert storage(model, "lora", 8).size_gb is None  # nothing measured yet, and it says so
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_model.safetensors").write_bytes(b"\0" * 2_000_000)
+    queued_run.transition(RunStatus.RUNNING)
+    queued_run.transition(RunStatus.SUCCEEDED)
+    TrainingRun.objects.filter(pk=queued_run.pk).update(adapter_dir=str(adapter), lora_r=8)
+    measured = storage(model, "lora", 8)
+    assert measured.size_gb == pytest.approx(0.002) and measured.per_month == pytest.approx(0.0002)
+    assert storage(model, "lora", 16).size_gb is None  # another rank, another size
