@@ -65,3 +65,25 @@ async def test_eval_and_train_logs_of_one_step_merge(run, tmp_path):
 async def test_outsiders_are_refused(outsider, run):
     connected, code = await socket(outsider, run).connect()
     assert not connected and code == 4404
+
+
+async def test_every_open_tab_gets_each_live_point_and_alert(owner, member, run, tmp_path):
+    tabs = [socket(owner, run), socket(owner, run), socket(member, run)]
+    for tab in tabs:
+        assert (await tab.connect())[0]
+        assert (await tab.receive_json_from(timeout=5))["type"] == "history"
+    reporter = await sync_to_async(DatabaseReporter)(run, tmp_path / "train.log")
+    await sync_to_async(reporter.metrics)({"step": 2, "loss": 2.0, "total_steps": 4})
+    await sync_to_async(reporter.alert)("loss_rising", "Loss went up for 5 logging steps.")
+    for tab in tabs:
+        assert await tab.receive_json_from(timeout=5) == {
+            "type": "metrics",
+            "point": {"step": 2, "loss": 2.0, "total_steps": 4},
+        }
+        received = [await tab.receive_json_from(timeout=5) for _ in range(2)]
+        assert {
+            "type": "alert",
+            "code": "loss_rising",
+            "message": "Loss went up for 5 logging steps.",
+        } in received
+        await tab.disconnect()
