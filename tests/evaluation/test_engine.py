@@ -91,3 +91,25 @@ def test_a_deleted_adapter_is_a_clear_error(tiny_model_dir, chat_files, tmp_path
             ),
             Stages(),
         )
+
+
+def test_a_fully_fine_tuned_model_is_evaluated_against_its_base(
+    tiny_model_dir, chat_files, tmp_path
+):
+    spec = JobSpec(
+        ModelSource("path", str(tiny_model_dir)),
+        chat_files[0],
+        str(tmp_path / "run"),
+        hyperparameters=Hyperparameters(
+            method="full", batch_size=4, max_steps=20, learning_rate=2e-3, save_steps=20
+        ),
+    )
+    tuned_dir = train(spec, ListReporter()).adapter_dir  # a whole model, not an adapter
+    result = evaluate(
+        EvalSpec(
+            ModelSource("path", str(tiny_model_dir)), chat_files[1], str(tmp_path / "e"), tuned_dir
+        ),
+        Stages(),
+    )
+    assert result.tuned is not None
+    assert result.tuned["perplexity"] < result.base["perplexity"]

@@ -73,13 +73,13 @@ def split(conversation: list[dict]) -> tuple[list[dict], str] | None:
     return None
 
 
-def _load(spec: EvalSpec):
+def _load(spec: EvalSpec, model_dir: str | None = None):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from workers.training.data import FALLBACK_TEMPLATE
     from workers.training.engine import resolve_model_dir
 
-    model_dir = resolve_model_dir(spec.model)
+    model_dir = model_dir or resolve_model_dir(spec.model)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -103,7 +103,14 @@ def evaluate(spec: EvalSpec, reporter: EvalReporter) -> EvalResult:
     path = Path(spec.test_file)
     if not path.is_file():
         raise EvaluationError("This dataset version has no test split: evaluate needs one.")
-    if spec.adapter_dir and not (Path(spec.adapter_dir) / "adapter_config.json").is_file():
+    tuned_dir = Path(spec.adapter_dir) if spec.adapter_dir else None
+    # A LoRA/QLoRA run leaves an adapter; full fine-tuning leaves a whole model.
+    full_model = bool(
+        tuned_dir
+        and not (tuned_dir / "adapter_config.json").is_file()
+        and (tuned_dir / "config.json").is_file()
+    )
+    if tuned_dir and not full_model and not (tuned_dir / "adapter_config.json").is_file():
         raise EvaluationError(
             "The run's adapter is missing (deleted or never saved): train again to evaluate it."
         )
@@ -153,19 +160,28 @@ def evaluate(spec: EvalSpec, reporter: EvalReporter) -> EvalResult:
     base_answers = generate_answers(model, tokenizer, prompts, max_new_tokens, spec, progress(0))
     base_scores = score_outputs(base_answers, references)
     base_scores.perplexity = _perplexity(model, tokenizer, conversations, spec)
+    benchmark_items = _benchmark_items(spec, reporter)
+    benchmark_results = _benchmark_scores(benchmark_items, model, tokenizer, "base", {})
 
     tuned_answers, tuned_scores = None, None
     if spec.adapter_dir:
-        from peft import PeftModel
-
         reporter.stage("Loading the tuned model", 0.9 / total_stages)
-        model = PeftModel.from_pretrained(model, spec.adapter_dir)
+        if full_model:
+            del model
+            model, _ = _load(spec, model_dir=str(tuned_dir))
+        else:
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, spec.adapter_dir)
         model.eval()
         tuned_answers = generate_answers(
             model, tokenizer, prompts, max_new_tokens, spec, progress(1)
         )
         tuned_scores = score_outputs(tuned_answers, references)
         tuned_scores.perplexity = _perplexity(model, tokenizer, conversations, spec)
+        benchmark_results = _benchmark_scores(
+            benchmark_items, model, tokenizer, "tuned", benchmark_results
+        )
 
     reporter.stage("Computing metrics", 0.95)
     rows = []
@@ -183,7 +199,6 @@ def evaluate(spec: EvalSpec, reporter: EvalReporter) -> EvalResult:
         rows.append(row)
 
     verdict, no_judge_reason = _judge(spec, rows, reporter)
-    benchmark_results = _benchmarks(spec, model, tokenizer, reporter)
     base_quality = quality(base_scores, verdict.base.get("average") if verdict else None)
     tuned_quality = (
         quality(tuned_scores, verdict.tuned.get("average") if verdict else None)
@@ -239,18 +254,16 @@ def _judge(spec: EvalSpec, rows: list[dict], reporter) -> tuple[JudgeResult | No
     return verdict, ""
 
 
-def _benchmarks(spec: EvalSpec, model, tokenizer, reporter) -> dict:
-    """Each asked-for benchmark's accuracy for the base model (adapter off) and the tuned one."""
-    from contextlib import nullcontext
+def _benchmark_items(spec: EvalSpec, reporter) -> dict:
+    """Each asked-for benchmark's questions, or the reason it cannot run."""
+    from .benchmarks import BENCHMARKS, BenchmarkUnavailable, load_items
 
-    from .benchmarks import BENCHMARKS, BenchmarkUnavailable, accuracy, load_items
-
-    results = {}
+    found = {}
     for key in spec.benchmarks:
         benchmark = BENCHMARKS[key]
-        reporter.stage(f"Benchmark: {benchmark.name}", 0.97)
+        reporter.stage(f"Benchmark: {benchmark.name}", 0.9 / (2 if spec.adapter_dir else 1))
         try:
-            items = load_items(
+            found[key] = load_items(
                 benchmark,
                 spec.hub_endpoint,
                 spec.hub_token,
@@ -260,17 +273,23 @@ def _benchmarks(spec: EvalSpec, model, tokenizer, reporter) -> dict:
             )
         except BenchmarkUnavailable as exc:
             reporter.log(f"{benchmark.name} skipped: {exc}")
-            results[key] = {"name": benchmark.name, "reason": str(exc)}
+            found[key] = str(exc)
+    return found
+
+
+def _benchmark_scores(items: dict, model, tokenizer, side: str, results: dict) -> dict:
+    """Add one model's accuracy ("base" or "tuned") to each benchmark's result."""
+    from .benchmarks import BENCHMARKS, accuracy
+
+    results = {k: dict(v) for k, v in results.items()}
+    for key, questions in items.items():
+        entry = results.setdefault(key, {"name": BENCHMARKS[key].name})
+        if isinstance(questions, str):
+            entry["reason"] = questions
             continue
-        tuned = hasattr(model, "disable_adapter")
-        with model.disable_adapter() if tuned else nullcontext():
-            base_accuracy = accuracy(model, tokenizer, items)
-        results[key] = {
-            "name": benchmark.name,
-            "items": len(items),
-            "base": round(base_accuracy, 4),
-            "tuned": round(accuracy(model, tokenizer, items), 4) if tuned else None,
-        }
+        entry["items"] = len(questions)
+        entry.setdefault("tuned", None)
+        entry[side] = round(accuracy(model, tokenizer, questions), 4)
     return results
 
 
