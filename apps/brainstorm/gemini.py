@@ -57,15 +57,11 @@ class GeminiUnavailable(Exception):
 
 
 def _client():
-    from google import genai
-    from google.genai import types
+    from workers.gemini import gemini_client
 
-    options = types.HttpOptions(
-        timeout=settings.GEMINI_TIMEOUT_S * 1000,
-        retry_options=types.HttpRetryOptions(attempts=1),
-        **({"base_url": settings.GEMINI_BASE_URL} if settings.GEMINI_BASE_URL else {}),
+    return gemini_client(
+        settings.GEMINI_API_KEY, settings.GEMINI_BASE_URL, settings.GEMINI_TIMEOUT_S
     )
-    return genai.Client(api_key=settings.GEMINI_API_KEY, http_options=options)
 
 
 def ask(history: list[tuple[str, str]], catalog_text: str) -> AgentTurn:

@@ -14,6 +14,7 @@ from workers.evaluation.benchmarks import BENCHMARKS
 
 from . import summary
 from .access import get_evaluation_for_user
+from .forms import EvaluationStartForm
 from .models import EvalStatus, Evaluation
 from .services import NotEvaluable, queue_for_base_model, queue_for_run, test_sets
 
@@ -25,34 +26,17 @@ EXAMPLES_PER_PAGE = 5
 @require_POST
 def evaluation_start(request, run_id):
     run, _ = get_run_for_user(request.user, run_id, write=True)
-    version = None
-    if request.POST.get("dataset_version"):
-        # Only the project's own evaluable versions; anything else reads as absent.
-        version = test_sets(run.project).filter(pk=_uuid(request.POST["dataset_version"])).first()
-        if version is None:
-            messages.error(
-                request, "Choose one of this project's dataset versions with a test split."
-            )
-            return redirect("run_config", run_id=run.pk)
-    chosen = request.POST.getlist("benchmarks")
-    if any(key not in BENCHMARKS for key in chosen):
-        messages.error(request, "Unknown benchmark.")
+    form = EvaluationStartForm(request.POST, project=run.project)
+    if not form.is_valid():
+        messages.error(request, form.error_sentence())
         return redirect("run_config", run_id=run.pk)
+    version, chosen = form.cleaned_data["dataset_version"], form.cleaned_data["benchmarks"]
     try:
         evaluation = queue_for_run(run, request.user, version, chosen)
     except NotEvaluable as exc:
         messages.error(request, str(exc))
         return redirect("run_config", run_id=run.pk)
     return redirect("evaluation_detail", evaluation_id=evaluation.pk)
-
-
-def _uuid(value):
-    import uuid
-
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        return None
 
 
 def _context(evaluation, membership):
@@ -158,11 +142,10 @@ def evaluation_compare(request, project_id):
 def evaluation_start_base(request, evaluation_id):
     """From an evaluation's page: its base model alone, on the test set chosen there."""
     evaluation, _ = get_evaluation_for_user(request.user, evaluation_id, write=True)
-    version = (
-        test_sets(evaluation.project).filter(pk=_uuid(request.POST.get("dataset_version"))).first()
-    )
-    if version is None:
-        messages.error(request, "Choose one of this project's dataset versions with a test split.")
+    form = EvaluationStartForm(request.POST, project=evaluation.project, require_test_set=True)
+    if not form.is_valid():
+        messages.error(request, form.error_sentence())
         return redirect("evaluation_detail", evaluation_id=evaluation.pk)
+    version = form.cleaned_data["dataset_version"]
     base = queue_for_base_model(evaluation.project, evaluation.base_model, version, request.user)
     return redirect("evaluation_detail", evaluation_id=base.pk)

@@ -155,3 +155,13 @@ def screenshot(browser_page):
         return path
 
     return take
+
+
+def wait_for(condition, timeout: float, what: str):
+    """Poll ``condition`` until it returns something truthy (returned), or fail saying what."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+    return value

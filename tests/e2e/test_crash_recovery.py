@@ -1,8 +1,6 @@
 """kill -9 a real Celery worker mid-run: the run is not left running, and it finishes on another
 worker from its last checkpoint, its step count going on instead of starting again."""
 
-import time
-
 import pytest
 from django.urls import reverse
 
@@ -10,7 +8,7 @@ from apps.training.models import Checkpoint, MetricPoint, RunStatus, TrainingRun
 from apps.training.tasks import run_folder
 from tests.training.helpers import draft_run
 
-from .conftest import _child
+from .conftest import _child, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -20,14 +18,6 @@ FAST_RECOVERY = {
     "TRAINING_REAPER_INTERVAL_S": "1",
 }
 WORKER = ["celery", "-A", "vibeflow_site", "worker", "-Q", "default,gpu", "--pool", "solo"]
-
-
-def wait_for(condition, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 def test_a_killed_worker_s_run_resumes_on_another_worker(seeded_catalog, login, owner, project):

@@ -6,7 +6,6 @@ the run ends succeeded with RunPod's uptime as its GPU seconds and the pod termi
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 from django.urls import reverse
@@ -16,20 +15,11 @@ from apps.training.models import MetricPoint, RunStatus, TrainingRun
 from tests.fakes.runpod_api import FakeRunPod
 from tests.training.helpers import draft_run
 
-from .conftest import ROOT, _child
+from .conftest import ROOT, _child, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 GPU = "a100-80gb"
-
-
-def wait_for(condition, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
-    return value
 
 
 @pytest.fixture

@@ -80,15 +80,9 @@ class JudgeUnavailable(Exception):
 
 
 def _client(config: JudgeConfig):
-    from google import genai
-    from google.genai import types
+    from workers.gemini import gemini_client
 
-    options = types.HttpOptions(
-        timeout=config.timeout_s * 1000,
-        retry_options=types.HttpRetryOptions(attempts=1),
-        **({"base_url": config.base_url} if config.base_url else {}),
-    )
-    return genai.Client(api_key=config.api_key, http_options=options)
+    return gemini_client(config.api_key, config.base_url, config.timeout_s)
 
 
 def _rate(client, config: JudgeConfig, question, reference, a, b) -> PairRating:
