@@ -221,6 +221,9 @@ def command_run(args: argparse.Namespace) -> int:
         from honcho.manager import Manager
 
         host, port = args.host, str(args.port)
+        # The CPU inference server deployed versions load into (transformers serve, by path).
+        inference_port = int(os.environ.get("INFERENCE_PORT", args.port + 100))
+        env.setdefault("INFERENCE_SERVER_URL", f"http://127.0.0.1:{inference_port}")
         url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"
         manager = Manager()
         manager.add_process(
@@ -233,6 +236,14 @@ def command_run(args: argparse.Namespace) -> int:
             "worker",
             # -B: the periodic jobs (crash recovery, price refresh) run inside this one worker
             f"{PYTHON} -m celery -A vibeflow_site worker -B -Q default,gpu --concurrency 1 -l info",
+            env=env,
+            cwd=str(ROOT),
+        )
+
+        manager.add_process(
+            "inference",
+            f"{Path(PYTHON).parent / 'transformers'} serve --host 127.0.0.1 --port {inference_port} "
+            "--device cpu --model-timeout 3600 --log-level warning",
             env=env,
             cwd=str(ROOT),
         )

@@ -8,6 +8,7 @@ without one once it passes the limit.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 
@@ -35,6 +36,10 @@ class RequestBodyLimit:
                 return limit()
         return None
 
+    @staticmethod
+    def _is_api(path: str) -> bool:
+        return path.startswith("/v1/") or path.endswith("/console/")
+
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
@@ -46,7 +51,10 @@ class RequestBodyLimit:
             length = int(headers.get(b"content-length", b"-1"))
         except ValueError:
             length = -1
-        if length > limit + SLACK:
+        slack = 0 if self._is_api(scope["path"]) else SLACK
+        if length > limit + slack:
+            if self._is_api(scope["path"]):
+                return await self._reject_api(send, limit)
             return await self._reject(send, limit, htmx=b"hx-request" in headers)
         received = 0
 
@@ -55,7 +63,7 @@ class RequestBodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > limit + SLACK:
+                if received > limit + slack:
                     return {
                         "type": "http.disconnect"
                     }  # Django aborts the request; handlers clean up
@@ -82,6 +90,35 @@ class RequestBodyLimit:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+    async def _reject_api(self, send, limit: int):
+        """The gateway's callers expect OpenAI's error JSON, not a page."""
+        body = json.dumps(
+            {
+                "error": {
+                    "message": f"The request body is larger than the {limit // 1024} KB limit.",
+                    "type": "invalid_request_error",
+                    "param": None,
+                    "code": "request_too_large",
+                }
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+def gateway_body_limit() -> int:
+    return settings.GATEWAY_MAX_BODY_BYTES
 
 
 def dataset_upload_limit() -> int:

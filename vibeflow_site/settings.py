@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "apps.training",
     "apps.brainstorm",
     "apps.evaluations",
+    "apps.endpoints",
 ]
 
 MIDDLEWARE = [
@@ -175,6 +176,10 @@ CELERY_BEAT_SCHEDULE = {
     "reap-lost-evaluations": {
         "task": "apps.evaluations.recovery.reap_lost_evaluations",
         "schedule": envfloat("TRAINING_REAPER_INTERVAL_S", 30.0),
+    },
+    "check-endpoints": {
+        "task": "apps.endpoints.tasks.check_endpoints",
+        "schedule": envfloat("ENDPOINT_HEALTH_INTERVAL_S", 60.0),
     },
     "refresh-gpu-prices": {
         "task": "apps.catalog.tasks.refresh_gpu_prices",
@@ -332,6 +337,29 @@ GPU_WORKERS = envbool("VIBEFLOW_GPU_WORKERS", False)
 STRIPE_SECRET_KEY = envstr("STRIPE_SECRET_KEY")
 STRIPE_WEBHOOK_SECRET = envstr("STRIPE_WEBHOOK_SECRET")
 HF_TOKEN = envstr("HF_TOKEN")
+
+# --- serving and the /v1/ gateway --------------------------------------------
+
+# The inference server deployments load into: `transformers serve` here (the Procfile's
+# `inference` process), `vllm serve --enable-lora` on GPU nodes (INFERENCE_BACKEND=vllm).
+INFERENCE_BACKEND = envstr("INFERENCE_BACKEND", "transformers")
+if INFERENCE_BACKEND not in ("transformers", "vllm"):
+    raise ImproperlyConfigured("INFERENCE_BACKEND must be transformers or vllm")
+INFERENCE_SERVER_URL = envstr("INFERENCE_SERVER_URL", "http://127.0.0.1:8100").rstrip("/")
+SERVING_START_TIMEOUT_S = envfloat("SERVING_START_TIMEOUT_S", 120.0)
+GATEWAY_TIMEOUT_S = envint("GATEWAY_TIMEOUT_S", 30)
+GATEWAY_MAX_BODY_BYTES = envint("GATEWAY_MAX_BODY_BYTES", 1024 * 1024)
+GATEWAY_MAX_TOKENS = envint("GATEWAY_MAX_TOKENS", 4096)
+GATEWAY_DEFAULT_MAX_TOKENS = envint("GATEWAY_DEFAULT_MAX_TOKENS", 256)
+# Spec "API Keys": free 100 requests/min per key, pro 1,000 (plans arrive with billing).
+ENDPOINT_DEFAULT_RPM = envint("ENDPOINT_DEFAULT_RPM", 100)
+ENDPOINT_DEFAULT_TPM = envint("ENDPOINT_DEFAULT_TPM", 100_000)
+# The spec's example answer (6.2): 45 tokens cost $0.00045, i.e. $0.01 per 1,000 tokens.
+INFERENCE_PRICE_PER_1K_TOKENS = envstr("INFERENCE_PRICE_PER_1K_TOKENS", "0.01")
+# Grace periods offered when rotating a key, in seconds (0: the old key stops at once).
+API_KEY_ROTATION_GRACE_S = [
+    int(s) for s in envlist("API_KEY_ROTATION_GRACE_S", ["0", "3600", "86400", "604800"])
+]
 HF_ENDPOINT = envstr("HF_ENDPOINT", "https://huggingface.co")
 
 # --- logs --------------------------------------------------------------------

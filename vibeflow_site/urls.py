@@ -15,6 +15,8 @@ urlpatterns = [
     path("", include("apps.training.urls")),
     path("", include("apps.evaluations.urls")),
     path("", include("apps.brainstorm.urls")),
+    path("", include("apps.endpoints.urls")),
+    path("", include("apps.endpoints.gateway.urls")),
 ]
 
 handler404 = "vibeflow_site.errors.not_found"

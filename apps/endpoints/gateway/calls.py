@@ -1,0 +1,253 @@
+"""One API call from key to log: authentication, routing, upstream, and the log row it leaves."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+import uuid
+import weakref
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import httpx
+from django.conf import settings
+from django.utils import timezone
+
+from .. import ratelimit
+from ..keys import hash_key, key_state
+from ..models import ApiKey, Deployment, DeploymentStatus, Endpoint, EndpointStatus, RequestLog
+from .errors import ApiError, invalid_key, missing_key, not_ready, unknown_model
+
+log = logging.getLogger("vibeflow.gateway")
+
+# Writing last_used_at on every request would turn each call into a write; once a minute is enough.
+LAST_USED_RESOLUTION_S = 60
+
+
+def price_per_token() -> Decimal:
+    return Decimal(settings.INFERENCE_PRICE_PER_1K_TOKENS) / 1000
+
+
+def cost_of(tokens: int) -> Decimal:
+    return (price_per_token() * tokens).quantize(Decimal("0.000001"))
+
+
+def money(amount: Decimal) -> str:
+    """$0.00045, as the spec writes costs of single requests."""
+    text = f"{amount:.6f}".rstrip("0")
+    return "$" + (text + "00" if text.endswith(".") else text)
+
+
+@dataclass
+class Call:
+    """What the log row of one request will say; filled in as the request goes."""
+
+    route: str
+    started: float = field(default_factory=time.monotonic)
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    key: ApiKey | None = None
+    project_id: uuid.UUID | None = None
+    endpoint: Endpoint | None = None
+    deployment: Deployment | None = None
+    streamed: bool = False
+    from_console: bool = False
+    tokens_in: int = 0
+    tokens_out: int = 0
+    status: int = 200
+    error_code: str = ""
+
+    def fail(self, error: ApiError) -> ApiError:
+        self.status, self.error_code = error.status, error.code
+        return error
+
+    def count(self, usage: dict | None) -> None:
+        if usage:
+            self.tokens_in = int(usage.get("prompt_tokens") or 0)
+            self.tokens_out = int(usage.get("completion_tokens") or 0)
+
+    @property
+    def cost(self) -> Decimal:
+        return cost_of(self.tokens_in + self.tokens_out)
+
+
+async def authenticate(request, call: Call) -> ApiKey:
+    scheme, _, raw = request.headers.get("Authorization", "").partition(" ")
+    raw = raw.strip()
+    if scheme.lower() != "bearer" or not raw:
+        raise call.fail(missing_key())
+    key = await ApiKey.objects.filter(key_hash=hash_key(raw)).afirst()
+    if key is None or key_state(key) in ("revoked", "expired"):
+        raise call.fail(invalid_key())
+    call.key, call.project_id = key, key.project_id
+    return key
+
+
+async def resolve(call: Call, project_id, name: str | None) -> Endpoint:
+    endpoints = Endpoint.objects.filter(project_id=project_id)
+    endpoint = await (endpoints.filter(name=name) if name else endpoints).afirst()
+    if endpoint is None:
+        raise call.fail(unknown_model(name or "(none)"))
+    call.endpoint = endpoint
+    if endpoint.status == EndpointStatus.STOPPED:
+        raise call.fail(not_ready(endpoint.name, "the endpoint is stopped; start it on its page."))
+    return endpoint
+
+
+async def route(call: Call, endpoint: Endpoint) -> Deployment:
+    """Pick a deployment by the endpoint's traffic weights (A/B)."""
+    live = [
+        d
+        async for d in Deployment.objects.filter(
+            endpoint=endpoint, status=DeploymentStatus.READY, weight__gt=0
+        )
+    ]
+    if not live:
+        raise call.fail(
+            not_ready(endpoint.name, "no version of it is live yet; it may still be deploying.")
+        )
+    call.deployment = random.choices(live, weights=[d.weight for d in live])[0]
+    return call.deployment
+
+
+async def limit(call: Call, endpoint: Endpoint, subject) -> None:
+    verdict = await ratelimit.check(subject, endpoint.rate_limit_rpm, endpoint.tokens_per_minute)
+    if not verdict.allowed:
+        what = "requests" if verdict.reason == "requests" else "tokens"
+        raise call.fail(
+            ApiError(
+                429,
+                f"Rate limit reached: {verdict.limit} {what} per minute for this key. "
+                f"Try again in {verdict.retry_after} s, or raise the limit on the endpoint's page.",
+                "rate_limit_exceeded",
+                type="rate_limit_error" if what == "requests" else "tokens_rate_limit_error",
+                headers={"Retry-After": str(verdict.retry_after)},
+            )
+        )
+
+
+# httpx clients belong to the event loop that made them.
+_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def http_client() -> httpx.AsyncClient:
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None:
+        client = httpx.AsyncClient(limits=httpx.Limits(max_connections=256))
+        _clients[loop] = client
+    return client
+
+
+def _upstream_error(call: Call, status: int, text: str) -> ApiError:
+    try:
+        detail = json.loads(text)
+        detail = detail.get("error") or detail.get("detail") or detail
+        if isinstance(detail, dict):
+            detail = detail.get("message") or detail
+    except ValueError:
+        detail = text
+    detail = str(detail)[:300]
+    if status >= 500:
+        return call.fail(
+            ApiError(
+                502, f"The model's server failed: {detail}", "upstream_error", type="server_error"
+            )
+        )
+    return call.fail(
+        ApiError(400, f"The model's server refused the request: {detail}", "upstream_rejected")
+    )
+
+
+def _transport_error(call: Call, exc: Exception, timeout: float) -> ApiError:
+    if isinstance(exc, httpx.TimeoutException):
+        return call.fail(
+            ApiError(
+                504,
+                f"The model did not answer within the endpoint's {timeout:g} s timeout.",
+                "timeout",
+                type="server_error",
+            )
+        )
+    return call.fail(
+        ApiError(
+            502,
+            "The model's server could not be reached; the request was not processed.",
+            "upstream_unreachable",
+            type="server_error",
+        )
+    )
+
+
+def upstream_body(body: dict, deployment: Deployment) -> dict:
+    return {**body, "model": deployment.served_model}
+
+
+async def post_json(call: Call, path: str, body: dict, timeout: float) -> dict:
+    deployment = call.deployment
+    try:
+        response = await http_client().post(
+            deployment.server_url + path, json=upstream_body(body, deployment), timeout=timeout
+        )
+    except httpx.HTTPError as exc:
+        raise _transport_error(call, exc, timeout) from None
+    if response.status_code != 200:
+        raise _upstream_error(call, response.status_code, response.text)
+    answer = response.json()
+    call.count(answer.get("usage"))
+    return answer
+
+
+async def open_stream(call: Call, path: str, body: dict, timeout: float) -> httpx.Response:
+    """Send a streamed request; errors before the first byte become ordinary error answers."""
+    deployment = call.deployment
+    # Ask for the usage chunk whatever the caller asked: it is what the log and the bill count.
+    body = upstream_body(body, deployment) | {
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    request = http_client().build_request(
+        "POST", deployment.server_url + path, json=body, timeout=timeout
+    )
+    try:
+        response = await http_client().send(request, stream=True)
+    except httpx.HTTPError as exc:
+        raise _transport_error(call, exc, timeout) from None
+    if response.status_code != 200:
+        text = (await response.aread()).decode(errors="replace")
+        await response.aclose()
+        raise _upstream_error(call, response.status_code, text)
+    return response
+
+
+async def finish(call: Call) -> None:
+    """Write the log row, count the tokens against the key's limit, stamp the key."""
+    latency_ms = (time.monotonic() - call.started) * 1000
+    try:
+        await RequestLog.objects.acreate(
+            id=call.id,
+            project_id=call.project_id,
+            endpoint=call.endpoint,
+            deployment=call.deployment,
+            api_key=call.key,
+            route=call.route,
+            status_code=call.status,
+            error_code=call.error_code,
+            latency_ms=latency_ms,
+            tokens_in=call.tokens_in,
+            tokens_out=call.tokens_out,
+            cost=call.cost,
+            streamed=call.streamed,
+            from_console=call.from_console,
+        )
+        if call.key is not None:
+            await ratelimit.add_tokens(call.key.pk, call.tokens_in + call.tokens_out)
+            now = timezone.now()
+            last = call.key.last_used_at
+            if last is None or (now - last).total_seconds() > LAST_USED_RESOLUTION_S:
+                await ApiKey.objects.filter(pk=call.key.pk).aupdate(last_used_at=now)
+    except Exception:
+        # Never turn an answered request into an error because its log row failed.
+        log.exception("request log failed", extra={"request_id": str(call.id)})

@@ -1,0 +1,312 @@
+"""The /v1/ routes. Async views: a streamed answer holds no thread while tokens trickle in."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+
+import httpx
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import JsonResponse, StreamingHttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from ..models import DeploymentStatus, Endpoint, EndpointStatus, RequestLog
+from . import schemas
+from .calls import (
+    Call,
+    authenticate,
+    finish,
+    limit,
+    money,
+    open_stream,
+    post_json,
+    resolve,
+    route,
+)
+from .errors import ApiError, unknown_model
+
+log = logging.getLogger("vibeflow.gateway")
+
+OPENAI_ROUTES = {
+    "chat": ("/v1/chat/completions", schemas.ChatCompletionRequest, "chatcmpl-"),
+    "completions": ("/v1/completions", schemas.CompletionRequest, "cmpl-"),
+}
+
+
+def _method_not_allowed(allowed: str) -> JsonResponse:
+    response = ApiError(405, f"Use {allowed} on this route.", "method_not_allowed").response()
+    response["Allow"] = allowed
+    return response
+
+
+def _read_json(request, call: Call) -> dict:
+    try:
+        size = len(request.body)
+    except RequestDataTooBig:  # past Django's own DATA_UPLOAD_MAX_MEMORY_SIZE
+        size = settings.GATEWAY_MAX_BODY_BYTES + 1
+    if size > settings.GATEWAY_MAX_BODY_BYTES:
+        limit_kb = settings.GATEWAY_MAX_BODY_BYTES // 1024
+        raise call.fail(
+            ApiError(
+                413,
+                f"The request body is larger than the {limit_kb} KB limit.",
+                "request_too_large",
+            )
+        )
+    try:
+        payload = json.loads(request.body or b"")
+    except (ValueError, UnicodeDecodeError):
+        raise call.fail(
+            ApiError(400, "The request body is not valid JSON.", "invalid_json")
+        ) from None
+    if not isinstance(payload, dict):
+        raise call.fail(ApiError(400, "The request body must be a JSON object.", "invalid_body"))
+    return payload
+
+
+async def _closing(call: Call, error: ApiError) -> JsonResponse:
+    call.fail(error)
+    if call.key is not None or call.from_console:
+        await finish(call)
+    else:
+        log.info("gateway refused", extra={"status": error.status, "code": error.code})
+    return error.response()
+
+
+def _sse(payload: dict) -> str:
+    return f"data: {json.dumps(payload, separators=(',', ':'))}\n\n"
+
+
+def relay(call: Call, response: httpx.Response, public_id: str, wants_usage: bool):
+    """The server's SSE lines, with our model name and id, a closing [DONE], and the log row."""
+    public_model = call.endpoint.name
+
+    async def events():
+        try:
+            async for line in response.aiter_lines():
+                if not line.startswith("data:"):
+                    continue
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    break
+                chunk = json.loads(data)
+                if "error" in chunk:  # the server failed after it started answering
+                    error = call.fail(
+                        ApiError(
+                            502,
+                            f"The model's server failed: {chunk['error']}",
+                            "upstream_error",
+                            type="server_error",
+                        )
+                    )
+                    yield _sse(error.body())
+                    break
+                chunk["model"], chunk["id"] = public_model, public_id
+                usage = chunk.get("usage")
+                if usage:
+                    call.count(usage)
+                    if not wants_usage:
+                        if not chunk.get("choices"):
+                            continue
+                        chunk.pop("usage")
+                yield _sse(chunk)
+            yield "data: [DONE]\n\n"
+        except httpx.HTTPError as exc:
+            status = 504 if isinstance(exc, httpx.TimeoutException) else 502
+            error = call.fail(
+                ApiError(
+                    status,
+                    "The model's server stopped answering mid-stream.",
+                    "timeout" if status == 504 else "upstream_error",
+                    type="server_error",
+                )
+            )
+            yield _sse(error.body())
+        except (asyncio.CancelledError, GeneratorExit):
+            call.status, call.error_code = 499, "client_closed_request"
+            raise
+        finally:
+            await response.aclose()
+            # Shielded: the log row is written even when the client went away mid-stream.
+            await asyncio.shield(finish(call))
+
+    streamed = StreamingHttpResponse(events(), content_type="text/event-stream")
+    streamed["Cache-Control"] = "no-cache"
+    streamed["X-Accel-Buffering"] = "no"
+    streamed["X-Request-Id"] = str(call.id)
+    return streamed
+
+
+async def proxy(call: Call, request, kind: str, *, console: tuple | None = None):
+    """An OpenAI route end to end. ``console``: (project id, user id) for the page's test
+    console, which a member's session authenticates instead of a key."""
+    path, schema, id_prefix = OPENAI_ROUTES[kind]
+    try:
+        if console is None:
+            key = await authenticate(request, call)
+            project_id, subject = key.project_id, key.pk
+        else:
+            project_id, subject = console[0], f"console:{console[1]}"
+        payload = _read_json(request, call)
+        parsed = schemas.parse(schema, payload)
+        endpoint = await resolve(call, project_id, parsed.model)
+        await limit(call, endpoint, subject)
+        await route(call, endpoint)
+        body = dict(payload)
+        if body.get("max_tokens") is None and body.get("max_completion_tokens") is None:
+            body["max_tokens"] = settings.GATEWAY_DEFAULT_MAX_TOKENS
+        public_id = id_prefix + call.id.hex
+        if parsed.stream:
+            call.streamed = True
+            wants_usage = bool((payload.get("stream_options") or {}).get("include_usage"))
+            upstream = await open_stream(call, path, body, endpoint.timeout_s)
+            return relay(call, upstream, public_id, wants_usage)
+        answer = await post_json(call, path, body, endpoint.timeout_s)
+    except ApiError as error:
+        return await _closing(call, error)
+    answer["model"], answer["id"] = endpoint.name, public_id
+    await finish(call)
+    response = JsonResponse(answer)
+    response["X-Request-Id"] = str(call.id)
+    return response
+
+
+@csrf_exempt
+async def chat_completions(request):
+    if request.method != "POST":
+        return _method_not_allowed("POST")
+    return await proxy(Call("chat.completions"), request, "chat")
+
+
+@csrf_exempt
+async def completions(request):
+    if request.method != "POST":
+        return _method_not_allowed("POST")
+    return await proxy(Call("completions"), request, "completions")
+
+
+@csrf_exempt
+async def complete(request):
+    """The spec's route: {"prompt", "max_tokens"} → {"id", "completion", "tokens_used", "cost"}."""
+    if request.method != "POST":
+        return _method_not_allowed("POST")
+    call = Call("complete")
+    try:
+        key = await authenticate(request, call)
+        parsed = schemas.parse(schemas.CompleteRequest, _read_json(request, call))
+        endpoint = await resolve(call, key.project_id, parsed.model)
+        await limit(call, endpoint, key.pk)
+        await route(call, endpoint)
+        body = {
+            "messages": [{"role": "user", "content": parsed.prompt}],
+            "max_tokens": parsed.max_tokens,
+        }
+        if parsed.temperature is not None:
+            body["temperature"] = parsed.temperature
+        answer = await post_json(call, "/v1/chat/completions", body, endpoint.timeout_s)
+    except ApiError as error:
+        return await _closing(call, error)
+    await finish(call)
+    choice = (answer.get("choices") or [{}])[0]
+    return JsonResponse(
+        {
+            "id": f"req_{call.id.hex}",
+            "model": endpoint.name,
+            "completion": (choice.get("message") or {}).get("content") or "",
+            "tokens_used": call.tokens_in + call.tokens_out,
+            "cost": money(call.cost),
+        }
+    )
+
+
+def _model_object(endpoint: Endpoint) -> dict:
+    return {
+        "id": endpoint.name,
+        "object": "model",
+        "created": int(endpoint.created_at.timestamp()),
+        "owned_by": "vibeflow",
+    }
+
+
+async def _live_endpoints(project_id):
+    return [
+        e
+        async for e in Endpoint.objects.filter(
+            project_id=project_id,
+            status=EndpointStatus.LIVE,
+            deployments__status=DeploymentStatus.READY,
+            deployments__weight__gt=0,
+        ).distinct()
+    ]
+
+
+@csrf_exempt
+async def models(request):
+    if request.method != "GET":
+        return _method_not_allowed("GET")
+    call = Call("models")
+    try:
+        key = await authenticate(request, call)
+    except ApiError as error:
+        return await _closing(call, error)
+    data = [_model_object(e) for e in await _live_endpoints(key.project_id)]
+    return JsonResponse({"object": "list", "data": data})
+
+
+@csrf_exempt
+async def model_detail(request, name):
+    if request.method != "GET":
+        return _method_not_allowed("GET")
+    call = Call("models")
+    try:
+        key = await authenticate(request, call)
+        found = [e for e in await _live_endpoints(key.project_id) if e.name == name]
+        if not found:
+            raise call.fail(unknown_model(name))
+    except ApiError as error:
+        return await _closing(call, error)
+    return JsonResponse(_model_object(found[0]))
+
+
+def _request_id(public_id: str) -> str:
+    for prefix in ("req_", "chatcmpl-", "cmpl-"):
+        if public_id.startswith(prefix):
+            return public_id[len(prefix) :]
+    return public_id
+
+
+@csrf_exempt
+async def feedback(request):
+    """Callers rate an answer (1-5) by its id; the endpoint page shows quality per version."""
+    if request.method != "POST":
+        return _method_not_allowed("POST")
+    call = Call("feedback")
+    try:
+        key = await authenticate(request, call)
+        parsed = schemas.parse(schemas.FeedbackRequest, _read_json(request, call))
+        try:
+            request_id = uuid.UUID(_request_id(parsed.id))
+        except ValueError:
+            request_id = None
+        updated = request_id and await RequestLog.objects.filter(
+            pk=request_id, project_id=key.project_id
+        ).aupdate(feedback=parsed.score)
+        if not updated:
+            raise call.fail(
+                ApiError(
+                    404,
+                    f"No request with id '{parsed.id}' in this key's project.",
+                    "request_not_found",
+                    param="id",
+                )
+            )
+    except ApiError as error:
+        return await _closing(call, error)
+    return JsonResponse({"id": parsed.id, "score": parsed.score, "recorded": True})
+
+
+async def not_found(request, rest=""):
+    return ApiError(404, f"Unknown API route: {request.path}", "unknown_route").response()

@@ -1,0 +1,223 @@
+"""Inference endpoints: versions served behind them, API keys, and one row per API request."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+
+class EndpointStatus(models.TextChoices):
+    DEPLOYING = "deploying", "Deploying"
+    LIVE = "live", "Live"
+    STOPPED = "stopped", "Stopped"
+    FAILED = "failed", "Failed"
+
+
+class Endpoint(models.Model):
+    """What callers name in ``"model"``; it routes to one or two deployments by weight."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.ForeignKey(
+        "projects.Project", on_delete=models.CASCADE, related_name="endpoints"
+    )
+    # The model name callers send, unique within the project (keys belong to a project).
+    name = models.SlugField(max_length=60)
+    status = models.CharField(
+        max_length=10, choices=EndpointStatus.choices, default=EndpointStatus.DEPLOYING
+    )
+    rate_limit_rpm = models.PositiveIntegerField(
+        "Rate limit (requests per minute per key)",
+        validators=[MinValueValidator(1), MaxValueValidator(100_000)],
+    )
+    tokens_per_minute = models.PositiveIntegerField(
+        "Tokens per minute per key",
+        validators=[MinValueValidator(1), MaxValueValidator(10_000_000)],
+    )
+    timeout_s = models.PositiveIntegerField(
+        "Timeout (seconds)", validators=[MinValueValidator(1), MaxValueValidator(300)]
+    )
+    replicas = models.PositiveSmallIntegerField(
+        "Model replicas", default=1, validators=[MinValueValidator(1), MaxValueValidator(8)]
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name"], name="endpoint_name_per_project")
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class DeploymentStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    DEPLOYING = "deploying", "Deploying"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+    RETIRED = "retired", "Retired"
+
+
+# The spec's steps (6.2), in order; the task writes the index of the current one.
+DEPLOY_STEPS = (
+    "Packaging model",
+    "Starting the inference server",
+    "Deploying",
+    "Initialising the API",
+    "Running health checks",
+)
+
+
+class Deployment(models.Model):
+    """One version (a training run's result) served behind an endpoint."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="deployments")
+    run = models.ForeignKey(
+        "training.TrainingRun", on_delete=models.PROTECT, related_name="deployments"
+    )
+    status = models.CharField(
+        max_length=10, choices=DeploymentStatus.choices, default=DeploymentStatus.QUEUED
+    )
+    step = models.PositiveSmallIntegerField(default=0)  # index into DEPLOY_STEPS
+    detail = models.CharField(max_length=200, blank=True)
+    # Share of the endpoint's traffic (0-100); the weights of an endpoint's ready deployments sum to 100.
+    weight = models.PositiveSmallIntegerField(default=0, validators=[MaxValueValidator(100)])
+    # Made live as soon as its health check passes (a first deploy, an activation, a rollback).
+    activate_when_ready = models.BooleanField(default=True)
+    backend = models.CharField(max_length=20, blank=True)  # "transformers" or "vllm"
+    server_url = models.CharField(max_length=300, blank=True)
+    served_model = models.CharField(max_length=500, blank=True)  # the name the server knows
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    ready_at = models.DateTimeField(null=True, blank=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+    deploy_seconds = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.endpoint.name} ← run #{self.run.number}"
+
+    @property
+    def folder(self) -> Path:
+        return Path(settings.DATA_DIR) / "serving" / str(self.pk)
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (DeploymentStatus.QUEUED, DeploymentStatus.DEPLOYING)
+
+    @property
+    def steps(self) -> list[tuple[str, str]]:
+        """(name, state) with state done / current / todo / failed, for the progress list."""
+        out = []
+        for index, name in enumerate(DEPLOY_STEPS):
+            if self.status == DeploymentStatus.READY or index < self.step:
+                state = "done"
+            elif index == self.step:
+                state = "failed" if self.status == DeploymentStatus.FAILED else "current"
+            else:
+                state = "todo"
+            out.append((name, state))
+        return out
+
+    @property
+    def percent(self) -> int:
+        if self.status == DeploymentStatus.READY:
+            return 100
+        return int(100 * self.step / len(DEPLOY_STEPS))
+
+
+class ApiKey(models.Model):
+    """A project's key: only its sha256 is stored; the whole key is shown once."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.ForeignKey(
+        "projects.Project", on_delete=models.CASCADE, related_name="api_keys"
+    )
+    name = models.CharField(max_length=80, blank=True)
+    prefix = models.CharField(max_length=20)  # "vf_live_" plus the first characters, for lists
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    # Set on rotation: the old key keeps working until then.
+    expires_at = models.DateTimeField(null=True, blank=True)
+    replaced_by = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="replaces"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.prefix}…"
+
+
+class RequestLog(models.Model):
+    """One API request through the gateway (or the page's test console, with no key)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.ForeignKey(
+        "projects.Project", on_delete=models.CASCADE, related_name="request_logs", null=True
+    )
+    endpoint = models.ForeignKey(
+        Endpoint, on_delete=models.SET_NULL, null=True, blank=True, related_name="requests"
+    )
+    deployment = models.ForeignKey(
+        Deployment, on_delete=models.SET_NULL, null=True, blank=True, related_name="requests"
+    )
+    api_key = models.ForeignKey(
+        ApiKey, on_delete=models.SET_NULL, null=True, blank=True, related_name="requests"
+    )
+    route = models.CharField(max_length=40)
+    status_code = models.PositiveSmallIntegerField()
+    error_code = models.CharField(max_length=40, blank=True)
+    latency_ms = models.FloatField()
+    tokens_in = models.PositiveIntegerField(default=0)
+    tokens_out = models.PositiveIntegerField(default=0)
+    cost = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    streamed = models.BooleanField(default=False)
+    from_console = models.BooleanField(default=False)
+    # Caller feedback (POST /v1/feedback): 1 (bad) to 5 (good)
+    feedback = models.PositiveSmallIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["endpoint", "created_at"])]
+
+    def __str__(self):
+        return f"{self.route} {self.status_code}"
+
+
+class HealthCheck(models.Model):
+    """A periodic probe of a live endpoint's server: uptime is the share that passed."""
+
+    endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="health_checks")
+    ok = models.BooleanField()
+    latency_ms = models.FloatField(null=True)
+    detail = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{'ok' if self.ok else 'failed'} at {self.created_at:%Y-%m-%d %H:%M}"

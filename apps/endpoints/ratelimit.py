@@ -1,0 +1,75 @@
+"""Per-key rate limits in Redis, shared by every web process.
+
+A fixed one-minute window per key: one INCR (atomic, so concurrent requests in several
+processes never both take the last slot) and a read of the tokens counted in the same window,
+in one round trip through a Lua script. Tokens are added after the answer, when they are known.
+"""
+
+from __future__ import annotations
+
+import time
+import weakref
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from django.conf import settings
+
+from vibeflow_site.env import redis_url_for
+
+WINDOW_S = 60
+
+_CHECK = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+local t = tonumber(redis.call('GET', KEYS[2]) or '0')
+return {n, t}
+"""
+
+# redis.asyncio clients belong to the event loop that made them (tests make one per request).
+_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _client():
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None:
+        client = aioredis.from_url(redis_url_for(settings.REDIS_URL, 1))
+        _clients[loop] = client
+    return client
+
+
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    reason: str = ""  # "requests" or "tokens" when refused
+    limit: int = 0
+    retry_after: int = 0
+
+
+def _keys(key_id, window: int) -> tuple[str, str]:
+    return f"rl:req:{key_id}:{window}", f"rl:tok:{key_id}:{window}"
+
+
+async def check(key_id, rpm: int, tpm: int, now: float | None = None) -> Verdict:
+    now = time.time() if now is None else now
+    window = int(now // WINDOW_S)
+    retry_after = max(1, int((window + 1) * WINDOW_S - now))
+    requests, tokens = await _client().eval(_CHECK, 2, *_keys(key_id, window), WINDOW_S + 1)
+    if requests > rpm:
+        return Verdict(False, "requests", rpm, retry_after)
+    if tokens >= tpm:
+        return Verdict(False, "tokens", tpm, retry_after)
+    return Verdict(True)
+
+
+async def add_tokens(key_id, tokens: int, now: float | None = None) -> None:
+    if tokens <= 0:
+        return
+    now = time.time() if now is None else now
+    _, token_key = _keys(key_id, int(now // WINDOW_S))
+    async with _client().pipeline(transaction=False) as pipe:
+        pipe.incrby(token_key, tokens)
+        pipe.expire(token_key, WINDOW_S + 1)
+        await pipe.execute()

@@ -1,0 +1,175 @@
+"""Deploying versions and moving traffic between them; every change in one transaction."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from apps.training.models import RunStatus
+
+from .models import Deployment, DeploymentStatus, Endpoint, EndpointStatus
+
+
+class NotDeployable(Exception):
+    """A sentence saying why this version cannot be deployed (or this change made)."""
+
+
+def deploy_problem(run) -> str | None:
+    if run.status not in (RunStatus.SUCCEEDED, RunStatus.STOPPED):
+        return "Only a finished training run (succeeded, or stopped with a checkpoint) can be deployed."
+    if not run.adapter_dir or not Path(run.adapter_dir).is_dir():
+        return "This run left no model to deploy (its adapter folder is missing)."
+    return None
+
+
+def default_name(project) -> str:
+    base = slugify(project.name)[:50] or "model"
+    name, n = base, 2
+    while Endpoint.objects.filter(project=project, name=name).exists():
+        name, n = f"{base}-{n}", n + 1
+    return name
+
+
+def _queue(deployment: Deployment) -> None:
+    from .tasks import serve_deployment
+
+    transaction.on_commit(lambda: serve_deployment.delay(str(deployment.pk)))
+
+
+def deploy_run(run, user, endpoint: Endpoint | None = None) -> Deployment:
+    """Serve ``run`` behind ``endpoint`` (a new one when None); it takes the traffic once healthy."""
+    problem = deploy_problem(run)
+    if problem:
+        raise NotDeployable(problem)
+    with transaction.atomic():
+        if endpoint is None:
+            endpoint = Endpoint.objects.create(
+                project=run.project,
+                name=default_name(run.project),
+                rate_limit_rpm=settings.ENDPOINT_DEFAULT_RPM,
+                tokens_per_minute=settings.ENDPOINT_DEFAULT_TPM,
+                timeout_s=settings.GATEWAY_TIMEOUT_S,
+                created_by=user,
+            )
+        existing = endpoint.deployments.filter(
+            run=run,
+            status__in=[
+                DeploymentStatus.READY,
+                DeploymentStatus.QUEUED,
+                DeploymentStatus.DEPLOYING,
+            ],
+        ).first()
+        if existing:
+            return activate(existing)
+        deployment = Deployment.objects.create(endpoint=endpoint, run=run, created_by=user)
+        _queue(deployment)
+    return deployment
+
+
+def activate(deployment: Deployment) -> Deployment:
+    """Activate or roll back to a version: its server is health-checked again first, and the
+    traffic moves only when that passes, so callers never meet a gap."""
+    with transaction.atomic():
+        deployment = Deployment.objects.select_for_update().get(pk=deployment.pk)
+        if deployment.status == DeploymentStatus.RETIRED:
+            raise NotDeployable("This version was deleted; deploy its run again.")
+        deployment.activate_when_ready = True
+        if deployment.status in (DeploymentStatus.READY, DeploymentStatus.FAILED):
+            deployment.status, deployment.step, deployment.error = DeploymentStatus.QUEUED, 0, ""
+            _queue(deployment)
+        deployment.save(update_fields=["activate_when_ready", "status", "step", "error"])
+    return deployment
+
+
+def went_live(deployment: Deployment) -> None:
+    """The health check passed: route traffic to it if it was asked to go live."""
+    with transaction.atomic():
+        endpoint = Endpoint.objects.select_for_update().get(pk=deployment.endpoint_id)
+        deployment = Deployment.objects.select_for_update().get(pk=deployment.pk)
+        now = timezone.now()
+        deployment.status, deployment.ready_at = DeploymentStatus.READY, now
+        fields = ["status", "ready_at", "activate_when_ready", "weight", "activated_at"]
+        if deployment.activate_when_ready:
+            endpoint.deployments.exclude(pk=deployment.pk).update(weight=0)
+            deployment.weight, deployment.activated_at = 100, now
+        deployment.activate_when_ready = False
+        deployment.save(update_fields=fields)
+        if endpoint.status in (EndpointStatus.DEPLOYING, EndpointStatus.FAILED):
+            endpoint.status = EndpointStatus.LIVE
+            endpoint.save(update_fields=["status"])
+
+
+def deploy_failed(deployment: Deployment, reason: str) -> None:
+    with transaction.atomic():
+        endpoint = Endpoint.objects.select_for_update().get(pk=deployment.endpoint_id)
+        Deployment.objects.filter(pk=deployment.pk).update(
+            status=DeploymentStatus.FAILED, error=reason, activate_when_ready=False, weight=0
+        )
+        live = endpoint.deployments.filter(status=DeploymentStatus.READY, weight__gt=0).exists()
+        if not live and endpoint.status == EndpointStatus.DEPLOYING:
+            endpoint.status = EndpointStatus.FAILED
+            endpoint.save(update_fields=["status"])
+
+
+def start_ab(endpoint: Endpoint, candidate: Deployment, weight: int) -> None:
+    """Send ``weight``% of the traffic to ``candidate``, the rest to the active version."""
+    if not 1 <= weight <= 99:
+        raise NotDeployable("The share for version B must be between 1% and 99%.")
+    with transaction.atomic():
+        deployments = list(
+            endpoint.deployments.select_for_update().filter(status=DeploymentStatus.READY)
+        )
+        active = max(
+            (d for d in deployments if d.weight > 0 and d.pk != candidate.pk),
+            key=lambda d: d.weight,
+            default=None,
+        )
+        if candidate.pk not in {d.pk for d in deployments}:
+            raise NotDeployable("Version B must be deployed and healthy before it takes traffic.")
+        if active is None:
+            raise NotDeployable("The endpoint has no active version to compare against.")
+        for d in deployments:
+            d.weight = 100 - weight if d.pk == active.pk else weight if d.pk == candidate.pk else 0
+            d.save(update_fields=["weight"])
+
+
+def end_ab(endpoint: Endpoint, keep: Deployment) -> None:
+    """ "Switch to B" keeps B, "End test" keeps A: all traffic to ``keep``."""
+    with transaction.atomic():
+        if keep.status != DeploymentStatus.READY:
+            raise NotDeployable("That version is not healthy.")
+        endpoint.deployments.select_for_update().exclude(pk=keep.pk).update(weight=0)
+        Deployment.objects.filter(pk=keep.pk).update(weight=100, activated_at=timezone.now())
+
+
+def ab_pair(endpoint: Endpoint) -> list[Deployment]:
+    """The versions sharing traffic, largest share first (A, then B); one when no test runs."""
+    return list(
+        endpoint.deployments.filter(status=DeploymentStatus.READY, weight__gt=0)
+        .select_related("run")
+        .order_by("-weight", "activated_at")
+    )
+
+
+def set_stopped(endpoint: Endpoint, stopped: bool) -> None:
+    with transaction.atomic():
+        endpoint = Endpoint.objects.select_for_update().get(pk=endpoint.pk)
+        if stopped:
+            endpoint.status, endpoint.stopped_at = EndpointStatus.STOPPED, timezone.now()
+        else:
+            live = endpoint.deployments.filter(status=DeploymentStatus.READY, weight__gt=0).exists()
+            endpoint.status = EndpointStatus.LIVE if live else EndpointStatus.DEPLOYING
+            endpoint.stopped_at = None
+        endpoint.save(update_fields=["status", "stopped_at"])
+
+
+def delete_version(deployment: Deployment) -> None:
+    if deployment.weight > 0:
+        raise NotDeployable("This version takes traffic; activate another before deleting it.")
+    if deployment.is_active:
+        raise NotDeployable("This version is still deploying.")
+    Deployment.objects.filter(pk=deployment.pk).update(status=DeploymentStatus.RETIRED, weight=0)

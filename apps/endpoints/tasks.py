@@ -1,0 +1,126 @@
+"""Deploying a version (gpu queue: it loads models) and probing live endpoints (default queue)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import httpx
+from celery import shared_task
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from workers.serving import ServerError, health_check, load_lora_adapter, load_model, package_merged
+from workers.serving.merge import is_adapter
+from workers.serving.server import wait_for_server
+
+from . import services
+from .models import Deployment, DeploymentStatus, Endpoint, EndpointStatus, HealthCheck
+
+log = logging.getLogger(__name__)
+
+
+def merged_dir(run) -> Path:
+    """One merged copy per version, shared by every endpoint that serves it."""
+    return Path(settings.DATA_DIR) / "serving" / "runs" / str(run.pk)
+
+
+def _claim(deployment_id) -> Deployment | None:
+    with transaction.atomic():
+        deployment = (
+            Deployment.objects.select_for_update(of=("self",))
+            .select_related("run__base_model", "endpoint")
+            .filter(pk=deployment_id)
+            .first()
+        )
+        if deployment is None or deployment.status != DeploymentStatus.QUEUED:
+            return None  # gone, or a redelivery of one already taken
+        deployment.status, deployment.step = DeploymentStatus.DEPLOYING, 0
+        deployment.save(update_fields=["status", "step"])
+        return deployment
+
+
+def _step(deployment: Deployment, index: int, detail: str = "") -> None:
+    deployment.step, deployment.detail = index, detail
+    Deployment.objects.filter(pk=deployment.pk).update(step=index, detail=detail)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def serve_deployment(deployment_id: str) -> str:
+    """The spec's five steps; the route goes live only after a real completion passes."""
+    deployment = _claim(deployment_id)
+    if deployment is None:
+        return "skipped"
+    started = time.monotonic()
+    run = deployment.run
+    backend, url = settings.INFERENCE_BACKEND, settings.INFERENCE_SERVER_URL
+    try:
+        _step(
+            deployment,
+            0,
+            "Merging the adapter into the base model" if backend == "transformers" else "",
+        )
+        if backend == "vllm":
+            if not is_adapter(run.adapter_dir):
+                raise ServerError(
+                    "vLLM serves versions as LoRA adapters; a full fine-tuning run needs its own server."
+                )
+            served = f"vf-{run.pk.hex}"
+        else:
+            from apps.training.tasks import model_source
+            from workers.training.engine import resolve_model_dir
+
+            base_dir = resolve_model_dir(model_source(run.base_model))
+            served = str(package_merged(base_dir, run.adapter_dir, merged_dir(run)))
+        _step(deployment, 1, url)
+        wait_for_server(url, settings.SERVING_START_TIMEOUT_S)
+        _step(deployment, 2, "Loading the model into the server")
+        if backend == "vllm":
+            load_lora_adapter(url, served, run.adapter_dir)
+        else:
+            load_model(url, served)
+        _step(deployment, 3)
+        Deployment.objects.filter(pk=deployment.pk).update(
+            backend=backend, server_url=url, served_model=served
+        )
+        _step(deployment, 4, "A real completion through the server")
+        health_check(url, served)
+    except ServerError as exc:
+        services.deploy_failed(deployment, str(exc))
+        return "failed"
+    except Exception as exc:
+        log.exception("deployment failed", extra={"deployment": deployment_id})
+        services.deploy_failed(deployment, f"Deployment failed: {exc}")
+        return "failed"
+    Deployment.objects.filter(pk=deployment.pk).update(deploy_seconds=time.monotonic() - started)
+    services.went_live(deployment)
+    return "ready"
+
+
+@shared_task
+def check_endpoints() -> int:
+    """Probe each live endpoint's servers; uptime on the page is the share of probes that passed."""
+    checked = 0
+    for endpoint in Endpoint.objects.filter(status=EndpointStatus.LIVE):
+        urls = set(
+            endpoint.deployments.filter(status=DeploymentStatus.READY, weight__gt=0).values_list(
+                "server_url", flat=True
+            )
+        )
+        ok, detail, latency = True, "", 0.0
+        for url in urls:
+            started = time.monotonic()
+            try:
+                response = httpx.get(f"{url}/health", timeout=5)
+                if response.status_code != 200:
+                    ok, detail = False, f"{url} answered {response.status_code}"
+            except httpx.HTTPError as exc:
+                ok, detail = False, f"{url}: {exc}"[:200]
+            latency = max(latency, (time.monotonic() - started) * 1000)
+        if urls:
+            HealthCheck.objects.create(endpoint=endpoint, ok=ok, latency_ms=latency, detail=detail)
+            checked += 1
+    HealthCheck.objects.filter(created_at__lt=timezone.now() - timezone.timedelta(days=31)).delete()
+    return checked

@@ -1,0 +1,36 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path(
+        "projects/<uuid:project_id>/endpoints/", views.project_endpoints, name="project_endpoints"
+    ),
+    path("projects/<uuid:project_id>/keys/", views.key_create, name="key_create"),
+    path("runs/<uuid:run_id>/deploy/", views.run_deploy, name="run_deploy"),
+    path("endpoints/<uuid:endpoint_id>/", views.endpoint_detail, name="endpoint_detail"),
+    path(
+        "endpoints/<uuid:endpoint_id>/settings/", views.endpoint_settings, name="endpoint_settings"
+    ),
+    path("endpoints/<uuid:endpoint_id>/stop/", views.endpoint_stop, name="endpoint_stop"),
+    path("endpoints/<uuid:endpoint_id>/ab/", views.endpoint_ab, name="endpoint_ab"),
+    path("endpoints/<uuid:endpoint_id>/logs/", views.endpoint_logs, name="endpoint_logs"),
+    path("endpoints/<uuid:endpoint_id>/console/", views.endpoint_console, name="endpoint_console"),
+    path(
+        "deployments/<uuid:deployment_id>/progress/",
+        views.deployment_progress,
+        name="deployment_progress",
+    ),
+    path(
+        "deployments/<uuid:deployment_id>/activate/",
+        views.deployment_activate,
+        name="deployment_activate",
+    ),
+    path(
+        "deployments/<uuid:deployment_id>/delete/",
+        views.deployment_delete,
+        name="deployment_delete",
+    ),
+    path("keys/<uuid:key_id>/rotate/", views.key_rotate, name="key_rotate"),
+    path("keys/<uuid:key_id>/revoke/", views.key_revoke, name="key_revoke"),
+]

@@ -1,0 +1,304 @@
+"""Endpoint pages: deploy, progress, keys, settings, versions, A/B, logs and the test console."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from asgiref.sync import sync_to_async
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from apps.evaluations.models import EvalStatus
+from apps.projects.access import get_project_for_user
+from apps.training.access import get_run_for_user
+
+from . import keys as api_keys
+from . import monitoring, services
+from .access import get_deployment_for_user, get_endpoint_for_user, get_key_for_user
+from .forms import (
+    AbTestForm,
+    DeployForm,
+    EndpointSettingsForm,
+    KeyCreateForm,
+    RotateKeyForm,
+    grace_label,
+)
+from .gateway.calls import Call, price_per_token
+from .gateway.views import proxy
+from .models import DeploymentStatus, RequestLog
+
+LOGS_PER_PAGE = 50
+
+
+def _scores(deployments) -> dict:
+    """The latest finished evaluation's quality score of each version's run."""
+    out = {}
+    for d in deployments:
+        evaluation = d.run.evaluations.filter(status=EvalStatus.SUCCEEDED).first()
+        if evaluation:
+            score = (evaluation.result.get("quality") or {}).get("score")
+            out[d.pk] = score
+    return out
+
+
+def _context(request, endpoint, membership, **extra):
+    deployments = list(
+        endpoint.deployments.exclude(status=DeploymentStatus.RETIRED).select_related(
+            "run__base_model"
+        )
+    )
+    per_version = monitoring.per_version(endpoint)
+    scores = _scores(deployments)
+    for d in deployments:
+        d.stats = per_version.get(d.pk, monitoring.Stats())
+        d.score = scores.get(d.pk)
+    pair = [d for d in deployments if d.status == DeploymentStatus.READY and d.weight > 0]
+    pair.sort(key=lambda d: -d.weight)
+    project = endpoint.project
+    return {
+        "endpoint": endpoint,
+        "project": project,
+        "membership": membership,
+        "deployments": deployments,
+        "deploying": next((d for d in deployments if d.is_active), None),
+        "ab": pair if len(pair) > 1 else None,
+        "active": pair[0] if pair else None,
+        "api_base": request.build_absolute_uri("/v1"),
+        "keys": project.api_keys.all(),
+        "today": monitoring.today_stats(endpoint),
+        "stats": monitoring.endpoint_stats(endpoint),
+        "settings_form": EndpointSettingsForm(instance=endpoint),
+        "key_form": KeyCreateForm(),
+        "rotate_form": RotateKeyForm(),
+        "ab_form": AbTestForm(endpoint=endpoint),
+        "price_per_1k": price_per_token() * 1000,
+        **extra,
+    }
+
+
+@login_required
+@require_GET
+def project_endpoints(request, project_id):
+    project, membership = get_project_for_user(request.user, project_id)
+    return render(
+        request,
+        "endpoints/list.html",
+        {"project": project, "membership": membership, "endpoints": project.endpoints.all()},
+    )
+
+
+@login_required
+@require_POST
+def run_deploy(request, run_id):
+    run, _ = get_run_for_user(request.user, run_id, write=True)
+    form = DeployForm(request.POST, project=run.project)
+    if not form.is_valid():
+        messages.error(request, "Choose one of this project's endpoints, or a new one.")
+        return redirect("run_config", run_id=run.pk)
+    try:
+        deployment = services.deploy_run(run, request.user, form.cleaned_data["endpoint"])
+    except services.NotDeployable as exc:
+        messages.error(request, str(exc))
+        return redirect("run_config", run_id=run.pk)
+    return redirect("endpoint_detail", endpoint_id=deployment.endpoint_id)
+
+
+@login_required
+@require_GET
+def endpoint_detail(request, endpoint_id):
+    endpoint, membership = get_endpoint_for_user(request.user, endpoint_id)
+    return render(request, "endpoints/detail.html", _context(request, endpoint, membership))
+
+
+@login_required
+@require_GET
+def deployment_progress(request, deployment_id):
+    """Polled while a version deploys; reloads the page once it ends."""
+    deployment, _ = get_deployment_for_user(request.user, deployment_id)
+    response = render(request, "endpoints/_progress.html", {"deploying": deployment})
+    if not deployment.is_active:
+        response["HX-Refresh"] = "true"
+    return response
+
+
+@login_required
+@require_POST
+def endpoint_settings(request, endpoint_id):
+    endpoint, membership = get_endpoint_for_user(request.user, endpoint_id, write=True)
+    form = EndpointSettingsForm(request.POST, instance=endpoint)
+    if form.is_valid():
+        form.save()
+        messages.success(request, "Settings saved; they apply to the next request.")
+        return redirect("endpoint_detail", endpoint_id=endpoint.pk)
+    endpoint.refresh_from_db()
+    context = _context(request, endpoint, membership, settings_form=form)
+    return render(request, "endpoints/detail.html", context, status=400)
+
+
+@login_required
+@require_POST
+def endpoint_stop(request, endpoint_id):
+    endpoint, _ = get_endpoint_for_user(request.user, endpoint_id, write=True)
+    stop = request.POST.get("action") != "start"
+    services.set_stopped(endpoint, stop)
+    messages.success(
+        request,
+        "Endpoint stopped: requests now get 503 until you start it again."
+        if stop
+        else "Endpoint started.",
+    )
+    return redirect("endpoint_detail", endpoint_id=endpoint.pk)
+
+
+@login_required
+@require_POST
+def deployment_activate(request, deployment_id):
+    deployment, _ = get_deployment_for_user(request.user, deployment_id, write=True)
+    try:
+        services.activate(deployment)
+    except services.NotDeployable as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request,
+            f"v{deployment.run.number} takes the traffic as soon as its health check passes; "
+            "the current version serves until then.",
+        )
+    return redirect("endpoint_detail", endpoint_id=deployment.endpoint_id)
+
+
+@login_required
+@require_POST
+def deployment_delete(request, deployment_id):
+    deployment, _ = get_deployment_for_user(request.user, deployment_id, write=True)
+    try:
+        services.delete_version(deployment)
+    except services.NotDeployable as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"v{deployment.run.number} removed from this endpoint.")
+    return redirect("endpoint_detail", endpoint_id=deployment.endpoint_id)
+
+
+@login_required
+@require_POST
+def endpoint_ab(request, endpoint_id):
+    endpoint, _ = get_endpoint_for_user(request.user, endpoint_id, write=True)
+    action = request.POST.get("action", "start")
+    try:
+        if action == "start":
+            form = AbTestForm(request.POST, endpoint=endpoint)
+            if not form.is_valid():
+                raise services.NotDeployable(
+                    "Choose a healthy version that takes no traffic yet, and a share from 1 to 99%."
+                )
+            services.start_ab(endpoint, form.cleaned_data["candidate"], form.cleaned_data["weight"])
+            messages.success(request, "A/B test started.")
+        elif action in ("switch", "end"):
+            pair = services.ab_pair(endpoint)
+            if len(pair) < 2:
+                raise services.NotDeployable("No A/B test is running.")
+            services.end_ab(endpoint, pair[1] if action == "switch" else pair[0])
+            messages.success(request, "All traffic now goes to one version.")
+        else:
+            raise services.NotDeployable("Unknown action.")
+    except services.NotDeployable as exc:
+        messages.error(request, str(exc))
+    return redirect("endpoint_detail", endpoint_id=endpoint.pk)
+
+
+@login_required
+@require_GET
+def endpoint_logs(request, endpoint_id):
+    endpoint, membership = get_endpoint_for_user(request.user, endpoint_id)
+    logs = RequestLog.objects.filter(endpoint=endpoint).select_related("deployment__run", "api_key")
+    status = request.GET.get("status", "")
+    if status == "errors":
+        logs = logs.filter(status_code__gte=400)
+    page = Paginator(logs, LOGS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "endpoints/logs.html",
+        {
+            "endpoint": endpoint,
+            "project": endpoint.project,
+            "membership": membership,
+            "page": page,
+            "status": status,
+        },
+    )
+
+
+# --- keys --------------------------------------------------------------------
+
+
+def _show_key(request, project, raw: str, note: str):
+    """The whole key appears in this one response and nowhere else."""
+    endpoint = project.endpoints.first()
+    if endpoint is None:
+        return render(
+            request,
+            "endpoints/key_created.html",
+            {"project": project, "raw_key": raw, "note": note},
+        )
+    _, membership = get_endpoint_for_user(request.user, endpoint.pk)
+    context = _context(request, endpoint, membership, raw_key=raw, key_note=note)
+    response = render(request, "endpoints/detail.html", context)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_POST
+def key_create(request, project_id):
+    project, _ = get_project_for_user(request.user, project_id, write=True)
+    form = KeyCreateForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "A key's name is at most 80 characters.")
+        return redirect("project_endpoints", project_id=project.pk)
+    key, raw = api_keys.create_key(project, request.user, form.cleaned_data["name"])
+    return _show_key(request, project, raw, f"New key {key.prefix}… created.")
+
+
+@login_required
+@require_POST
+def key_rotate(request, key_id):
+    key, _ = get_key_for_user(request.user, key_id, write=True)
+    form = RotateKeyForm(request.POST)
+    if not form.is_valid() or api_keys.key_state(key) in ("revoked", "expired"):
+        messages.error(
+            request, "Choose one of the grace periods offered; only a working key can be rotated."
+        )
+        return redirect("project_endpoints", project_id=key.project_id)
+    grace = form.cleaned_data["grace_s"]
+    new, raw = api_keys.rotate_key(key, request.user, timedelta(seconds=grace))
+    return _show_key(request, key.project, raw, f"Key {key.prefix}… rotated. {grace_label(grace)}.")
+
+
+@login_required
+@require_POST
+def key_revoke(request, key_id):
+    key, _ = get_key_for_user(request.user, key_id, write=True)
+    api_keys.revoke_key(key)
+    messages.success(request, f"Key {key.prefix}… revoked: the next request with it fails.")
+    endpoint = key.project.endpoints.first()
+    if endpoint:
+        return redirect("endpoint_detail", endpoint_id=endpoint.pk)
+    return redirect("project_endpoints", project_id=key.project_id)
+
+
+# --- the test console --------------------------------------------------------
+
+
+@login_required
+@require_POST
+async def endpoint_console(request, endpoint_id):
+    """The page's test console: the same path as an API call, with the member's session
+    instead of a key; the answer streams back as server-sent events."""
+    user = await request.auser()
+    endpoint, _ = await sync_to_async(get_endpoint_for_user)(user, endpoint_id, write=True)
+    call = Call("console", from_console=True, project_id=endpoint.project_id)
+    return await proxy(call, request, "chat", console=(endpoint.project_id, user.pk))

@@ -1,0 +1,91 @@
+"""A real `transformers serve` process for the suite, and versions deployed into it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from apps.endpoints import keys
+from apps.endpoints.models import Deployment
+from apps.endpoints.services import deploy_run
+from apps.endpoints.tasks import serve_deployment
+from tests.e2e.conftest import OUTPUT, _free_port
+from tests.evaluation.conftest import trained_run  # noqa: F401  (a fixture)
+
+
+@pytest.fixture(scope="session")
+def inference_server():
+    """transformers' OpenAI-compatible server on CPU, as the Procfile's `inference` process runs it."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    with open(OUTPUT / "inference.log", "ab") as log:
+        process = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "transformers"),
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--device",
+                "cpu",
+                "--model-timeout",
+                "3600",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    if httpx.get(url + "/health", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"transformers serve did not start; see {OUTPUT / 'inference.log'}"
+                    )
+                time.sleep(0.3)
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+@pytest.fixture
+def serving(settings, inference_server):
+    settings.INFERENCE_SERVER_URL = inference_server
+    settings.INFERENCE_BACKEND = "transformers"
+    return inference_server
+
+
+@pytest.fixture
+def deployed(serving, trained_run, owner) -> Deployment:  # noqa: F811
+    """The tiny model's trained version, merged, loaded and health-checked: a live endpoint."""
+    deployment = deploy_run(trained_run, owner)
+    assert serve_deployment(str(deployment.pk)) == "ready", Deployment.objects.get(
+        pk=deployment.pk
+    ).error
+    deployment.refresh_from_db()
+    return deployment
+
+
+@pytest.fixture
+def api_key(deployed, owner) -> str:
+    _, raw = keys.create_key(deployed.endpoint.project, owner, "tests")
+    return raw
+
+
+def bearer(raw: str) -> dict:
+    return {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
