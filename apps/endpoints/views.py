@@ -242,7 +242,7 @@ def _show_key(request, project, raw: str, note: str):
         return render(
             request,
             "endpoints/key_created.html",
-            {"project": project, "raw_key": raw, "note": note},
+            {"project": project, "raw_key": raw, "key_note": note},
         )
     _, membership = get_endpoint_for_user(request.user, endpoint.pk)
     context = _context(request, endpoint, membership, raw_key=raw, key_note=note)

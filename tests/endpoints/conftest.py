@@ -77,8 +77,8 @@ def deployed(serving, trained_run, owner) -> Deployment:  # noqa: F811
     assert serve_deployment(str(deployment.pk)) == "ready", Deployment.objects.get(
         pk=deployment.pk
     ).error
-    deployment.refresh_from_db()
-    return deployment
+    # Related rows loaded now: async tests may not query lazily.
+    return Deployment.objects.select_related("endpoint__project", "run").get(pk=deployment.pk)
 
 
 @pytest.fixture

@@ -1,0 +1,64 @@
+"""Keys: stored as hashes, rotated with a grace period, revoked at once. Rate limits: exact
+under concurrent requests from several processes sharing Redis."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+import uuid
+from datetime import timedelta
+
+from django.utils import timezone
+
+from apps.endpoints import keys, ratelimit
+from apps.endpoints.models import ApiKey
+
+from .ratelimit_burst import burst
+
+
+def test_a_key_is_shown_once_and_stored_as_a_hash(project, owner):
+    key, raw = keys.create_key(project, owner, "website")
+    assert raw.startswith("vf_live_") and len(raw) > 40
+    stored = ApiKey.objects.get(pk=key.pk)
+    assert raw not in {stored.prefix, stored.key_hash, stored.name}
+    assert stored.key_hash == keys.hash_key(raw) and raw.startswith(stored.prefix)
+    assert keys.key_state(stored) == "active"
+
+
+def test_rotation_keeps_the_old_key_for_the_grace_period(project, owner):
+    old, _ = keys.create_key(project, owner)
+    new, raw = keys.rotate_key(old, owner, timedelta(hours=1))
+    old.refresh_from_db()
+    assert old.replaced_by == new and keys.key_state(old) == "rotating"
+    assert keys.key_state(old, now=timezone.now() + timedelta(hours=1, seconds=1)) == "expired"
+    assert keys.key_state(new) == "active" and new.key_hash == keys.hash_key(raw)
+
+
+def test_rotation_without_grace_and_revocation_stop_the_key_now(project, owner):
+    old, _ = keys.create_key(project, owner)
+    keys.rotate_key(old, owner, timedelta(0))
+    old.refresh_from_db()
+    assert keys.key_state(old) == "revoked"
+    other, _ = keys.create_key(project, owner)
+    keys.revoke_key(other)
+    other.refresh_from_db()
+    assert keys.key_state(other) == "revoked"
+
+
+def test_requests_per_minute_hold_across_processes(db):
+    key_id = uuid.uuid4()
+    now = time.time()
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(4) as pool:
+        allowed = pool.map(burst, [(key_id, 40, 100, now)] * 4)
+    assert sum(allowed) == 100  # 160 requests, exactly 100 through
+
+
+async def test_tokens_per_minute_and_the_next_window():
+    key_id = uuid.uuid4()
+    now = 120 * 60 + 10.0  # 10 s into a minute
+    assert (await ratelimit.check(key_id, 100, 50, now=now)).allowed
+    await ratelimit.add_tokens(key_id, 60, now=now)
+    refused = await ratelimit.check(key_id, 100, 50, now=now)
+    assert (refused.allowed, refused.reason, refused.retry_after) == (False, "tokens", 50)
+    assert (await ratelimit.check(key_id, 100, 50, now=now + 60)).allowed
