@@ -125,6 +125,7 @@ def relay(call: Call, response: httpx.Response, public_id: str, wants_usage: boo
                 )
             )
             yield _sse(error.body())
+            yield "data: [DONE]\n\n"
         except (asyncio.CancelledError, GeneratorExit):
             call.status, call.error_code = 499, "client_closed_request"
             raise
