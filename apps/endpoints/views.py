@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.evaluations.models import EvalStatus
@@ -44,6 +45,14 @@ def _scores(deployments) -> dict:
     return out
 
 
+def _with_state(key_rows):
+    now = timezone.now()
+    rows = list(key_rows)
+    for key in rows:
+        key.state = api_keys.key_state(key, now)
+    return rows
+
+
 def _context(request, endpoint, membership, **extra):
     deployments = list(
         endpoint.deployments.exclude(status=DeploymentStatus.RETIRED).select_related(
@@ -67,7 +76,7 @@ def _context(request, endpoint, membership, **extra):
         "ab": pair if len(pair) > 1 else None,
         "active": pair[0] if pair else None,
         "api_base": request.build_absolute_uri("/v1"),
-        "keys": project.api_keys.all(),
+        "keys": _with_state(project.api_keys.all()),
         "today": monitoring.today_stats(endpoint),
         "stats": monitoring.endpoint_stats(endpoint),
         "settings_form": EndpointSettingsForm(instance=endpoint),
