@@ -14,7 +14,11 @@ from apps.endpoints import keys
 from apps.endpoints.models import Deployment
 from apps.endpoints.services import deploy_run
 from apps.endpoints.tasks import serve_deployment
-from tests.e2e.conftest import OUTPUT, _free_port
+from tests.e2e.conftest import (
+    OUTPUT,
+    _free_port,
+    live_server_url,  # noqa: F401  (a fixture)
+)
 from tests.evaluation.conftest import trained_run  # noqa: F401  (a fixture)
 
 

@@ -9,13 +9,13 @@ import pytest
 from openai import OpenAI
 
 from apps.endpoints.models import Deployment, RequestLog
-from tests.e2e.conftest import live_server_url, wait_for  # noqa: F401  (a fixture)
+from tests.e2e.conftest import wait_for
 from tests.fakes.inference import MisbehavingServer
 
 pytestmark = pytest.mark.e2e
 
 
-def test_the_openai_client_works_unchanged(live_server_url, deployed, api_key):  # noqa: F811
+def test_the_openai_client_works_unchanged(live_server_url, deployed, api_key):
     name = deployed.endpoint.name
     client = OpenAI(base_url=f"{live_server_url}/v1", api_key=api_key, max_retries=0)
     assert [m.id for m in client.models.list()] == [name]
@@ -60,7 +60,7 @@ def test_the_openai_client_works_unchanged(live_server_url, deployed, api_key): 
     ]  # models calls are not billed; the bad key has no project
 
 
-def test_a_huge_body_is_refused_before_it_is_read(live_server_url, deployed, api_key):  # noqa: F811
+def test_a_huge_body_is_refused_before_it_is_read(live_server_url, deployed, api_key):
     response = httpx.post(
         f"{live_server_url}/v1/chat/completions",
         content=b"x" * (10 * 1024 * 1024),
@@ -78,7 +78,7 @@ def _stream_body(model):
 def test_a_caller_hanging_up_mid_stream_is_logged_and_others_are_served(
     live_server_url,
     deployed,
-    api_key,  # noqa: F811
+    api_key,
 ):
     with MisbehavingServer() as upstream:
         Deployment.objects.filter(pk=deployed.pk).update(
@@ -112,7 +112,7 @@ def test_a_caller_hanging_up_mid_stream_is_logged_and_others_are_served(
 def test_a_server_dying_mid_answer_ends_the_stream_with_an_error(
     live_server_url,
     deployed,
-    api_key,  # noqa: F811
+    api_key,
 ):
     with MisbehavingServer() as upstream:
         Deployment.objects.filter(pk=deployed.pk).update(
