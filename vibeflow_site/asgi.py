@@ -13,13 +13,14 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from .gateway_asgi import GatewayASGIHandler, SplitByPath  # noqa: E402
 from .limits import RequestBodyLimit, dataset_upload_limit, gateway_body_limit  # noqa: E402
 from .routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": RequestBodyLimit(
-            django_asgi_app,
+            SplitByPath(django_asgi_app, GatewayASGIHandler()),
             [
                 (r"^/projects/[^/]+/datasets/upload/$", dataset_upload_limit),
                 (r"^/v1/", gateway_body_limit),

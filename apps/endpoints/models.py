@@ -8,6 +8,34 @@ from pathlib import Path
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+
+
+def _bump_directory() -> None:
+    from .gateway.directory import bump
+
+    bump()
+
+
+# Changes that never affect who may call what: a key's last use is stamped by the gateway itself.
+_NOT_ROUTING = {"last_used_at", "step", "detail", "deploy_seconds"}
+
+
+class DirectoryQuerySet(models.QuerySet):
+    """update() and delete() tell the gateway's directory (gateway/directory.py) that cached
+    lookups are stale; save() and delete() of single rows do it through signals below."""
+
+    def update(self, **kwargs):
+        count = super().update(**kwargs)
+        if count and set(kwargs) - _NOT_ROUTING:
+            _bump_directory()
+        return count
+
+    def delete(self):
+        result = super().delete()
+        _bump_directory()
+        return result
 
 
 class EndpointStatus(models.TextChoices):
@@ -48,6 +76,8 @@ class Endpoint(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     stopped_at = models.DateTimeField(null=True, blank=True)
+
+    objects = DirectoryQuerySet.as_manager()
 
     class Meta:
         ordering = ["created_at"]
@@ -106,6 +136,8 @@ class Deployment(models.Model):
     activated_at = models.DateTimeField(null=True, blank=True)
     deploy_seconds = models.FloatField(null=True, blank=True)
 
+    objects = DirectoryQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at"]
 
@@ -162,6 +194,8 @@ class ApiKey(models.Model):
     replaced_by = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="replaces"
     )
+
+    objects = DirectoryQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -221,3 +255,12 @@ class HealthCheck(models.Model):
 
     def __str__(self):
         return f"{'ok' if self.ok else 'failed'} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+@receiver([post_save, post_delete], sender=ApiKey)
+@receiver([post_save, post_delete], sender=Endpoint)
+@receiver([post_save, post_delete], sender=Deployment)
+def _directory_changed(sender, update_fields=None, **kwargs):
+    if update_fields and not set(update_fields) - _NOT_ROUTING:
+        return
+    _bump_directory()

@@ -18,11 +18,12 @@ from vibeflow_site.env import redis_url_for
 
 WINDOW_S = 60
 
-_CHECK = """
+_COUNT = """
 local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 local t = tonumber(redis.call('GET', KEYS[2]) or '0')
-return {n, t}
+local v = tonumber(redis.call('GET', KEYS[3]) or '0')
+return {n, t, v}
 """
 
 # redis.asyncio clients belong to the event loop that made them (tests make one per request).
@@ -52,16 +53,38 @@ def _keys(key_id, window: int) -> tuple[str, str]:
     return f"rl:req:{key_id}:{window}", f"rl:tok:{key_id}:{window}"
 
 
-async def check(key_id, rpm: int, tpm: int, now: float | None = None) -> Verdict:
+@dataclass(frozen=True)
+class Count:
+    """This request counted in its window: the requests so far (this one included), the tokens
+    so far, and the gateway directory's version (read in the same round trip)."""
+
+    requests: int
+    tokens: int
+    version: int
+    retry_after: int
+
+    def verdict(self, rpm: int, tpm: int) -> Verdict:
+        if self.requests > rpm:
+            return Verdict(False, "requests", rpm, self.retry_after)
+        if self.tokens >= tpm:
+            return Verdict(False, "tokens", tpm, self.retry_after)
+        return Verdict(True)
+
+
+async def count(subject, now: float | None = None) -> Count:
+    from .gateway.directory import VERSION_KEY
+
     now = time.time() if now is None else now
     window = int(now // WINDOW_S)
     retry_after = max(1, int((window + 1) * WINDOW_S - now))
-    requests, tokens = await _client().eval(_CHECK, 2, *_keys(key_id, window), WINDOW_S + 1)
-    if requests > rpm:
-        return Verdict(False, "requests", rpm, retry_after)
-    if tokens >= tpm:
-        return Verdict(False, "tokens", tpm, retry_after)
-    return Verdict(True)
+    requests, tokens, version = await _client().eval(
+        _COUNT, 3, *_keys(subject, window), VERSION_KEY, WINDOW_S + 1
+    )
+    return Count(requests, tokens, version, retry_after)
+
+
+async def check(subject, rpm: int, tpm: int, now: float | None = None) -> Verdict:
+    return (await count(subject, now)).verdict(rpm, tpm)
 
 
 async def add_tokens(key_id, tokens: int, now: float | None = None) -> None:
@@ -73,3 +96,23 @@ async def add_tokens(key_id, tokens: int, now: float | None = None) -> None:
         pipe.incrby(token_key, tokens)
         pipe.expire(token_key, WINDOW_S + 1)
         await pipe.execute()
+
+
+_sync_client = None
+
+
+def add_tokens_sync(key_id, tokens: int, now: float | None = None) -> None:
+    """The same count from synchronous code (the log write after an answer has gone out)."""
+    global _sync_client
+    if tokens <= 0:
+        return
+    if _sync_client is None:
+        import redis
+
+        _sync_client = redis.Redis.from_url(redis_url_for(settings.REDIS_URL, 1))
+    now = time.time() if now is None else now
+    _, token_key = _keys(key_id, int(now // WINDOW_S))
+    with _sync_client.pipeline(transaction=False) as pipe:
+        pipe.incrby(token_key, tokens)
+        pipe.expire(token_key, WINDOW_S + 1)
+        pipe.execute()

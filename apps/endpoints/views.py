@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.http import FileResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.evaluations.models import EvalStatus
 from apps.projects.access import get_project_for_user
 from apps.training.access import get_run_for_user
+from workers.models import bundled
+from workers.serving.export import build_zip
 
 from . import keys as api_keys
 from . import monitoring, services
@@ -239,6 +245,29 @@ def endpoint_logs(request, endpoint_id):
             "status": status,
         },
     )
+
+
+@login_required
+@require_GET
+def run_download(request, run_id):
+    """The version as a zip: adapter weights and config, tokenizer, requirements, an example
+    script and a README (spec 6.3). Built once per version, then served from disk."""
+    run, _ = get_run_for_user(request.user, run_id)
+    problem = services.deploy_problem(run)
+    if problem:
+        messages.error(request, problem.replace("deployed", "downloaded"))
+        return redirect("run_config", run_id=run.pk)
+    base = bundled.HUB_ID if run.base_model.bundled else run.base_model.source
+    path = build_zip(
+        run.adapter_dir,
+        Path(settings.DATA_DIR) / "exports" / str(run.pk) / "adapter.zip",
+        title=f"{run.project.name} v{run.number}",
+        base=base,
+        method=run.get_method_display(),
+        version=f"v{run.number}",
+    )
+    filename = f"{slugify(run.project.name) or 'model'}-v{run.number}.zip"
+    return FileResponse(open(path, "rb"), as_attachment=True, filename=filename)
 
 
 # --- keys --------------------------------------------------------------------

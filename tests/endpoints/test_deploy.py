@@ -7,7 +7,6 @@ import random
 import socket
 
 import pytest
-from asgiref.sync import async_to_sync
 
 from apps.endpoints import services
 from apps.endpoints.gateway.calls import Call, route
@@ -107,9 +106,10 @@ def test_ab_split_routes_by_weight_then_switches(deployed, owner):
     assert [d.weight for d in services.ab_pair(deployed.endpoint)] == [80, 20]
 
     random.seed(7)
-    picks = [
-        async_to_sync(route)(Call("chat.completions"), deployed.endpoint).pk for _ in range(1000)
-    ]
+    call = Call(
+        "chat.completions", endpoint=deployed.endpoint, live=services.ab_pair(deployed.endpoint)
+    )
+    picks = [route(call).pk for _ in range(1000)]
     share_b = picks.count(v2.pk) / len(picks)
     assert 0.15 < share_b < 0.25
 

@@ -62,3 +62,23 @@ async def test_tokens_per_minute_and_the_next_window():
     refused = await ratelimit.check(key_id, 100, 50, now=now)
     assert (refused.allowed, refused.reason, refused.retry_after) == (False, "tokens", 50)
     assert (await ratelimit.check(key_id, 100, 50, now=now + 60)).allowed
+
+
+def test_revoking_a_key_reaches_the_gateways_cached_directory(client, deployed, api_key):
+    """The gateway caches key → endpoint lookups per process; a revocation (an UPDATE, no save)
+    must still fail the very next request."""
+    body = {
+        "model": deployed.endpoint.name,
+        "messages": [{"role": "user", "content": "hi"}],
+        "max_tokens": 1,
+    }
+    post = lambda: client.post(  # noqa: E731
+        "/v1/chat/completions",
+        body,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {api_key}",
+    )
+    assert post().status_code == 200
+    assert post().status_code == 200  # served from the cache
+    keys.revoke_key(ApiKey.objects.get(key_hash=keys.hash_key(api_key)))
+    assert post().status_code == 401

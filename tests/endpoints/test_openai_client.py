@@ -50,6 +50,8 @@ def test_the_openai_client_works_unchanged(live_server_url, deployed, api_key):
         client.chat.completions.create(
             model=name, messages=[{"role": "user", "content": "hi"}], max_tokens=0
         )
+    # Rows are written once each answer has gone out: wait for the last one.
+    wait_for(lambda: RequestLog.objects.count() == 5, 30, "five log rows")
     codes = sorted(RequestLog.objects.values_list("status_code", flat=True))
     assert codes == [
         200,

@@ -190,3 +190,25 @@ async def test_the_console_streams_through_the_same_path(
     assert text.rstrip().endswith("data: [DONE]")
     row = await RequestLog.objects.aget()
     assert row.from_console and row.api_key_id is None and row.tokens_out > 0
+
+
+def test_download_is_a_zip_that_runs_locally(login, owner, outsider, trained_run):
+    import io
+    import zipfile
+
+    url = reverse("run_download", args=[trained_run.pk])
+    assert login(outsider).get(url).status_code == 404
+    response = login(owner).get(url)
+    assert response.status_code == 200
+    assert response["Content-Disposition"].startswith('attachment; filename="support-bot-v1.zip"')
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+    names = set(archive.namelist())
+    assert {
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "requirements.txt",
+        "inference_example.py",
+        "README.md",
+    } <= names
+    compile(archive.read("inference_example.py"), "inference_example.py", "exec")
+    assert "Ollama" in archive.read("README.md").decode()

@@ -20,6 +20,8 @@ from pathlib import Path
 BUNDLED_MODEL_ID = "smollm2-135m-instruct"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _MARKER = "vibeflow-bundled.json"
+# The same model on the Hugging Face Hub, for what runs elsewhere (a downloaded version's example).
+HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 
 
 class BundledModelMissing(RuntimeError):

@@ -13,12 +13,15 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 import httpx
+from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.http import JsonResponse
 from django.utils import timezone
 
 from .. import ratelimit
 from ..keys import hash_key, key_state
-from ..models import ApiKey, Deployment, DeploymentStatus, Endpoint, EndpointStatus, RequestLog
+from ..models import ApiKey, Deployment, Endpoint, EndpointStatus, RequestLog
+from . import directory
 from .errors import ApiError, invalid_key, missing_key, not_ready, unknown_model
 
 log = logging.getLogger("vibeflow.gateway")
@@ -58,6 +61,9 @@ class Call:
     tokens_out: int = 0
     status: int = 200
     error_code: str = ""
+    live: list = field(default_factory=list)  # the endpoint's deployments taking traffic
+    subject: str = ""  # what the rate limit counts: the key's hash, or the console's user
+    finished_at: float | None = None  # when the answer was ready (latency excludes the log write)
 
     def fail(self, error: ApiError) -> ApiError:
         self.status, self.error_code = error.status, error.code
@@ -73,47 +79,59 @@ class Call:
         return cost_of(self.tokens_in + self.tokens_out)
 
 
-async def authenticate(request, call: Call) -> ApiKey:
+def presented_key_hash(request) -> str | None:
     scheme, _, raw = request.headers.get("Authorization", "").partition(" ")
     raw = raw.strip()
-    if scheme.lower() != "bearer" or not raw:
+    return hash_key(raw) if scheme.lower() == "bearer" and raw else None
+
+
+def _valid_key(key_hash: str) -> ApiKey | None:
+    key = ApiKey.objects.filter(key_hash=key_hash).first()
+    return key if key is not None and key_state(key) not in ("revoked", "expired") else None
+
+
+async def authenticate(request, call: Call) -> ApiKey:
+    key_hash = presented_key_hash(request)
+    if key_hash is None:
         raise call.fail(missing_key())
-    key = await ApiKey.objects.filter(key_hash=hash_key(raw)).afirst()
-    if key is None or key_state(key) in ("revoked", "expired"):
+    key = await sync_to_async(_valid_key)(key_hash)
+    if key is None:
         raise call.fail(invalid_key())
     call.key, call.project_id = key, key.project_id
     return key
 
 
-async def resolve(call: Call, project_id, name: str | None) -> Endpoint:
-    endpoints = Endpoint.objects.filter(project_id=project_id)
-    endpoint = await (endpoints.filter(name=name) if name else endpoints).afirst()
+async def admit(request, call: Call, name, *, console=None, want_endpoint=True):
+    """Count the request, check the key (or take the console's project and user), find the
+    endpoint called by name, and apply its limits. One Redis round trip; the database only when
+    the directory changed since this process last looked (``directory``)."""
+    key_hash = None
+    if console is None:
+        key_hash = presented_key_hash(request)
+        if key_hash is None:
+            raise call.fail(missing_key())
+        call.subject = key_hash
+    else:
+        call.subject = f"console:{console[1]}"
+    counted = await ratelimit.count(call.subject)
+    entry = await directory.lookup(
+        key_hash, console[0] if console else None, name, want_endpoint, counted.version
+    )
+    if console is None:
+        if entry.key is None or key_state(entry.key) in ("revoked", "expired"):
+            raise call.fail(invalid_key())
+        call.key, call.project_id = entry.key, entry.key.project_id
+    else:
+        call.project_id = console[0]
+    if not want_endpoint:
+        return None
+    endpoint = entry.endpoint
     if endpoint is None:
         raise call.fail(unknown_model(name or "(none)"))
-    call.endpoint = endpoint
+    call.endpoint, call.live = endpoint, list(entry.live)
     if endpoint.status == EndpointStatus.STOPPED:
         raise call.fail(not_ready(endpoint.name, "the endpoint is stopped; start it on its page."))
-    return endpoint
-
-
-async def route(call: Call, endpoint: Endpoint) -> Deployment:
-    """Pick a deployment by the endpoint's traffic weights (A/B)."""
-    live = [
-        d
-        async for d in Deployment.objects.filter(
-            endpoint=endpoint, status=DeploymentStatus.READY, weight__gt=0
-        )
-    ]
-    if not live:
-        raise call.fail(
-            not_ready(endpoint.name, "no version of it is live yet; it may still be deploying.")
-        )
-    call.deployment = random.choices(live, weights=[d.weight for d in live])[0]
-    return call.deployment
-
-
-async def limit(call: Call, endpoint: Endpoint, subject) -> None:
-    verdict = await ratelimit.check(subject, endpoint.rate_limit_rpm, endpoint.tokens_per_minute)
+    verdict = counted.verdict(endpoint.rate_limit_rpm, endpoint.tokens_per_minute)
     if not verdict.allowed:
         what = "requests" if verdict.reason == "requests" else "tokens"
         raise call.fail(
@@ -126,6 +144,19 @@ async def limit(call: Call, endpoint: Endpoint, subject) -> None:
                 headers={"Retry-After": str(verdict.retry_after)},
             )
         )
+    return endpoint
+
+
+def route(call: Call) -> Deployment:
+    """Pick one of the endpoint's live deployments by its traffic weight (A/B)."""
+    if not call.live:
+        raise call.fail(
+            not_ready(
+                call.endpoint.name, "no version of it is live yet; it may still be deploying."
+            )
+        )
+    call.deployment = random.choices(call.live, weights=[d.weight for d in call.live])[0]
+    return call.deployment
 
 
 # httpx clients belong to the event loop that made them.
@@ -222,11 +253,14 @@ async def open_stream(call: Call, path: str, body: dict, timeout: float) -> http
     return response
 
 
-async def finish(call: Call) -> None:
-    """Write the log row, count the tokens against the key's limit, stamp the key."""
-    latency_ms = (time.monotonic() - call.started) * 1000
+def finish(call: Call) -> None:
+    """Write the log row, count the tokens against the key's limit, stamp the key.
+
+    Synchronous, and called once the answer has gone out (LoggedJsonResponse.close, or the end
+    of a stream), so the caller never waits for it."""
+    latency_ms = (call.finished_at or time.monotonic()) * 1000 - call.started * 1000
     try:
-        await RequestLog.objects.acreate(
+        RequestLog.objects.create(
             id=call.id,
             project_id=call.project_id,
             endpoint=call.endpoint,
@@ -242,12 +276,30 @@ async def finish(call: Call) -> None:
             streamed=call.streamed,
             from_console=call.from_console,
         )
+        if call.subject:
+            ratelimit.add_tokens_sync(call.subject, call.tokens_in + call.tokens_out)
         if call.key is not None:
-            await ratelimit.add_tokens(call.key.pk, call.tokens_in + call.tokens_out)
             now = timezone.now()
             last = call.key.last_used_at
             if last is None or (now - last).total_seconds() > LAST_USED_RESOLUTION_S:
-                await ApiKey.objects.filter(pk=call.key.pk).aupdate(last_used_at=now)
+                ApiKey.objects.filter(pk=call.key.pk).update(last_used_at=now)
+                call.key.last_used_at = now  # the directory's cached copy too
     except Exception:
         # Never turn an answered request into an error because its log row failed.
         log.exception("request log failed", extra={"request_id": str(call.id)})
+
+
+class LoggedJsonResponse(JsonResponse):
+    """A JSON answer that writes its call's log row after it has been sent: Django's handlers
+    call close() once the body is out."""
+
+    def __init__(self, data, call: Call, **kwargs):
+        super().__init__(data, **kwargs)
+        self.call = call
+        call.finished_at = time.monotonic()
+
+    def close(self):
+        try:
+            finish(self.call)
+        finally:
+            super().close()

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import uuid
 
 import httpx
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse, StreamingHttpResponse
@@ -17,13 +19,13 @@ from ..models import DeploymentStatus, Endpoint, EndpointStatus, RequestLog
 from . import schemas
 from .calls import (
     Call,
+    LoggedJsonResponse,
+    admit,
     authenticate,
     finish,
-    limit,
     money,
     open_stream,
     post_json,
-    resolve,
     route,
 )
 from .errors import ApiError, unknown_model
@@ -67,13 +69,26 @@ def _read_json(request, call: Call) -> dict:
     return payload
 
 
-async def _closing(call: Call, error: ApiError) -> JsonResponse:
+def _closing(call: Call, error: ApiError) -> JsonResponse:
+    """The error answer; logged (after sending) when a project can be billed for it."""
     call.fail(error)
-    if call.key is not None or call.from_console:
-        await finish(call)
-    else:
+    if call.key is None and not call.from_console:
         log.info("gateway refused", extra={"status": error.status, "code": error.code})
-    return error.response()
+        return error.response()
+    response = LoggedJsonResponse(error.body(), call, status=error.status)
+    for name, value in error.headers.items():
+        response[name] = value
+    return response
+
+
+def _parse(request, call: Call, schema):
+    """The parsed body, or the error to answer once the key has been checked (a caller with a
+    bad key hears about the key first, as with OpenAI)."""
+    try:
+        payload = _read_json(request, call)
+        return payload, schemas.parse(schema, payload), None
+    except ApiError as error:
+        return None, None, error
 
 
 def _sse(payload: dict) -> str:
@@ -132,7 +147,8 @@ def relay(call: Call, response: httpx.Response, public_id: str, wants_usage: boo
         finally:
             await response.aclose()
             # Shielded: the log row is written even when the client went away mid-stream.
-            await asyncio.shield(finish(call))
+            call.finished_at = time.monotonic()
+            await asyncio.shield(sync_to_async(finish)(call))
 
     streamed = StreamingHttpResponse(events(), content_type="text/event-stream")
     streamed["Cache-Control"] = "no-cache"
@@ -146,16 +162,17 @@ async def proxy(call: Call, request, kind: str, *, console: tuple | None = None)
     console, which a member's session authenticates instead of a key."""
     path, schema, id_prefix = OPENAI_ROUTES[kind]
     try:
-        if console is None:
-            key = await authenticate(request, call)
-            project_id, subject = key.project_id, key.pk
-        else:
-            project_id, subject = console[0], f"console:{console[1]}"
-        payload = _read_json(request, call)
-        parsed = schemas.parse(schema, payload)
-        endpoint = await resolve(call, project_id, parsed.model)
-        await limit(call, endpoint, subject)
-        await route(call, endpoint)
+        payload, parsed, bad_body = _parse(request, call, schema)
+        endpoint = await admit(
+            request,
+            call,
+            parsed.model if parsed else None,
+            console=console,
+            want_endpoint=bad_body is None,
+        )
+        if bad_body:
+            raise bad_body
+        route(call)
         body = dict(payload)
         if body.get("max_tokens") is None and body.get("max_completion_tokens") is None:
             body["max_tokens"] = settings.GATEWAY_DEFAULT_MAX_TOKENS
@@ -167,10 +184,9 @@ async def proxy(call: Call, request, kind: str, *, console: tuple | None = None)
             return relay(call, upstream, public_id, wants_usage)
         answer = await post_json(call, path, body, endpoint.timeout_s)
     except ApiError as error:
-        return await _closing(call, error)
+        return _closing(call, error)
     answer["model"], answer["id"] = endpoint.name, public_id
-    await finish(call)
-    response = JsonResponse(answer)
+    response = LoggedJsonResponse(answer, call)
     response["X-Request-Id"] = str(call.id)
     return response
 
@@ -196,11 +212,13 @@ async def complete(request):
         return _method_not_allowed("POST")
     call = Call("complete")
     try:
-        key = await authenticate(request, call)
-        parsed = schemas.parse(schemas.CompleteRequest, _read_json(request, call))
-        endpoint = await resolve(call, key.project_id, parsed.model)
-        await limit(call, endpoint, key.pk)
-        await route(call, endpoint)
+        _, parsed, bad_body = _parse(request, call, schemas.CompleteRequest)
+        endpoint = await admit(
+            request, call, parsed.model if parsed else None, want_endpoint=bad_body is None
+        )
+        if bad_body:
+            raise bad_body
+        route(call)
         body = {
             "messages": [{"role": "user", "content": parsed.prompt}],
             "max_tokens": parsed.max_tokens,
@@ -209,17 +227,17 @@ async def complete(request):
             body["temperature"] = parsed.temperature
         answer = await post_json(call, "/v1/chat/completions", body, endpoint.timeout_s)
     except ApiError as error:
-        return await _closing(call, error)
-    await finish(call)
+        return _closing(call, error)
     choice = (answer.get("choices") or [{}])[0]
-    return JsonResponse(
+    return LoggedJsonResponse(
         {
             "id": f"req_{call.id.hex}",
             "model": endpoint.name,
             "completion": (choice.get("message") or {}).get("content") or "",
             "tokens_used": call.tokens_in + call.tokens_out,
             "cost": money(call.cost),
-        }
+        },
+        call,
     )
 
 
@@ -252,7 +270,7 @@ async def models(request):
     try:
         key = await authenticate(request, call)
     except ApiError as error:
-        return await _closing(call, error)
+        return _closing(call, error)
     data = [_model_object(e) for e in await _live_endpoints(key.project_id)]
     return JsonResponse({"object": "list", "data": data})
 
@@ -268,7 +286,7 @@ async def model_detail(request, name):
         if not found:
             raise call.fail(unknown_model(name))
     except ApiError as error:
-        return await _closing(call, error)
+        return _closing(call, error)
     return JsonResponse(_model_object(found[0]))
 
 
@@ -305,7 +323,7 @@ async def feedback(request):
                 )
             )
     except ApiError as error:
-        return await _closing(call, error)
+        return _closing(call, error)
     return JsonResponse({"id": parsed.id, "score": parsed.score, "recorded": True})
 
 

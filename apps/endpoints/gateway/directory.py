@@ -1,0 +1,86 @@
+"""Who may call what: key → project → endpoint → live deployments, cached in each web process.
+
+Looking these up costs a hop to the database thread and three queries, most of what the gateway
+adds to a call. Each process keeps what it looked up, stamped with a version number kept in
+Redis; every change to a key, an endpoint or a deployment bumps that number (``bump``: the
+models' save/delete signals and their querysets' update/delete, in ``apps.endpoints.models``), and
+the gateway reads it in the same Redis round trip as the rate limit. A revoked key therefore fails
+on the next request in every process, with no query at all while nothing changes.
+
+The number is bumped at once and again after the transaction commits: a request that reads the
+database between the two may cache what is about to change, and the second bump retires it.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import transaction
+
+from vibeflow_site.env import redis_url_for
+
+VERSION_KEY = "gw:directory-version"
+MAX_ENTRIES = 10_000
+
+_entries: OrderedDict = OrderedDict()
+_redis = None
+
+
+@dataclass(frozen=True)
+class Entry:
+    key: object  # ApiKey | None
+    endpoint: object  # Endpoint | None
+    live: tuple  # the endpoint's deployments taking traffic
+
+
+def _bump_now() -> None:
+    global _redis
+    if _redis is None:
+        import redis
+
+        _redis = redis.Redis.from_url(redis_url_for(settings.REDIS_URL, 1))
+    _redis.incr(VERSION_KEY)
+
+
+def bump() -> None:
+    _bump_now()
+    transaction.on_commit(_bump_now)
+
+
+def _fetch(key_hash, project_id, name, want_endpoint) -> Entry:
+    from ..models import ApiKey, Deployment, DeploymentStatus, Endpoint
+
+    key = None
+    if key_hash is not None:
+        key = ApiKey.objects.filter(key_hash=key_hash).first()
+        if key is None:
+            return Entry(None, None, ())
+        project_id = key.project_id
+    if not want_endpoint:
+        return Entry(key, None, ())
+    endpoints = Endpoint.objects.filter(project_id=project_id)
+    endpoint = (endpoints.filter(name=name) if name else endpoints).first()
+    live = ()
+    if endpoint is not None:
+        live = tuple(
+            Deployment.objects.filter(
+                endpoint=endpoint, status=DeploymentStatus.READY, weight__gt=0
+            )
+        )
+    return Entry(key, endpoint, live)
+
+
+async def lookup(key_hash, project_id, name, want_endpoint, version: int) -> Entry:
+    cache_key = (key_hash, project_id, name, want_endpoint)
+    hit = _entries.get(cache_key)
+    if hit is not None and hit[0] == version:
+        _entries.move_to_end(cache_key)
+        return hit[1]
+    entry = await sync_to_async(_fetch)(key_hash, project_id, name, want_endpoint)
+    _entries[cache_key] = (version, entry)
+    if len(_entries) > MAX_ENTRIES:
+        _entries.popitem(last=False)
+    return entry

@@ -1,0 +1,373 @@
+"""Serving the bundled model: the gateway + `transformers serve` against calling transformers'
+generate directly in a loop, at concurrency 1, 8 and 32.
+
+Sets up, in the database of DATABASE_URL (a migrated one: the one `./vibeflow run` uses), a
+project whose version is the bundled SmolLM2-135M-Instruct with a LoRA adapter (freshly
+initialised: peft starts B at zero, so it serves exactly like a trained one of the same rank),
+deploys it through the real deploy task into a `transformers serve` child process, and starts
+Daphne for the gateway. Then:
+
+1. the sequential baseline: the merged model loaded here, `generate` for one request at a time;
+2. gateway overhead: max_tokens=1 requests, alternating straight to the server and through the
+   gateway, p50 of each and the difference (target: under 5 ms);
+3. through the gateway at concurrency 1, 8 and 32: requests/s, completion tokens/s, p50/p95
+   latency, and the tokens/s ratio to the baseline (target at 8 and above: above 1).
+
+    DATABASE_URL=... REDIS_URL=... .venv/bin/python bench/bench_serving.py [--tokens 32]
+        [--continuous-batching]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vibeflow_site.settings")
+os.environ.setdefault("DEBUG", "1")
+
+PROMPTS = [
+    "How do I reset my password?",
+    "Can I get a refund for last month?",
+    "Where do I download my invoices?",
+    "How do I add a teammate to my plan?",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def pct(values, q):
+    return statistics.quantiles(values, n=100)[q - 1] if len(values) > 1 else values[0]
+
+
+def baseline(model_dir: str, n: int, tokens: int) -> dict:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    latencies, produced = [], 0
+    warm = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "Hi"}],
+        add_generation_prompt=True,
+        return_tensors="pt",
+        return_dict=True,
+    )
+    with torch.no_grad():
+        model.generate(**warm, max_new_tokens=2, do_sample=False)
+    started = time.perf_counter()
+    for i in range(n):
+        t0 = time.perf_counter()
+        ids = tokenizer.apply_chat_template(
+            [{"role": "user", "content": PROMPTS[i % len(PROMPTS)]}],
+            add_generation_prompt=True,
+            return_tensors="pt",
+            return_dict=True,
+        )
+        with torch.no_grad():
+            out = model.generate(**ids, max_new_tokens=tokens, do_sample=False)
+        produced += out.shape[-1] - ids["input_ids"].shape[-1]
+        latencies.append((time.perf_counter() - t0) * 1000)
+    wall = time.perf_counter() - started
+    return {
+        "rps": n / wall,
+        "tps": produced / wall,
+        "p50": pct(latencies, 50),
+        "p95": pct(latencies, 95),
+    }
+
+
+def load(url: str, headers: dict, model: str, concurrency: int, n: int, tokens: int) -> dict:
+    def one(i):
+        t0 = time.perf_counter()
+        response = httpx.post(
+            url,
+            json={
+                "model": model,
+                "messages": [{"role": "user", "content": PROMPTS[i % len(PROMPTS)]}],
+                "max_tokens": tokens,
+            },
+            headers=headers,
+            timeout=600,
+        )
+        response.raise_for_status()
+        return (time.perf_counter() - t0) * 1000, response.json()["usage"]["completion_tokens"]
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        results = list(pool.map(one, range(n)))
+    wall = time.perf_counter() - started
+    latencies = [r[0] for r in results]
+    return {
+        "rps": n / wall,
+        "tps": sum(r[1] for r in results) / wall,
+        "p50": pct(latencies, 50),
+        "p95": pct(latencies, 95),
+    }
+
+
+class NullServer:
+    """Answers every chat completion at once with a fixed one-token answer: with it, what the
+    gateway adds is measured apart from the model (whose CPU threads compete with Daphne's on a
+    2-core machine)."""
+
+    def __enter__(self):
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        body = json.dumps(
+            {
+                "id": "x",
+                "object": "chat.completion",
+                "created": 0,
+                "model": "null",
+                "choices": [
+                    {
+                        "index": 0,
+                        "finish_reason": "length",
+                        "message": {"role": "assistant", "content": "Hi"},
+                    }
+                ],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 1, "total_tokens": 11},
+            }
+        ).encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # else headers and body wait on delayed ACKs (40 ms)
+
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+
+
+def overhead(direct, gateway, auth, served, name, n) -> tuple[float, float]:
+    """p50 straight to the server and through the gateway, one kept-alive connection each,
+    alternating so drift hits both."""
+
+    def timed(client, url, headers, model):
+        t0 = time.perf_counter()
+        response = client.post(
+            url,
+            json={"model": model, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 1},
+            headers=headers,
+        )
+        response.raise_for_status()
+        return (time.perf_counter() - t0) * 1000
+
+    d, g = [], []
+    with httpx.Client(timeout=60) as to_server, httpx.Client(timeout=60) as to_gateway:
+        for _ in range(4):
+            timed(to_server, direct, {}, served)
+            timed(to_gateway, gateway, auth, name)
+        for _ in range(n):
+            d.append(timed(to_server, direct, {}, served))
+            g.append(timed(to_gateway, gateway, auth, name))
+    return statistics.median(d), statistics.median(g)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tokens", type=int, default=32)
+    parser.add_argument("--continuous-batching", action="store_true")
+    parser.add_argument("--overhead-requests", type=int, default=40)
+    parser.add_argument("--only-overhead", action="store_true")
+    args = parser.parse_args()
+
+    import django
+
+    django.setup()
+    import torch
+    from django.conf import settings
+    from django.test import Client
+    from django.urls import reverse
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from apps.accounts.models import User
+    from apps.catalog.models import BaseModel, Hardware
+    from apps.datasets.models import DatasetVersion
+    from apps.datasets.tasks import analyse_version
+    from apps.endpoints import keys
+    from apps.endpoints.services import deploy_run
+    from apps.endpoints.tasks import serve_deployment
+    from apps.projects.models import Project
+    from apps.training.models import TrainingRun
+    from workers.models.bundled import ensure_bundled_model
+
+    base_dir = ensure_bundled_model(settings.MODEL_CACHE_DIR)
+    adapter_dir = Path(tempfile.mkdtemp(prefix="bench-adapter-"))
+    base = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
+    lora = LoraConfig(
+        r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"
+    )
+    get_peft_model(base, lora).save_pretrained(adapter_dir)
+    del base
+
+    server_port, web_port = free_port(), free_port()
+    server_url, web_url = f"http://127.0.0.1:{server_port}", f"http://127.0.0.1:{web_port}"
+    serve_cmd = [
+        str(Path(sys.executable).parent / "transformers"),
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(server_port),
+        "--device",
+        "cpu",
+        "--model-timeout",
+        "3600",
+    ]
+    if args.continuous_batching:
+        serve_cmd.append("--continuous-batching")
+    log = open(Path(tempfile.gettempdir()) / "bench-serving.log", "ab")
+    children = [
+        subprocess.Popen(serve_cmd, stdout=log, stderr=subprocess.STDOUT),
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(web_port),
+                "vibeflow_site.asgi:application",
+            ],
+            cwd=ROOT,
+            env={**os.environ, "LOG_LEVEL": "WARNING"},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        ),
+    ]
+    settings.INFERENCE_SERVER_URL = server_url
+    user = User.objects.create_user(f"bench-{time.time_ns()}@example.invalid", None)
+    try:
+        wait_http(server_url + "/health")
+        wait_http(web_url + "/healthz")
+        project = Project.objects.create(
+            team=user.memberships.get().team, name="bench", created_by=user
+        )
+        client = Client(HTTP_HOST="localhost")
+        client.force_login(user)
+        client.post(reverse("dataset_sample", args=[project.pk, "customer-support"]))
+        version = DatasetVersion.objects.get(dataset__project=project)
+        analyse_version(str(version.pk))
+        run = TrainingRun.objects.create(
+            project=project,
+            number=1,
+            base_model=BaseModel.objects.get(bundled=True),
+            hardware=Hardware.objects.filter(is_cpu=True).first(),
+            dataset_version=version,
+            status="succeeded",
+            adapter_dir=str(adapter_dir),
+        )
+        deployment = deploy_run(run, user)
+        started = time.perf_counter()
+        assert serve_deployment(str(deployment.pk)) == "ready"
+        deployment.refresh_from_db()
+        print(f"deploy (merge + load + health check): {time.perf_counter() - started:.1f} s")
+        endpoint = deployment.endpoint
+        endpoint.rate_limit_rpm = endpoint.tokens_per_minute = 10_000_000
+        endpoint.timeout_s = 300  # 32 queued requests on a CPU outlast the 30 s default
+        endpoint.save()
+        _, raw = keys.create_key(project, user)
+        auth = {"Authorization": f"Bearer {raw}"}
+        gateway = f"{web_url}/v1/chat/completions"
+        direct = f"{server_url}/v1/chat/completions"
+        name, served = endpoint.name, deployment.served_model
+
+        print(
+            f"\nCPU threads: {torch.get_num_threads()}, max_tokens {args.tokens}, "
+            f"continuous batching: {'on' if args.continuous_batching else 'off'}"
+        )
+        base_stats = baseline(served, 8, args.tokens)
+        print(
+            f"baseline generate loop : {base_stats['rps']:.2f} req/s, {base_stats['tps']:.1f} tok/s, "
+            f"p50 {base_stats['p50']:.0f} ms, p95 {base_stats['p95']:.0f} ms"
+        )
+
+        from apps.endpoints.models import Deployment
+
+        with NullServer() as null:
+            Deployment.objects.filter(pk=deployment.pk).update(server_url=null.url)
+            d, g = overhead(
+                f"{null.url}/v1/chat/completions",
+                gateway,
+                auth,
+                served,
+                name,
+                args.overhead_requests,
+            )
+            Deployment.objects.filter(pk=deployment.pk).update(server_url=server_url)
+        print(
+            f"gateway overhead (instant upstream): direct p50 {d:.1f} ms, gateway p50 {g:.1f} ms "
+            f"-> {g - d:.1f} ms added (target < 5 ms)"
+        )
+        d, g = overhead(direct, gateway, auth, served, name, args.overhead_requests)
+        print(
+            f"max_tokens=1 on the model, concurrency 1: server p50 {d:.1f} ms, gateway p50 "
+            f"{g:.1f} ms -> {g - d:.1f} ms added"
+        )
+        if args.only_overhead:
+            return
+
+        for concurrency, n in ((1, 8), (8, 16), (32, 32)):
+            s = load(gateway, auth, name, concurrency, n, args.tokens)
+            print(
+                f"gateway c={concurrency:<2} ({n} requests): {s['rps']:.2f} req/s, {s['tps']:.1f} tok/s, "
+                f"p50 {s['p50']:.0f} ms, p95 {s['p95']:.0f} ms -> tok/s ratio "
+                f"{s['tps'] / base_stats['tps']:.2f}x the baseline"
+            )
+    finally:
+        user.delete()
+        for child in children:
+            child.terminate()
+            child.wait(15)
+
+
+if __name__ == "__main__":
+    main()
