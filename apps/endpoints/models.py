@@ -112,8 +112,9 @@ class Deployment(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="deployments")
+    # CASCADE: deleting a project (and its runs) removes its endpoints' versions too.
     run = models.ForeignKey(
-        "training.TrainingRun", on_delete=models.PROTECT, related_name="deployments"
+        "training.TrainingRun", on_delete=models.CASCADE, related_name="deployments"
     )
     status = models.CharField(
         max_length=10, choices=DeploymentStatus.choices, default=DeploymentStatus.QUEUED

@@ -7,6 +7,7 @@ in one round trip through a Lua script. Tokens are added after the answer, when 
 
 from __future__ import annotations
 
+import math
 import time
 import weakref
 from dataclasses import dataclass
@@ -22,7 +23,8 @@ _COUNT = """
 local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 local t = tonumber(redis.call('GET', KEYS[2]) or '0')
-local v = tonumber(redis.call('GET', KEYS[3]) or '0')
+local v = redis.call('GET', KEYS[3]) or ''
+
 return {n, t, v}
 """
 
@@ -60,7 +62,7 @@ class Count:
 
     requests: int
     tokens: int
-    version: int
+    version: bytes  # b"" when Redis has none (then nothing is served from the cache)
     retry_after: int
 
     def verdict(self, rpm: int, tpm: int) -> Verdict:
@@ -76,7 +78,7 @@ async def count(subject, now: float | None = None) -> Count:
 
     now = time.time() if now is None else now
     window = int(now // WINDOW_S)
-    retry_after = max(1, int((window + 1) * WINDOW_S - now))
+    retry_after = max(1, math.ceil((window + 1) * WINDOW_S - now))
     requests, tokens, version = await _client().eval(
         _COUNT, 3, *_keys(subject, window), VERSION_KEY, WINDOW_S + 1
     )

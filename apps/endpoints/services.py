@@ -63,6 +63,8 @@ def deploy_run(run, user, endpoint: Endpoint | None = None) -> Deployment:
                 DeploymentStatus.DEPLOYING,
             ],
         ).first()
+        if existing and existing.status == DeploymentStatus.READY and existing.weight == 100:
+            return existing  # already live and taking all the traffic
         if existing:
             return activate(existing)
         deployment = Deployment.objects.create(endpoint=endpoint, run=run, created_by=user)
@@ -77,6 +79,8 @@ def activate(deployment: Deployment) -> Deployment:
         deployment = Deployment.objects.select_for_update().get(pk=deployment.pk)
         if deployment.status == DeploymentStatus.RETIRED:
             raise NotDeployable("This version was deleted; deploy its run again.")
+        if deployment.status == DeploymentStatus.READY and deployment.weight == 100:
+            return deployment  # already the whole endpoint: re-checking it would leave a gap
         deployment.activate_when_ready = True
         if deployment.status in (DeploymentStatus.READY, DeploymentStatus.FAILED):
             deployment.status, deployment.step, deployment.error = DeploymentStatus.QUEUED, 0, ""
@@ -90,6 +94,8 @@ def went_live(deployment: Deployment) -> None:
     with transaction.atomic():
         endpoint = Endpoint.objects.select_for_update().get(pk=deployment.endpoint_id)
         deployment = Deployment.objects.select_for_update().get(pk=deployment.pk)
+        if deployment.status == DeploymentStatus.RETIRED:
+            return  # deleted while its check ran
         now = timezone.now()
         deployment.status, deployment.ready_at = DeploymentStatus.READY, now
         fields = ["status", "ready_at", "activate_when_ready", "weight", "activated_at"]
@@ -140,10 +146,13 @@ def start_ab(endpoint: Endpoint, candidate: Deployment, weight: int) -> None:
 def end_ab(endpoint: Endpoint, keep: Deployment) -> None:
     """ "Switch to B" keeps B, "End test" keeps A: all traffic to ``keep``."""
     with transaction.atomic():
-        if keep.status != DeploymentStatus.READY:
+        Endpoint.objects.select_for_update().get(pk=endpoint.pk)  # one traffic change at a time
+        kept = Deployment.objects.filter(
+            pk=keep.pk, endpoint=endpoint, status=DeploymentStatus.READY
+        ).update(weight=100, activated_at=timezone.now())
+        if not kept:
             raise NotDeployable("That version is not healthy.")
-        endpoint.deployments.select_for_update().exclude(pk=keep.pk).update(weight=0)
-        Deployment.objects.filter(pk=keep.pk).update(weight=100, activated_at=timezone.now())
+        endpoint.deployments.exclude(pk=keep.pk).update(weight=0)
 
 
 def ab_pair(endpoint: Endpoint) -> list[Deployment]:
@@ -172,4 +181,10 @@ def delete_version(deployment: Deployment) -> None:
         raise NotDeployable("This version takes traffic; activate another before deleting it.")
     if deployment.is_active:
         raise NotDeployable("This version is still deploying.")
-    Deployment.objects.filter(pk=deployment.pk).update(status=DeploymentStatus.RETIRED, weight=0)
+    retired = (
+        Deployment.objects.filter(pk=deployment.pk, weight=0)
+        .exclude(status__in=[DeploymentStatus.QUEUED, DeploymentStatus.DEPLOYING])
+        .update(status=DeploymentStatus.RETIRED)
+    )
+    if not retired:
+        raise NotDeployable("This version changed meanwhile; reload the page.")

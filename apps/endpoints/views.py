@@ -277,11 +277,13 @@ def _show_key(request, project, raw: str, note: str):
     """The whole key appears in this one response and nowhere else."""
     endpoint = project.endpoints.first()
     if endpoint is None:
-        return render(
+        response = render(
             request,
             "endpoints/key_created.html",
             {"project": project, "raw_key": raw, "key_note": note},
         )
+        response["Cache-Control"] = "no-store"
+        return response
     _, membership = get_endpoint_for_user(request.user, endpoint.pk)
     context = _context(request, endpoint, membership, raw_key=raw, key_note=note)
     response = render(request, "endpoints/detail.html", context)

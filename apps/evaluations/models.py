@@ -30,7 +30,8 @@ class Evaluation(models.Model):
         blank=True,
     )
     base_model = models.ForeignKey("catalog.BaseModel", on_delete=models.PROTECT)
-    dataset_version = models.ForeignKey("datasets.DatasetVersion", on_delete=models.PROTECT)
+    # RESTRICT: deleting the project deletes its evaluations with it (see TrainingRun).
+    dataset_version = models.ForeignKey("datasets.DatasetVersion", on_delete=models.RESTRICT)
     status = models.CharField(max_length=10, choices=EvalStatus.choices, default=EvalStatus.QUEUED)
     stage = models.CharField(max_length=80, blank=True)
     progress = models.FloatField(default=0.0)

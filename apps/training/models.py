@@ -111,7 +111,9 @@ class TrainingRun(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="runs")
     number = models.PositiveIntegerField()
     dataset_version = models.ForeignKey(
-        DatasetVersion, on_delete=models.PROTECT, null=True, blank=True, related_name="runs"
+        # RESTRICT, not PROTECT: a version a run trained on can't be deleted alone, but the
+        # whole project (which takes its runs with it) can.
+        DatasetVersion, on_delete=models.RESTRICT, null=True, blank=True, related_name="runs"
     )
     base_model = models.ForeignKey(BaseModel, on_delete=models.PROTECT, related_name="runs")
     hardware = models.ForeignKey(Hardware, on_delete=models.PROTECT, related_name="runs")

@@ -122,3 +122,17 @@ def test_ab_split_routes_by_weight_then_switches(deployed, owner):
 def test_delete_refuses_the_version_taking_traffic(deployed):
     with pytest.raises(services.NotDeployable, match="takes traffic"):
         services.delete_version(deployed)
+
+
+def test_deploying_the_live_version_again_leaves_no_gap(deployed, owner):
+    again = services.deploy_run(deployed.run, owner, deployed.endpoint)
+    assert again.pk == deployed.pk
+    again.refresh_from_db()
+    assert (again.status, again.weight) == (DeploymentStatus.READY, 100)
+
+
+def test_a_project_with_endpoints_can_be_deleted(login, owner, deployed):
+    project = deployed.endpoint.project
+    response = login(owner).post(f"/projects/{project.pk}/delete/", {"confirm": project.name})
+    assert response.status_code in (200, 302)
+    assert not Deployment.objects.filter(pk=deployed.pk).exists()

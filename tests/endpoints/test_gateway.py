@@ -201,7 +201,18 @@ def test_bad_bodies_name_the_field(client, deployed, api_key, body, param):
     assert (row.status_code, row.error_code) == (400, "invalid_value")
 
 
-@pytest.mark.parametrize("raw", ["{not json", "[1, 2]", "", "\xff\xfe"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "{not json",
+        "[1, 2]",
+        "",
+        "\xff\xfe",
+        '{"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperature": NaN}',
+        '{"model": "m", "messages": [{"role": "user", "content": "\\ud800"}]}',
+        "[" * 100_000,
+    ],
+)
 def test_body_that_is_not_a_json_object(client, deployed, api_key, raw):
     response = post(client, "/v1/chat/completions", raw, api_key)
     assert response.status_code == 400
@@ -331,3 +342,9 @@ def test_feedback_is_recorded_on_this_projects_requests_only(
         "invalid_value",
     )
     assert RequestLog.objects.get(route="chat.completions").feedback == 5
+
+
+def test_stream_options_that_is_not_an_object(client, deployed, api_key):
+    body = chat(deployed, stream=True, stream_options="yes")
+    response = post(client, "/v1/chat/completions", body, api_key)
+    assert response.status_code in (200, 400)  # never a 500

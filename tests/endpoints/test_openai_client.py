@@ -100,6 +100,7 @@ def test_a_caller_hanging_up_mid_stream_is_logged_and_others_are_served(
             lambda: RequestLog.objects.filter(status_code=499).first(), 30, "the 499 log row"
         )
         assert row.streamed and row.error_code == "client_closed_request"
+        assert row.tokens_out > 0  # what was sent before the hang-up is counted
         assert upstream.finished == 0  # the gateway let go of the server's stream too
     Deployment.objects.filter(pk=deployed.pk).update(
         server_url=deployed.server_url, served_model=deployed.served_model

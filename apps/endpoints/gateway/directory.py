@@ -13,6 +13,7 @@ database between the two may cache what is about to change, and the second bump 
 
 from __future__ import annotations
 
+import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -42,7 +43,9 @@ def _bump_now() -> None:
         import redis
 
         _redis = redis.Redis.from_url(redis_url_for(settings.REDIS_URL, 1))
-    _redis.incr(VERSION_KEY)
+    # A random token, not a counter: after Redis loses its data a counter would start again and
+    # could match a number that an old cached entry still carries.
+    _redis.set(VERSION_KEY, uuid.uuid4().hex)
 
 
 def bump() -> None:
@@ -73,13 +76,15 @@ def _fetch(key_hash, project_id, name, want_endpoint) -> Entry:
     return Entry(key, endpoint, live)
 
 
-async def lookup(key_hash, project_id, name, want_endpoint, version: int) -> Entry:
+async def lookup(key_hash, project_id, name, want_endpoint, version: bytes) -> Entry:
     cache_key = (key_hash, project_id, name, want_endpoint)
     hit = _entries.get(cache_key)
-    if hit is not None and hit[0] == version:
+    if version and hit is not None and hit[0] == version:
         _entries.move_to_end(cache_key)
         return hit[1]
     entry = await sync_to_async(_fetch)(key_hash, project_id, name, want_endpoint)
+    if not version:
+        return entry  # no version in Redis yet (or it lost its data): nothing to cache against
     _entries[cache_key] = (version, entry)
     if len(_entries) > MAX_ENTRIES:
         _entries.popitem(last=False)

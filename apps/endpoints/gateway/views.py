@@ -44,6 +44,10 @@ def _method_not_allowed(allowed: str) -> JsonResponse:
     return response
 
 
+def _refuse_constant(name):
+    raise ValueError(f"{name} is not valid JSON")
+
+
 def _read_json(request, call: Call) -> dict:
     try:
         size = len(request.body)
@@ -59,8 +63,10 @@ def _read_json(request, call: Call) -> dict:
             )
         )
     try:
-        payload = json.loads(request.body or b"")
-    except (ValueError, UnicodeDecodeError):
+        payload = json.loads(request.body or b"", parse_constant=_refuse_constant)
+        # What cannot be re-encoded for the server (lone surrogates) is refused here, not there.
+        json.dumps(payload, allow_nan=False, ensure_ascii=False).encode()
+    except (ValueError, UnicodeError, RecursionError):
         raise call.fail(
             ApiError(400, "The request body is not valid JSON.", "invalid_json")
         ) from None
@@ -100,6 +106,7 @@ def relay(call: Call, response: httpx.Response, public_id: str, wants_usage: boo
     public_model = call.endpoint.name
 
     async def events():
+        pieces = 0  # content chunks: about a token each, counted if no usage chunk arrives
         try:
             async for line in response.aiter_lines():
                 if not line.startswith("data:"):
@@ -120,6 +127,8 @@ def relay(call: Call, response: httpx.Response, public_id: str, wants_usage: boo
                     yield _sse(error.body())
                     break
                 chunk["model"], chunk["id"] = public_model, public_id
+                if any((c.get("delta") or {}).get("content") for c in chunk.get("choices") or []):
+                    pieces += 1
                 usage = chunk.get("usage")
                 if usage:
                     call.count(usage)
@@ -146,6 +155,8 @@ def relay(call: Call, response: httpx.Response, public_id: str, wants_usage: boo
             raise
         finally:
             await response.aclose()
+            if not call.tokens_out:
+                call.tokens_out = pieces  # cut before the usage chunk: bill what was sent
             # Shielded: the log row is written even when the client went away mid-stream.
             call.finished_at = time.monotonic()
             await asyncio.shield(sync_to_async(finish)(call))
@@ -179,7 +190,8 @@ async def proxy(call: Call, request, kind: str, *, console: tuple | None = None)
         public_id = id_prefix + call.id.hex
         if parsed.stream:
             call.streamed = True
-            wants_usage = bool((payload.get("stream_options") or {}).get("include_usage"))
+            options = payload.get("stream_options")
+            wants_usage = isinstance(options, dict) and bool(options.get("include_usage"))
             upstream = await open_stream(call, path, body, endpoint.timeout_s)
             return relay(call, upstream, public_id, wants_usage)
         answer = await post_json(call, path, body, endpoint.timeout_s)
