@@ -172,6 +172,7 @@ CELERY_TASK_ROUTES = {
     "apps.training.tasks.*": {"queue": "gpu"},
     "apps.evaluations.tasks.*": {"queue": "gpu"},
     "apps.endpoints.tasks.serve_*": {"queue": "gpu"},
+    "apps.endpoints.tasks.export_*": {"queue": "gpu"},
 }
 CELERY_TASK_ACKS_LATE = True
 # Beat: periodic jobs. The dev run command embeds it in its worker (-B); deploy/Procfile runs it alone.

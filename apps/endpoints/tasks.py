@@ -124,3 +124,23 @@ def check_endpoints() -> int:
             checked += 1
     HealthCheck.objects.filter(created_at__lt=timezone.now() - timezone.timedelta(days=31)).delete()
     return checked
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def export_merged(run_id: str) -> str:
+    """The "merged" download: base + adapter as one model, zipped (gpu queue: it loads it)."""
+    from apps.training.models import TrainingRun
+
+    from . import exports
+
+    run = TrainingRun.objects.select_related("base_model", "project").get(pk=run_id)
+    if exports.merged_state(run)["state"] == "ready":
+        return "ready"
+    exports.set_merged_state(run, "building")
+    try:
+        exports.build_merged(run)
+    except Exception as exc:
+        log.exception("merged export failed", extra={"run": run_id})
+        exports.set_merged_state(run, "failed", f"Merging failed: {exc}")
+        return "failed"
+    return "ready"

@@ -9,6 +9,11 @@ urlpatterns = [
     path("projects/<uuid:project_id>/keys/", views.key_create, name="key_create"),
     path("runs/<uuid:run_id>/deploy/", views.run_deploy, name="run_deploy"),
     path("runs/<uuid:run_id>/download/", views.run_download, name="run_download"),
+    path(
+        "runs/<uuid:run_id>/download/merged/",
+        views.run_download_merged,
+        name="run_download_merged",
+    ),
     path("endpoints/<uuid:endpoint_id>/", views.endpoint_detail, name="endpoint_detail"),
     path(
         "endpoints/<uuid:endpoint_id>/settings/", views.endpoint_settings, name="endpoint_settings"

@@ -3,27 +3,22 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 from asgiref.sync import sync_to_async
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import FileResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.utils.text import slugify
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.evaluations.models import EvalStatus
 from apps.projects.access import get_project_for_user
 from apps.training.access import get_run_for_user
-from workers.models import bundled
-from workers.serving.export import build_zip
 
+from . import exports, monitoring, services
 from . import keys as api_keys
-from . import monitoring, services
 from .access import get_deployment_for_user, get_endpoint_for_user, get_key_for_user
 from .forms import (
     AbTestForm,
@@ -36,6 +31,7 @@ from .forms import (
 from .gateway.calls import Call, price_per_token
 from .gateway.views import proxy
 from .models import DeploymentStatus, RequestLog
+from .tasks import export_merged
 
 LOGS_PER_PAGE = 50
 
@@ -257,17 +253,40 @@ def run_download(request, run_id):
     if problem:
         messages.error(request, problem.replace("deployed", "downloaded"))
         return redirect("run_config", run_id=run.pk)
-    base = bundled.HUB_ID if run.base_model.bundled else run.base_model.source
-    path = build_zip(
-        run.adapter_dir,
-        Path(settings.DATA_DIR) / "exports" / str(run.pk) / "adapter.zip",
-        title=f"{run.project.name} v{run.number}",
-        base=base,
-        method=run.get_method_display(),
-        version=f"v{run.number}",
+    path = exports.adapter_zip(run)
+    return FileResponse(open(path, "rb"), as_attachment=True, filename=exports.filename(run))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def run_download_merged(request, run_id):
+    """Base + adapter merged into one model: a task builds it (it loads the whole model); this
+    page shows its progress, then the file."""
+    run, membership = get_run_for_user(request.user, run_id, write=request.method == "POST")
+    problem = services.deploy_problem(run)
+    if problem:
+        messages.error(request, problem.replace("deployed", "downloaded"))
+        return redirect("run_config", run_id=run.pk)
+    state = exports.merged_state(run)
+    if request.method == "POST":
+        if state["state"] in ("none", "failed"):
+            exports.set_merged_state(run, "queued")
+            export_merged.delay_on_commit(str(run.pk))
+        return redirect("run_download_merged", run_id=run.pk)
+    if state["state"] == "ready" and request.GET.get("file"):
+        path = exports.merged_zip_path(run)
+        return FileResponse(
+            open(path, "rb"), as_attachment=True, filename=exports.filename(run, merged=True)
+        )
+    template = "endpoints/_merged_state.html" if request.htmx else "endpoints/merged_download.html"
+    response = render(
+        request,
+        template,
+        {"run": run, "project": run.project, "membership": membership, "merged": state},
     )
-    filename = f"{slugify(run.project.name) or 'model'}-v{run.number}.zip"
-    return FileResponse(open(path, "rb"), as_attachment=True, filename=filename)
+    if request.htmx and state["state"] in ("ready", "failed"):
+        response["HX-Refresh"] = "true"
+    return response
 
 
 # --- keys --------------------------------------------------------------------

@@ -113,7 +113,11 @@ class TrainingRun(models.Model):
     dataset_version = models.ForeignKey(
         # RESTRICT, not PROTECT: a version a run trained on can't be deleted alone, but the
         # whole project (which takes its runs with it) can.
-        DatasetVersion, on_delete=models.RESTRICT, null=True, blank=True, related_name="runs"
+        DatasetVersion,
+        on_delete=models.RESTRICT,
+        null=True,
+        blank=True,
+        related_name="runs",
     )
     base_model = models.ForeignKey(BaseModel, on_delete=models.PROTECT, related_name="runs")
     hardware = models.ForeignKey(Hardware, on_delete=models.PROTECT, related_name="runs")

@@ -212,3 +212,28 @@ def test_download_is_a_zip_that_runs_locally(login, owner, outsider, trained_run
     } <= names
     compile(archive.read("inference_example.py"), "inference_example.py", "exec")
     assert "Ollama" in archive.read("README.md").decode()
+
+
+def test_merged_download_is_built_by_a_task_then_served(
+    login, owner, outsider, viewer, trained_run
+):
+    import io
+    import zipfile
+
+    from apps.endpoints.tasks import export_merged
+
+    url = reverse("run_download_merged", args=[trained_run.pk])
+    assert login(outsider).get(url).status_code == 404
+    assert login(viewer).post(url).status_code == 403
+    client = login(owner)
+    assert "Prepare the merged model" in client.get(url).content.decode()
+    client.post(url)
+    assert "Waiting for a worker" in client.get(url).content.decode()
+    assert export_merged(str(trained_run.pk)) == "ready"
+    page = client.get(url).content.decode()
+    assert "Download the merged model (.zip)" in page
+    response = client.get(url + "?file=1")
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+    names = set(archive.namelist())
+    assert {"config.json", "model.safetensors", "inference_example.py", "README.md"} <= names
+    assert "adapter_config.json" not in names  # one whole model, no peft needed

@@ -5,16 +5,17 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('datasets', '0002_hub_imports'),
-        ('evaluations', '0003_evaluation_benchmarks'),
+        ("datasets", "0002_hub_imports"),
+        ("evaluations", "0003_evaluation_benchmarks"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='evaluation',
-            name='dataset_version',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.RESTRICT, to='datasets.datasetversion'),
+            model_name="evaluation",
+            name="dataset_version",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.RESTRICT, to="datasets.datasetversion"
+            ),
         ),
     ]

@@ -5,16 +5,21 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('datasets', '0002_hub_imports'),
-        ('training', '0006_run_remote'),
+        ("datasets", "0002_hub_imports"),
+        ("training", "0006_run_remote"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='trainingrun',
-            name='dataset_version',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.RESTRICT, related_name='runs', to='datasets.datasetversion'),
+            model_name="trainingrun",
+            name="dataset_version",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.RESTRICT,
+                related_name="runs",
+                to="datasets.datasetversion",
+            ),
         ),
     ]
