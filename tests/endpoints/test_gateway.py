@@ -348,3 +348,9 @@ def test_stream_options_that_is_not_an_object(client, deployed, api_key):
     body = chat(deployed, stream=True, stream_options="yes")
     response = post(client, "/v1/chat/completions", body, api_key)
     assert response.status_code in (200, 400)  # never a 500
+
+
+def test_routes_without_an_endpoint_have_the_default_limits(client, deployed, api_key, settings):
+    settings.ENDPOINT_DEFAULT_RPM = 2
+    codes = [client.get("/v1/models", **bearer(api_key)).status_code for _ in range(3)]
+    assert codes == [200, 200, 429]

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 import httpx
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import JsonResponse
 from django.utils import timezone
@@ -85,23 +84,25 @@ def presented_key_hash(request) -> str | None:
     return hash_key(raw) if scheme.lower() == "bearer" and raw else None
 
 
-def _valid_key(key_hash: str) -> ApiKey | None:
-    key = ApiKey.objects.filter(key_hash=key_hash).first()
-    return key if key is not None and key_state(key) not in ("revoked", "expired") else None
+def _enforce(call: Call, counted, rpm: int, tpm: int) -> None:
+    verdict = counted.verdict(rpm, tpm)
+    if not verdict.allowed:
+        what = "requests" if verdict.reason == "requests" else "tokens"
+        raise call.fail(
+            ApiError(
+                429,
+                f"Rate limit reached: {verdict.limit} {what} per minute for this key. "
+                f"Try again in {verdict.retry_after} s, or raise the limit on the endpoint's page.",
+                "rate_limit_exceeded",
+                type="rate_limit_error" if what == "requests" else "tokens_rate_limit_error",
+                headers={"Retry-After": str(verdict.retry_after)},
+            )
+        )
 
 
-async def authenticate(request, call: Call) -> ApiKey:
-    key_hash = presented_key_hash(request)
-    if key_hash is None:
-        raise call.fail(missing_key())
-    key = await sync_to_async(_valid_key)(key_hash)
-    if key is None:
-        raise call.fail(invalid_key())
-    call.key, call.project_id = key, key.project_id
-    return key
-
-
-async def admit(request, call: Call, name, *, console=None, want_endpoint=True):
+async def admit(
+    request, call: Call, name, *, console=None, want_endpoint=True, default_limits=False
+):
     """Count the request, check the key (or take the console's project and user), find the
     endpoint called by name, and apply its limits. One Redis round trip; the database only when
     the directory changed since this process last looked (``directory``)."""
@@ -124,6 +125,8 @@ async def admit(request, call: Call, name, *, console=None, want_endpoint=True):
     else:
         call.project_id = console[0]
     if not want_endpoint:
+        if default_limits:  # routes that name no endpoint: the default per-key limits
+            _enforce(call, counted, settings.ENDPOINT_DEFAULT_RPM, settings.ENDPOINT_DEFAULT_TPM)
         return None
     endpoint = entry.endpoint
     if endpoint is None:
@@ -131,19 +134,7 @@ async def admit(request, call: Call, name, *, console=None, want_endpoint=True):
     call.endpoint, call.live = endpoint, list(entry.live)
     if endpoint.status == EndpointStatus.STOPPED:
         raise call.fail(not_ready(endpoint.name, "the endpoint is stopped; start it on its page."))
-    verdict = counted.verdict(endpoint.rate_limit_rpm, endpoint.tokens_per_minute)
-    if not verdict.allowed:
-        what = "requests" if verdict.reason == "requests" else "tokens"
-        raise call.fail(
-            ApiError(
-                429,
-                f"Rate limit reached: {verdict.limit} {what} per minute for this key. "
-                f"Try again in {verdict.retry_after} s, or raise the limit on the endpoint's page.",
-                "rate_limit_exceeded",
-                type="rate_limit_error" if what == "requests" else "tokens_rate_limit_error",
-                headers={"Retry-After": str(verdict.retry_after)},
-            )
-        )
+    _enforce(call, counted, endpoint.rate_limit_rpm, endpoint.tokens_per_minute)
     return endpoint
 
 
