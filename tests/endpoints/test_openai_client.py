@@ -131,3 +131,25 @@ def test_a_server_dying_mid_answer_ends_the_stream_with_an_error(
     assert '"code":"upstream_error"' in events[-2] and events[-1] == "[DONE]"
     row = wait_for(lambda: RequestLog.objects.filter(status_code=502).first(), 30, "the 502 row")
     assert row.streamed
+
+
+async def test_a_stream_never_started_still_releases_the_server_and_is_logged(
+    async_client, transactional_db, seeded_catalog, deployed, api_key
+):
+    from asgiref.sync import sync_to_async
+
+    with MisbehavingServer() as upstream:
+        await Deployment.objects.filter(pk=deployed.pk).aupdate(
+            server_url=upstream.url, served_model="slow"
+        )
+        response = await async_client.post(
+            "/v1/chat/completions",
+            _stream_body(deployed.endpoint.name),
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {api_key}"},
+        )
+        assert response.status_code == 200
+        await sync_to_async(response.close)()  # the caller left before the first byte
+        row = await RequestLog.objects.aget()
+        assert (row.status_code, row.error_code) == (499, "client_closed_request")
+        assert upstream.finished == 0

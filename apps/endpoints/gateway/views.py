@@ -9,7 +9,7 @@ import time
 import uuid
 
 import httpx
-from asgiref.sync import sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse, StreamingHttpResponse
@@ -100,11 +100,32 @@ def _sse(payload: dict) -> str:
     return f"data: {json.dumps(payload, separators=(',', ':'))}\n\n"
 
 
+class RelayedStream(StreamingHttpResponse):
+    """A relayed stream that also cleans up when it never started: a caller gone before the
+    first byte leaves the events generator unrun, so its `finally` cannot release the server's
+    stream or write the log row."""
+
+    def __init__(self, events, call: Call, upstream: httpx.Response):
+        super().__init__(events, content_type="text/event-stream")
+        self.call, self.upstream, self.started = call, upstream, False
+
+    def close(self):
+        try:
+            if not self.started:
+                async_to_sync(self.upstream.aclose)()
+                self.call.status, self.call.error_code = 499, "client_closed_request"
+                self.call.finished_at = time.monotonic()
+                finish(self.call)
+        finally:
+            super().close()
+
+
 def relay(call: Call, response: httpx.Response, public_id: str, wants_usage: bool):
     """The server's SSE lines, with our model name and id, a closing [DONE], and the log row."""
     public_model = call.endpoint.name
 
     async def events():
+        streamed.started = True
         pieces = 0  # content chunks: about a token each, counted if no usage chunk arrives
         try:
             async for line in response.aiter_lines():
@@ -160,7 +181,7 @@ def relay(call: Call, response: httpx.Response, public_id: str, wants_usage: boo
             call.finished_at = time.monotonic()
             await asyncio.shield(sync_to_async(finish)(call))
 
-    streamed = StreamingHttpResponse(events(), content_type="text/event-stream")
+    streamed = RelayedStream(events(), call, response)
     streamed["Cache-Control"] = "no-cache"
     streamed["X-Accel-Buffering"] = "no"
     streamed["X-Request-Id"] = str(call.id)
