@@ -57,20 +57,21 @@ class Stats:
         return (self.cost / self.requests).quantize(Decimal("0.000001")) if self.requests else None
 
 
-def _aggregate(logs) -> dict:
-    return logs.aggregate(
-        requests=Count("id"),
-        errors_4xx=Count("id", filter=Q(status_code__gte=400, status_code__lt=500)),
-        errors_5xx=Count("id", filter=Q(status_code__gte=500)),
-        p50_ms=Percentile(F("latency_ms"), 0.5),
-        p95_ms=Percentile(F("latency_ms"), 0.95),
-        p99_ms=Percentile(F("latency_ms"), 0.99),
-        tokens_in=Sum("tokens_in"),
-        tokens_out=Sum("tokens_out"),
-        cost=Sum("cost"),
-        feedback_avg=Avg("feedback"),
-        feedback_count=Count("id", filter=Q(feedback__isnull=False)),
-    )
+def _measures() -> dict:
+    """What Stats holds, as aggregates over RequestLog rows (for the whole endpoint or per version)."""
+    return {
+        "requests": Count("id"),
+        "errors_4xx": Count("id", filter=Q(status_code__gte=400, status_code__lt=500)),
+        "errors_5xx": Count("id", filter=Q(status_code__gte=500)),
+        "p50_ms": Percentile(F("latency_ms"), 0.5),
+        "p95_ms": Percentile(F("latency_ms"), 0.95),
+        "p99_ms": Percentile(F("latency_ms"), 0.99),
+        "tokens_in": Sum("tokens_in"),
+        "tokens_out": Sum("tokens_out"),
+        "cost": Sum("cost"),
+        "feedback_avg": Avg("feedback"),
+        "feedback_count": Count("id", filter=Q(feedback__isnull=False)),
+    }
 
 
 def _stats(values: dict) -> Stats:
@@ -79,7 +80,9 @@ def _stats(values: dict) -> Stats:
 
 def endpoint_stats(endpoint, since=None) -> Stats:
     since = since or timezone.now() - timedelta(hours=24)
-    stats = _stats(_aggregate(RequestLog.objects.filter(endpoint=endpoint, created_at__gte=since)))
+    stats = _stats(
+        RequestLog.objects.filter(endpoint=endpoint, created_at__gte=since).aggregate(**_measures())
+    )
     checks = HealthCheck.objects.filter(endpoint=endpoint, created_at__gte=since).aggregate(
         total=Count("id"), ok=Count("id", filter=Q(ok=True))
     )
@@ -108,19 +111,7 @@ def per_version(endpoint, since=None) -> dict:
             endpoint=endpoint, created_at__gte=since, deployment__isnull=False
         )
         .values("deployment")
-        .annotate(
-            requests=Count("id"),
-            errors_4xx=Count("id", filter=Q(status_code__gte=400, status_code__lt=500)),
-            errors_5xx=Count("id", filter=Q(status_code__gte=500)),
-            p50_ms=Percentile(F("latency_ms"), 0.5),
-            p95_ms=Percentile(F("latency_ms"), 0.95),
-            p99_ms=Percentile(F("latency_ms"), 0.99),
-            tokens_in=Sum("tokens_in"),
-            tokens_out=Sum("tokens_out"),
-            cost=Sum("cost"),
-            feedback_avg=Avg("feedback"),
-            feedback_count=Count("id", filter=Q(feedback__isnull=False)),
-        )
+        .annotate(**_measures())
     )
     for row in rows:
         deployment = row.pop("deployment")

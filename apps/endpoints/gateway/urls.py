@@ -4,7 +4,7 @@ from . import views
 
 urlpatterns = [
     path("v1/models", views.models, name="api_models"),
-    path("v1/models/<str:name>", views.model_detail, name="api_model_detail"),
+    path("v1/models/<str:name>", views.models, name="api_model_detail"),
     path("v1/chat/completions", views.chat_completions, name="api_chat_completions"),
     path("v1/completions", views.completions, name="api_completions"),
     path("v1/complete", views.complete, name="api_complete"),

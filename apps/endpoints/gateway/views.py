@@ -295,28 +295,17 @@ async def _live_endpoints(project_id):
 
 
 @csrf_exempt
-async def models(request):
+async def models(request, name=None):
+    """GET /v1/models lists the key's project's live endpoints; /v1/models/<name> is one."""
     if request.method != "GET":
         return _method_not_allowed("GET")
     call = Call("models")
     try:
         await admit(request, call, None, want_endpoint=False, default_limits=True)
-        key = call.key
-    except ApiError as error:
-        return _closing(call, error)
-    data = [_model_object(e) for e in await _live_endpoints(key.project_id)]
-    return JsonResponse({"object": "list", "data": data})
-
-
-@csrf_exempt
-async def model_detail(request, name):
-    if request.method != "GET":
-        return _method_not_allowed("GET")
-    call = Call("models")
-    try:
-        await admit(request, call, None, want_endpoint=False, default_limits=True)
-        key = call.key
-        found = [e for e in await _live_endpoints(key.project_id) if e.name == name]
+        live = await _live_endpoints(call.project_id)
+        if name is None:
+            return JsonResponse({"object": "list", "data": [_model_object(e) for e in live]})
+        found = [e for e in live if e.name == name]
         if not found:
             raise call.fail(unknown_model(name))
     except ApiError as error:
