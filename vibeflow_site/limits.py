@@ -78,18 +78,7 @@ class RequestBodyLimit:
             if htmx
             else f'<!DOCTYPE html><title>File too large</title><p>{text}</p><p><a href="javascript:history.back()">Back</a></p>'
         ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"text/html; charset=utf-8"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await _send_413(send, b"text/html; charset=utf-8", body)
 
     async def _reject_api(self, send, limit: int):
         """The gateway's callers expect OpenAI's error JSON, not a page."""
@@ -103,18 +92,22 @@ class RequestBodyLimit:
                 }
             }
         ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await _send_413(send, b"application/json", body)
+
+
+async def _send_413(send, content_type: bytes, body: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", content_type),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 def gateway_body_limit() -> int:

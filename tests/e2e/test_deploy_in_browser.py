@@ -14,11 +14,8 @@ from playwright.sync_api import expect
 
 from apps.accounts.models import User
 from apps.projects.models import Project
-from apps.training.models import TrainingRun
-from tests.endpoints.conftest import inference_server  # noqa: F401  (a fixture)
+from tests.endpoints.conftest import inference_server, next_version  # noqa: F401  (a fixture)
 from tests.evaluation.conftest import trained_run  # noqa: F401  (a fixture)
-
-from .conftest import _child
 
 pytestmark = [pytest.mark.e2e]
 
@@ -39,34 +36,8 @@ def versions(transactional_db, seeded_catalog, trained_run):  # noqa: F811
     user = User.objects.create_user("ada@example.com", PASSWORD)
     project = trained_run.project
     project.team.memberships.create(user=user, role="owner")
-    v2 = TrainingRun.objects.create(
-        project=project,
-        number=trained_run.number + 1,
-        base_model=trained_run.base_model,
-        hardware=trained_run.hardware,
-        dataset_version=trained_run.dataset_version,
-        status="succeeded",
-        adapter_dir=trained_run.adapter_dir,
-    )
+    v2 = next_version(trained_run)
     return trained_run, v2
-
-
-@pytest.fixture
-def worker(serving_env, transactional_db):
-    args = [
-        "celery",
-        "-A",
-        "vibeflow_site",
-        "worker",
-        "-Q",
-        "default,gpu",
-        "--pool",
-        "solo",
-        "-l",
-        "warning",
-    ]
-    with _child(args, "deploy-worker.log") as process:
-        yield process
 
 
 def call(base: str, key: str, model: str) -> httpx.Response:
@@ -83,7 +54,7 @@ def call(base: str, key: str, model: str) -> httpx.Response:
 
 
 def test_deploy_console_keys_rotation_and_rollback(
-    serving_env, live_server_url, versions, worker, browser_page, screenshot
+    serving_env, live_server_url, versions, live_worker, browser_page, screenshot
 ):
     v1, v2 = versions
     page = browser_page

@@ -93,3 +93,18 @@ def api_key(deployed, owner) -> str:
 
 def bearer(raw: str) -> dict:
     return {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
+
+
+def next_version(run):
+    """Another finished version of the same project, sharing ``run``'s adapter."""
+    from apps.training.models import TrainingRun
+
+    return TrainingRun.objects.create(
+        project=run.project,
+        number=run.number + 1,
+        base_model=run.base_model,
+        hardware=run.hardware,
+        dataset_version=run.dataset_version,
+        status="succeeded",
+        adapter_dir=run.adapter_dir,
+    )

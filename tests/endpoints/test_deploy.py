@@ -14,6 +14,8 @@ from apps.endpoints.models import Deployment, DeploymentStatus, EndpointStatus
 from apps.endpoints.tasks import merged_dir, serve_deployment
 from apps.training.models import TrainingRun
 
+from .conftest import next_version
+
 
 def test_first_deploy_goes_live_with_a_merged_copy(deployed):
     assert deployed.status == DeploymentStatus.READY and deployed.weight == 100
@@ -28,17 +30,8 @@ def test_first_deploy_goes_live_with_a_merged_copy(deployed):
     assert serve_deployment(str(deployed.pk)) == "skipped"
 
 
-def second_version(deployed) -> TrainingRun:
-    run = deployed.run
-    return TrainingRun.objects.create(
-        project=run.project,
-        number=run.number + 1,
-        base_model=run.base_model,
-        hardware=run.hardware,
-        dataset_version=run.dataset_version,
-        status="succeeded",
-        adapter_dir=run.adapter_dir,
-    )
+def second_version(deployed):
+    return next_version(deployed.run)
 
 
 def test_new_version_takes_traffic_only_after_its_health_check(deployed, owner):
