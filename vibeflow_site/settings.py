@@ -346,6 +346,9 @@ GPU_WORKERS = envbool("VIBEFLOW_GPU_WORKERS", False)
 STRIPE_SECRET_KEY = envstr("STRIPE_SECRET_KEY")
 STRIPE_WEBHOOK_SECRET = envstr("STRIPE_WEBHOOK_SECRET")
 HF_TOKEN = envstr("HF_TOKEN")
+# Fernet keys for secrets users give us (vibeflow_site/encryption.py): the first encrypts, all
+# decrypt. Empty: one key derived from SECRET_KEY.
+ENCRYPTION_KEYS = envlist("ENCRYPTION_KEYS", [])
 
 # --- serving and the /v1/ gateway --------------------------------------------
 

@@ -8,6 +8,8 @@ from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models, transaction
 from django.utils import timezone
 
+from vibeflow_site.encryption import decrypt, encrypt
+
 
 class UserManager(BaseUserManager):
     use_in_migrations = True
@@ -204,3 +206,36 @@ class Invitation(models.Model):
             invitation.accepted_by = user
             invitation.save(update_fields=["accepted_at", "accepted_by"])
             return membership
+
+
+class HubToken(models.Model):
+    """A user's Hugging Face access token, kept encrypted (vibeflow_site/encryption.py) for
+    pushing their models to the Hub. Only the last four characters are ever shown again."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="hub_token"
+    )
+    ciphertext = models.TextField()
+    last4 = models.CharField(max_length=4)
+    hub_username = models.CharField(
+        max_length=96, blank=True, help_text="Who the Hub says the token belongs to"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"Hub token …{self.last4} of {self.user}"
+
+    @classmethod
+    def store(cls, user, token: str, hub_username: str = "") -> HubToken:
+        row, _ = cls.objects.update_or_create(
+            user=user,
+            defaults={
+                "ciphertext": encrypt(token),
+                "last4": token[-4:],
+                "hub_username": hub_username,
+            },
+        )
+        return row
+
+    def reveal(self) -> str:
+        return decrypt(self.ciphertext)

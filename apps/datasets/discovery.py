@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import re
 import shutil
-import socket
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from django.conf import settings
+
+from vibeflow_site import hf
 
 DATA_EXTENSIONS = (".jsonl", ".json", ".csv", ".tsv", ".parquet")
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}(/[\w.-]{1,96})?$")
@@ -53,28 +53,12 @@ def valid_repo_id(value: str) -> bool:
 
 
 def _api():
-    from huggingface_hub import HfApi
-
-    _check_reachable()
-    return HfApi(endpoint=settings.HF_ENDPOINT, token=settings.HF_TOKEN or None)
-
-
-def _check_reachable() -> None:
-    """Fail in two seconds when the Hub's host does not answer at all.
-
-    huggingface_hub retries connection errors with backoff (about 25 s in all),
-    which is right for a worker but leaves a web page hanging; one TCP connect
-    tells "offline" apart first.
-    """
-    parts = urlsplit(settings.HF_ENDPOINT)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        socket.create_connection((parts.hostname, port), timeout=2).close()
-    except OSError as exc:
+    if not hf.hub_reachable():
         raise DiscoveryUnavailable(
             "The Hugging Face Hub can't be reached from this server (no network or it is down). "
             "Start from a sample dataset below, or upload your own file."
-        ) from exc
+        )
+    return hf.api(settings.HF_TOKEN)
 
 
 def _explain(exc: Exception) -> DiscoveryUnavailable:

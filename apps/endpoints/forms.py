@@ -64,3 +64,61 @@ class AbTestForm(forms.Form):
             status=DeploymentStatus.READY, weight=0
         ).select_related("run")
         self.fields["candidate"].label_from_instance = lambda d: f"v{d.run.number}"
+
+
+class HubPushForm(forms.Form):
+    repo_id = forms.CharField(
+        max_length=200,
+        label="Repository",
+        help_text="namespace/name: your Hub user name or an organisation you can write to. "
+        "An existing repository gets a new commit.",
+    )
+    private = forms.BooleanField(required=False, initial=True, label="Private repository")
+    merged = forms.TypedChoiceField(
+        coerce=lambda v: v == "merged",
+        choices=[("adapter", "The adapter (small; loads on the base model with peft)")],
+        initial="adapter",
+        label="What to push",
+        widget=forms.RadioSelect,
+    )
+    token = forms.CharField(
+        required=False,
+        max_length=200,
+        strip=True,
+        label="Hugging Face token",
+        widget=forms.PasswordInput(attrs={"autocomplete": "off"}),
+        help_text="A token with write access (huggingface.co/settings/tokens). It is stored "
+        "encrypted, for you alone, and never shown again.",
+    )
+
+    def __init__(self, *args, has_token: bool, merged_ready: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.has_token = has_token
+        if merged_ready:
+            self.fields["merged"].choices = self.fields["merged"].choices + [
+                ("merged", "The merged model (base + adapter; as large as the base model)")
+            ]
+        if has_token:
+            self.fields["token"].label = "Replace the saved token (optional)"
+
+    def clean_repo_id(self):
+        from huggingface_hub.errors import HFValidationError
+        from huggingface_hub.utils import validate_repo_id
+
+        value = self.cleaned_data["repo_id"].strip().strip("/")
+        try:
+            validate_repo_id(value)
+        except HFValidationError:
+            raise forms.ValidationError(
+                "Use namespace/name with letters, digits, '-', '_' or '.', up to 96 characters "
+                "each, e.g. alice/support-bot-v1."
+            ) from None
+        return value
+
+    def clean_token(self):
+        token = self.cleaned_data["token"]
+        if token and any(c.isspace() for c in token):
+            raise forms.ValidationError("A token has no spaces: paste it again.")
+        if not token and not self.has_token:
+            raise forms.ValidationError("Paste a Hugging Face token with write access.")
+        return token

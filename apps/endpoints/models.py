@@ -258,6 +258,45 @@ class HealthCheck(models.Model):
         return f"{'ok' if self.ok else 'failed'} at {self.created_at:%Y-%m-%d %H:%M}"
 
 
+class PushStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Uploading"
+    SUCCEEDED = "succeeded", "Pushed"
+    FAILED = "failed", "Failed"
+
+
+class HubPush(models.Model):
+    """A version pushed to a Hugging Face model repository with the requesting user's token."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    run = models.ForeignKey(
+        "training.TrainingRun", on_delete=models.CASCADE, related_name="hub_pushes"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    repo_id = models.CharField(max_length=200, help_text="namespace/name on the Hub")
+    private = models.BooleanField(default=True)
+    merged = models.BooleanField(default=False, help_text="Base + adapter merged, not the adapter")
+    status = models.CharField(max_length=10, choices=PushStatus.choices, default=PushStatus.QUEUED)
+    stage = models.CharField(max_length=80, blank=True)
+    repo_url = models.URLField(blank=True)
+    commit_url = models.URLField(blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.run} → {self.repo_id} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (PushStatus.QUEUED, PushStatus.RUNNING)
+
+
 @receiver([post_save, post_delete], sender=ApiKey)
 @receiver([post_save, post_delete], sender=Endpoint)
 @receiver([post_save, post_delete], sender=Deployment)

@@ -188,3 +188,19 @@ def delete_version(deployment: Deployment) -> None:
     )
     if not retired:
         raise NotDeployable("This version changed meanwhile; reload the page.")
+
+
+def queue_hub_push(run, user, choice: dict):
+    """A HubPush row and its task (after commit). choice: the push form's cleaned data."""
+    from .models import HubPush
+    from .tasks import push_to_hub
+
+    push = HubPush.objects.create(
+        run=run,
+        requested_by=user,
+        repo_id=choice["repo_id"],
+        private=choice["private"],
+        merged=choice["merged"],
+    )
+    push_to_hub.delay_on_commit(str(push.pk))
+    return push

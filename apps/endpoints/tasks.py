@@ -144,3 +144,64 @@ def export_merged(run_id: str) -> str:
         exports.set_merged_state(run, "failed", f"Merging failed: {exc}")
         return "failed"
     return "ready"
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def push_to_hub(push_id: str) -> str:
+    """Upload a version to the Hub (default queue: network work, no model loaded). The token is
+    read from the requesting user's encrypted row here; it never travels through the broker."""
+    from apps.accounts.models import HubToken
+    from vibeflow_site.encryption import CannotDecrypt
+
+    from . import hub
+    from .models import HubPush, PushStatus
+
+    with transaction.atomic():
+        push = (
+            HubPush.objects.select_for_update(of=("self",))
+            .select_related("run__project", "run__base_model", "run__hardware")
+            .filter(pk=push_id, status=PushStatus.QUEUED)
+            .first()
+        )
+        if push is None:
+            return "gone"  # deleted, or a redelivery of one already taken
+        push.status, push.stage = PushStatus.RUNNING, "Preparing the files"
+        push.save(update_fields=["status", "stage"])
+
+    def on_stage(stage: str) -> None:
+        HubPush.objects.filter(pk=push.pk).update(stage=stage)
+
+    try:
+        row = HubToken.objects.filter(user_id=push.requested_by_id).first()
+        if row is None:
+            raise hub.HubPushError("Your Hugging Face token was removed: save it again and push.")
+        try:
+            token = row.reveal()
+        except CannotDecrypt as exc:
+            raise hub.HubPushError(
+                "Your saved Hugging Face token can no longer be read (the server's key changed): "
+                "save it again and push."
+            ) from exc
+        repo_url, commit_url = hub.push(push, token, on_stage=on_stage)
+    except hub.HubPushError as exc:
+        HubPush.objects.filter(pk=push.pk).update(
+            status=PushStatus.FAILED, stage="", error=str(exc), finished_at=timezone.now()
+        )
+        return "failed"
+    except Exception:
+        log.exception("hub push failed", extra={"push": push_id})
+        HubPush.objects.filter(pk=push.pk).update(
+            status=PushStatus.FAILED,
+            stage="",
+            error="The push failed unexpectedly; the error is in the worker's log. Try again.",
+            finished_at=timezone.now(),
+        )
+        return "failed"
+    HubPush.objects.filter(pk=push.pk).update(
+        status=PushStatus.SUCCEEDED,
+        stage="",
+        repo_url=repo_url,
+        commit_url=commit_url,
+        finished_at=timezone.now(),
+    )
+    return "succeeded"

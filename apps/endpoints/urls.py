@@ -9,6 +9,8 @@ urlpatterns = [
     path("projects/<uuid:project_id>/keys/", views.key_create, name="key_create"),
     path("runs/<uuid:run_id>/deploy/", views.run_deploy, name="run_deploy"),
     path("runs/<uuid:run_id>/download/", views.run_download, name="run_download"),
+    path("runs/<uuid:run_id>/hub/", views.run_hub_push, name="run_hub_push"),
+    path("runs/<uuid:run_id>/hub/forget-token/", views.hub_token_remove, name="hub_token_remove"),
     path(
         "runs/<uuid:run_id>/download/merged/",
         views.run_download_merged,

@@ -13,17 +13,20 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from apps.accounts.models import HubToken
 from apps.evaluations.models import EvalStatus
+from apps.evaluations.summary import verdict
 from apps.projects.access import get_project_for_user
 from apps.training.access import get_run_for_user
 
-from . import exports, monitoring, services
+from . import exports, hub, monitoring, services
 from . import keys as api_keys
 from .access import get_deployment_for_user, get_endpoint_for_user, get_key_for_user
 from .forms import (
     AbTestForm,
     DeployForm,
     EndpointSettingsForm,
+    HubPushForm,
     KeyCreateForm,
     RotateKeyForm,
     grace_label,
@@ -42,8 +45,7 @@ def _scores(deployments) -> dict:
     for d in deployments:
         evaluation = d.run.evaluations.filter(status=EvalStatus.SUCCEEDED).first()
         if evaluation:
-            score = (evaluation.result.get("quality") or {}).get("score")
-            out[d.pk] = score
+            out[d.pk] = verdict(evaluation.result)["score"]
     return out
 
 
@@ -287,6 +289,85 @@ def run_download_merged(request, run_id):
     if request.htmx and state["state"] in ("ready", "failed"):
         response["HX-Refresh"] = "true"
     return response
+
+
+# --- Hugging Face Hub -----------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def run_hub_push(request, run_id):
+    """Push the version to a Hub model repository with the user's own token (spec 6.3)."""
+    run, membership = get_run_for_user(request.user, run_id, write=request.method == "POST")
+    problem = services.deploy_problem(run)
+    if problem:
+        messages.error(request, problem.replace("deployed", "pushed"))
+        return redirect("run_config", run_id=run.pk)
+    pushes = list(run.hub_pushes.all()[:10])
+    pushing = any(p.is_active for p in pushes)
+    if request.htmx and request.method == "GET":
+        response = render(
+            request,
+            "endpoints/_hub_pushes.html",
+            {"run": run, "pushes": pushes, "pushing": pushing},
+        )
+        if not pushing:
+            response["HX-Refresh"] = "true"
+        return response
+    saved = HubToken.objects.filter(user=request.user).first()
+    form_kwargs = {
+        "has_token": saved is not None,
+        "merged_ready": exports.merged_state(run)["state"] == "ready",
+    }
+    if request.method == "POST":
+        form = HubPushForm(request.POST, **form_kwargs)
+        if form.is_valid():
+            saved = _save_hub_token(request, form, saved)
+            if saved is not None:
+                services.queue_hub_push(run, request.user, form.cleaned_data)
+                messages.success(
+                    request, f"Pushing v{run.number} to {form.cleaned_data['repo_id']}…"
+                )
+                return redirect("run_hub_push", run_id=run.pk)
+    else:
+        initial = {"repo_id": hub.default_repo_id(run, saved.hub_username if saved else "")}
+        form = HubPushForm(initial=initial, **form_kwargs)
+    return render(
+        request,
+        "endpoints/hub_push.html",
+        {
+            "run": run,
+            "project": run.project,
+            "membership": membership,
+            "form": form,
+            "saved_token": saved,
+            "pushes": pushes,
+            "pushing": pushing,
+        },
+    )
+
+
+def _save_hub_token(request, form, saved):
+    """Verify a newly pasted token with the Hub and store it encrypted; the saved row, or None
+    with the reason on the form."""
+    token = form.cleaned_data["token"]
+    if not token:
+        return saved
+    try:
+        username = hub.verify_token(token)
+    except hub.HubPushError as exc:
+        form.add_error("token", str(exc))
+        return None
+    return HubToken.store(request.user, token, username)
+
+
+@login_required
+@require_POST
+def hub_token_remove(request, run_id):
+    run, _ = get_run_for_user(request.user, run_id)
+    HubToken.objects.filter(user=request.user).delete()
+    messages.success(request, "Your Hugging Face token was deleted from VibeFlow.")
+    return redirect("run_hub_push", run_id=run.pk)
 
 
 # --- keys --------------------------------------------------------------------

@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from apps.endpoints import keys
 from apps.endpoints.models import ApiKey, Deployment, DeploymentStatus, RequestLog
+from apps.evaluations.models import EvalStatus, Evaluation
 
 pytestmark = pytest.mark.django_db
 
@@ -22,10 +23,12 @@ def urls(deployed, key):
             reverse("endpoint_detail", args=[e.pk]),
             reverse("endpoint_logs", args=[e.pk]),
             reverse("deployment_progress", args=[d.pk]),
+            reverse("run_hub_push", args=[d.run_id]),
         ],
         "post": [
             reverse("key_create", args=[e.project_id]),
             reverse("run_deploy", args=[d.run_id]),
+            reverse("run_hub_push", args=[d.run_id]),
             reverse("endpoint_settings", args=[e.pk]),
             reverse("endpoint_stop", args=[e.pk]),
             reverse("endpoint_ab", args=[e.pk]),
@@ -70,6 +73,21 @@ def test_the_live_page_shows_url_snippets_usage_and_versions(login, owner, deplo
     assert "Requests today" in html and "Uptime (24 h)" in html and "no health probe yet" in html
     assert f"v{deployed.run.number}" in html and "🟢 Live" in html
     assert deployed.served_model not in html  # the server's path stays private
+
+
+def test_each_version_shows_its_evaluation_quality_score(login, owner, deployed):
+    Evaluation.objects.create(
+        project=deployed.run.project,
+        run=deployed.run,
+        base_model=deployed.run.base_model,
+        dataset_version=deployed.run.dataset_version,
+        status=EvalStatus.SUCCEEDED,
+        result={"base_quality": {"score": 40.0}, "tuned_quality": {"score": 81.4}},
+    )
+    html = (
+        login(owner).get(reverse("endpoint_detail", args=[deployed.endpoint_id])).content.decode()
+    )
+    assert "81/100" in html
 
 
 def test_a_new_key_appears_once(login, owner, deployed):
