@@ -5,8 +5,11 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import models, transaction
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
 
 from apps.projects.models import Project
+from vibeflow_site.disk import remove_after_commit
 
 
 class StoredFile(models.Model):
@@ -139,3 +142,14 @@ class DatasetVersion(models.Model):
         DatasetVersion.objects.filter(pk=self.pk, status=VersionStatus.ANALYSING).update(
             progress=round(min(max(fraction, 0.0), 1.0), 3), stage=stage[:100]
         )
+
+
+@receiver(post_delete, sender=DatasetVersion)
+def _remove_version_files(sender, instance, **kwargs):
+    # The uploaded file itself stays: blobs are shared by content across datasets and teams.
+    remove_after_commit(instance.folder)
+
+
+@receiver(post_delete, sender=Dataset)
+def _remove_dataset_folder(sender, instance, **kwargs):
+    remove_after_commit(Path(settings.DATA_DIR) / "datasets" / str(instance.pk))

@@ -11,6 +11,8 @@ from django.db import models
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
+from vibeflow_site.disk import remove_after_commit
+
 
 def _bump_directory() -> None:
     from .gateway.directory import bump
@@ -304,3 +306,8 @@ def _directory_changed(sender, update_fields=None, **kwargs):
     if update_fields and not set(update_fields) - _NOT_ROUTING:
         return
     _bump_directory()
+
+
+@receiver(post_delete, sender=Deployment)
+def _remove_deployment_files(sender, instance, **kwargs):
+    remove_after_commit(instance.folder)

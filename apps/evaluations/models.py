@@ -5,6 +5,10 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import models
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
+
+from vibeflow_site.disk import remove_after_commit
 
 
 class EvalStatus(models.TextChoices):
@@ -62,3 +66,8 @@ class Evaluation(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in (EvalStatus.QUEUED, EvalStatus.RUNNING)
+
+
+@receiver(post_delete, sender=Evaluation)
+def _remove_evaluation_files(sender, instance, **kwargs):
+    remove_after_commit(instance.folder)

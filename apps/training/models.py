@@ -1,14 +1,18 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 from django.conf import settings
 from django.db import models, transaction
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
 from django.utils import timezone
 
 from apps.catalog.models import BaseModel, Hardware
 from apps.datasets.models import DatasetVersion
 from apps.projects.models import Project
+from vibeflow_site.disk import remove_after_commit
 
 
 class RunStatus(models.TextChoices):
@@ -250,3 +254,15 @@ class Checkpoint(models.Model):
 
     def __str__(self):
         return f"{self.run} checkpoint {self.step}"
+
+
+@receiver(post_delete, sender=TrainingRun)
+def _remove_run_files(sender, instance, **kwargs):
+    """Checkpoints, the adapter, the merged serving copy and the built downloads."""
+    data, key = Path(settings.DATA_DIR), str(instance.pk)
+    remove_after_commit(
+        data / "runs" / key,
+        data / "serving" / "runs" / key,
+        data / "exports" / key,
+        instance.adapter_dir,
+    )

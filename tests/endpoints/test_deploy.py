@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -124,8 +125,18 @@ def test_deploying_the_live_version_again_leaves_no_gap(deployed, owner):
     assert (again.status, again.weight) == (DeploymentStatus.READY, 100)
 
 
-def test_a_project_with_endpoints_can_be_deleted(login, owner, deployed):
-    project = deployed.endpoint.project
-    response = login(owner).post(f"/projects/{project.pk}/delete/", {"confirm": project.name})
+def test_a_project_with_endpoints_can_be_deleted_files_and_all(
+    login, owner, deployed, django_capture_on_commit_callbacks
+):
+    project, run = deployed.endpoint.project, deployed.run
+    merged = merged_dir(run)
+    version_folder = run.dataset_version.folder
+    assert merged.is_dir() and version_folder.is_dir()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = login(owner).post(f"/projects/{project.pk}/delete/", {"confirm": project.name})
     assert response.status_code in (200, 302)
     assert not Deployment.objects.filter(pk=deployed.pk).exists()
+    assert not merged.exists() and not version_folder.exists()
+    assert not version_folder.parent.exists()  # the dataset's folder
+    # The adapter of this test run lives outside the data directory: never touched.
+    assert Path(run.adapter_dir).is_dir()
