@@ -112,10 +112,13 @@ def login(client):
 def seeded_catalog(transactional_db):
     """Transactional tests flush every table afterwards, the migration-seeded catalog included;
     tests that need it after such a flush seed it again."""
+    from apps.billing.models import Plan
+    from apps.billing.plans import load as load_plans
     from apps.catalog.models import BaseModel, Hardware
     from apps.catalog.seed import load
 
     load(BaseModel, Hardware)
+    load_plans(Plan)
 
 
 @pytest.fixture

@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "apps.brainstorm",
     "apps.evaluations",
     "apps.endpoints",
+    "apps.billing",
 ]
 
 MIDDLEWARE = [
@@ -94,6 +95,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "apps.accounts.context_processors.teams",
+                "apps.billing.context_processors.billing_banner",
             ],
         },
     },
@@ -189,6 +191,14 @@ CELERY_BEAT_SCHEDULE = {
     "check-endpoints": {
         "task": "apps.endpoints.tasks.check_endpoints",
         "schedule": envfloat("ENDPOINT_HEALTH_INTERVAL_S", 60.0),
+    },
+    "report-usage-to-stripe": {
+        "task": "apps.billing.tasks.report_usage",
+        "schedule": envfloat("BILLING_REPORT_INTERVAL_S", 60.0),
+    },
+    "enforce-budgets": {
+        "task": "apps.billing.tasks.enforce_budgets",
+        "schedule": envfloat("BILLING_BUDGET_INTERVAL_S", 30.0),
     },
     "refresh-gpu-prices": {
         "task": "apps.catalog.tasks.refresh_gpu_prices",
@@ -345,6 +355,17 @@ VIBEFLOW_PUBLIC_URL = envstr("VIBEFLOW_PUBLIC_URL").rstrip("/")
 GPU_WORKERS = envbool("VIBEFLOW_GPU_WORKERS", False)
 STRIPE_SECRET_KEY = envstr("STRIPE_SECRET_KEY")
 STRIPE_WEBHOOK_SECRET = envstr("STRIPE_WEBHOOK_SECRET")
+# The Stripe API's address: empty for Stripe itself (tests point it at a local server).
+STRIPE_API_BASE = envstr("STRIPE_API_BASE").rstrip("/")
+# Stripe prices of the paid plans, "pro=price_...,enterprise=price_..." (or set in the admin).
+STRIPE_PRICE_IDS = dict(
+    item.split("=", 1) for item in envlist("STRIPE_PRICE_IDS", []) if "=" in item
+)
+# Stripe Billing Meters the usage is reported to (their event names).
+STRIPE_METER_GPU_SECONDS = envstr("STRIPE_METER_GPU_SECONDS", "vibeflow_gpu_seconds")
+STRIPE_METER_TOKENS = envstr("STRIPE_METER_TOKENS", "vibeflow_tokens")
+# After a failed payment the team keeps its plan this long (with a banner), then gets Free limits.
+BILLING_GRACE_DAYS = envint("BILLING_GRACE_DAYS", 7)
 HF_TOKEN = envstr("HF_TOKEN")
 # Fernet keys for secrets users give us (vibeflow_site/encryption.py): the first encrypts, all
 # decrypt. Empty: one key derived from SECRET_KEY.

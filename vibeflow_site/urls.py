@@ -17,6 +17,7 @@ urlpatterns = [
     path("", include("apps.brainstorm.urls")),
     path("", include("apps.endpoints.urls")),
     path("", include("apps.endpoints.gateway.urls")),
+    path("", include("apps.billing.urls")),
 ]
 
 handler404 = "vibeflow_site.errors.not_found"

@@ -34,6 +34,18 @@ class EndpointSettingsForm(forms.ModelForm):
         model = Endpoint
         fields = ["rate_limit_rpm", "tokens_per_minute", "timeout_s"]
 
+    def clean_rate_limit_rpm(self):
+        from apps.billing.metering import account_for
+
+        value = self.cleaned_data["rate_limit_rpm"]
+        plan = account_for(self.instance.project.team_id).effective_plan
+        if value > plan.rate_limit_rpm:
+            raise forms.ValidationError(
+                f"The {plan.name} plan allows up to {plan.rate_limit_rpm:,} requests per minute "
+                "per key; upgrade the plan on the team's billing page for more."
+            )
+        return value
+
 
 class KeyCreateForm(forms.Form):
     name = forms.CharField(max_length=80, required=False, help_text="What uses it, e.g. “website”")

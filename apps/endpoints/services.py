@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from apps.billing.metering import account_for
 from apps.training.models import RunStatus
 
 from .models import Deployment, DeploymentStatus, Endpoint, EndpointStatus
@@ -50,7 +51,8 @@ def deploy_run(run, user, endpoint: Endpoint | None = None) -> Deployment:
             endpoint = Endpoint.objects.create(
                 project=run.project,
                 name=default_name(run.project),
-                rate_limit_rpm=settings.ENDPOINT_DEFAULT_RPM,
+                # The plan's limit per key (spec: Free 100/min, Pro 1,000); lower it on the page.
+                rate_limit_rpm=account_for(run.project.team_id).effective_plan.rate_limit_rpm,
                 tokens_per_minute=settings.ENDPOINT_DEFAULT_TPM,
                 timeout_s=settings.GATEWAY_TIMEOUT_S,
                 created_by=user,

@@ -11,7 +11,10 @@ from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
+
+from apps.billing.metering import record_evaluation
 
 from .models import EvalStatus, Evaluation
 
@@ -19,10 +22,19 @@ from .models import EvalStatus, Evaluation
 @shared_task
 def reap_lost_evaluations() -> int:
     stale_before = timezone.now() - timedelta(seconds=settings.EVALUATION_STALE_AFTER_S)
-    return Evaluation.objects.filter(
+    lost = 0
+    for evaluation in Evaluation.objects.filter(
         status=EvalStatus.RUNNING, heartbeat_at__lt=stale_before
-    ).update(
-        status=EvalStatus.FAILED,
-        error="The worker running this evaluation stopped answering. Evaluate the version again.",
-        finished_at=timezone.now(),
-    )
+    ).select_related("project", "run__hardware"):
+        with transaction.atomic():
+            # Billed up to its last sign of life, not until now.
+            finished = evaluation.heartbeat_at
+            lost += Evaluation.objects.filter(pk=evaluation.pk, status=EvalStatus.RUNNING).update(
+                status=EvalStatus.FAILED,
+                error="The worker running this evaluation stopped answering. "
+                "Evaluate the version again.",
+                finished_at=finished,
+            )
+            evaluation.finished_at = finished
+            record_evaluation(evaluation)
+    return lost

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from apps.billing.metering import record_evaluation
 from apps.training.tasks import model_source
 from workers.evaluation import EvalSpec, EvaluationError, evaluate
 from workers.evaluation.judge import JudgeConfig
@@ -78,19 +79,30 @@ def run_evaluation(evaluation_id: str) -> str:
         reporter.log(traceback.format_exc())
         log.exception("evaluation failed", extra={"evaluation": str(evaluation.pk)})
         return _fail(evaluation, reporter, f"Evaluation failed: {exc}")
-    Evaluation.objects.filter(pk=evaluation.pk).update(
-        status=EvalStatus.SUCCEEDED,
-        result=asdict(result),
-        stage="Done",
-        progress=1.0,
-        finished_at=timezone.now(),
-    )
+    with transaction.atomic():
+        Evaluation.objects.filter(pk=evaluation.pk).update(
+            status=EvalStatus.SUCCEEDED,
+            result=asdict(result),
+            stage="Done",
+            progress=1.0,
+            finished_at=timezone.now(),
+        )
+        _bill(evaluation)
     return EvalStatus.SUCCEEDED
 
 
 def _fail(evaluation, reporter, sentence: str) -> str:
     reporter.log(sentence)
-    Evaluation.objects.filter(pk=evaluation.pk).update(
-        status=EvalStatus.FAILED, error=sentence, finished_at=timezone.now()
-    )
+    with transaction.atomic():
+        Evaluation.objects.filter(pk=evaluation.pk).update(
+            status=EvalStatus.FAILED, error=sentence, finished_at=timezone.now()
+        )
+        _bill(evaluation)
     return EvalStatus.FAILED
+
+
+def _bill(evaluation) -> None:
+    """The time it used, in the transaction that ends it."""
+    record_evaluation(
+        Evaluation.objects.select_related("project", "run__hardware").get(pk=evaluation.pk)
+    )

@@ -173,6 +173,13 @@ class TrainingRun(models.Model):
     tokens_seen = models.BigIntegerField(default=0)
     wall_seconds = models.FloatField(default=0.0)
     gpu_seconds = models.FloatField(default=0.0)
+    estimated_cost = models.DecimalField(
+        max_digits=12,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        help_text="What the estimate said at Start (USD); what was not used is never billed",
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -219,6 +226,14 @@ class TrainingRun(models.Model):
             TrainingRun.objects.filter(pk=self.pk).update(**fields)
             for key, value in fields.items():
                 setattr(self, key, value)
+            if "finished_at" in fields and not current.remote_pod_id:
+                # Billed in the transaction that ends the run; a RunPod run is billed from the
+                # pod's own uptime once it is terminated (remote.finish_remote).
+                from apps.billing.metering import record_run
+
+                record_run(
+                    TrainingRun.objects.select_related("project", "hardware").get(pk=self.pk)
+                )
             sync_project_status(self.project_id)
             transaction.on_commit(lambda: _announce_status(self.pk, new))
 

@@ -23,6 +23,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from apps.billing.metering import record_run
+
 from .models import RunStatus, TrainingRun
 
 log = logging.getLogger(__name__)
@@ -105,13 +107,18 @@ def finish_remote(run_id: str) -> str:
     if not run.remote_pod_id:
         return "no pod"
     runpod = _runpod()
+    uptime = 0.0
     try:
         pod = runpod.get_pod(run.remote_pod_id) or {}
         uptime = float(pod.get("uptimeSeconds") or 0)
-        if uptime:
-            TrainingRun.objects.filter(pk=run.pk).update(gpu_seconds=uptime)
     finally:
         runpod.terminate_pod(run.remote_pod_id)
+        # Billed from RunPod's uptime; without it (the pod could not be read), from the run's
+        # own start and end.
+        with transaction.atomic():
+            if uptime:
+                TrainingRun.objects.filter(pk=run.pk).update(gpu_seconds=uptime)
+            record_run(TrainingRun.objects.select_related("project", "hardware").get(pk=run.pk))
     append_log(
         run,
         f"Pod {run.remote_pod_id} terminated after {uptime:.0f} s of GPU time (RunPod's uptime)",

@@ -6,6 +6,8 @@ from django.http import FileResponse, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from apps.accounts.models import Role
+from apps.billing.budgets import start_check
 from apps.catalog import vram
 from apps.catalog.models import Hardware
 from apps.projects.access import get_project_for_user
@@ -51,6 +53,7 @@ def _page(request, run, membership, form, status=200):
         if method in vram.METHODS
         else None,
         "selected": {"model": model, "hardware": hardware, "method": method, "version": version},
+        "start_check": start_check(run) if run.is_draft and run.dataset_version_id else None,
     }
     template = (
         "training/_estimate.html"
@@ -91,7 +94,7 @@ def run_estimate(request, run_id):
 @login_required
 @require_POST
 def run_start(request, run_id):
-    run, _ = get_run_for_user(request.user, run_id, write=True)
+    run, membership = get_run_for_user(request.user, run_id, write=True)
     form = TrainingConfigForm(_values(run), instance=run, project=run.project)
     if run.dataset_version is None:
         messages.error(request, "Choose a dataset version before starting.")
@@ -106,6 +109,15 @@ def run_start(request, run_id):
         if not executor.available:
             messages.error(request, executor.reason)
             return redirect("run_config", run_id=run.pk)
+        check = start_check(run)
+        if check.too_many_runs:
+            messages.error(request, check.too_many_runs)
+            return redirect("run_config", run_id=run.pk)
+        override = request.POST.get("override_budget") and membership.role == Role.OWNER
+        if check.over_budget and not override:
+            messages.error(request, check.over_budget)
+            return redirect("run_config", run_id=run.pk)
+        TrainingRun.objects.filter(pk=run.pk).update(estimated_cost=check.estimate)
         try:
             run.transition(RunStatus.QUEUED)
         except InvalidTransition as exc:

@@ -14,14 +14,17 @@ from decimal import Decimal
 
 import httpx
 from django.conf import settings
+from django.db import transaction
 from django.http import JsonResponse
 from django.utils import timezone
+
+from apps.billing.metering import record_request
 
 from .. import ratelimit
 from ..keys import hash_key, key_state
 from ..models import ApiKey, Deployment, Endpoint, EndpointStatus, RequestLog
 from . import directory
-from .errors import ApiError, invalid_key, missing_key, not_ready, unknown_model
+from .errors import ApiError, budget_exceeded, invalid_key, missing_key, not_ready, unknown_model
 
 log = logging.getLogger("vibeflow.gateway")
 
@@ -134,7 +137,10 @@ async def admit(
     call.endpoint, call.live = endpoint, list(entry.live)
     if endpoint.status == EndpointStatus.STOPPED:
         raise call.fail(not_ready(endpoint.name, "the endpoint is stopped; start it on its page."))
-    _enforce(call, counted, endpoint.rate_limit_rpm, endpoint.tokens_per_minute)
+    if entry.spending_stopped:
+        raise call.fail(budget_exceeded())
+    rpm = min(endpoint.rate_limit_rpm, entry.plan_rpm or endpoint.rate_limit_rpm)
+    _enforce(call, counted, rpm, endpoint.tokens_per_minute)
     return endpoint
 
 
@@ -251,22 +257,8 @@ def finish(call: Call) -> None:
     of a stream), so the caller never waits for it."""
     latency_ms = (call.finished_at or time.monotonic()) * 1000 - call.started * 1000
     try:
-        RequestLog.objects.create(
-            id=call.id,
-            project_id=call.project_id,
-            endpoint=call.endpoint,
-            deployment=call.deployment,
-            api_key=call.key,
-            route=call.route,
-            status_code=call.status,
-            error_code=call.error_code,
-            latency_ms=latency_ms,
-            tokens_in=call.tokens_in,
-            tokens_out=call.tokens_out,
-            cost=call.cost,
-            streamed=call.streamed,
-            from_console=call.from_console,
-        )
+        with transaction.atomic():
+            _write_log(call, latency_ms)
         if call.subject:
             ratelimit.add_tokens_sync(call.subject, call.tokens_in + call.tokens_out)
         if call.key is not None:
@@ -294,3 +286,36 @@ class LoggedJsonResponse(JsonResponse):
             finish(self.call)
         finally:
             super().close()
+
+
+def _write_log(call: Call, latency_ms: float) -> None:
+    """The request's log row and, when it used tokens, its usage event: one transaction."""
+    RequestLog.objects.create(
+        id=call.id,
+        project_id=call.project_id,
+        endpoint=call.endpoint,
+        deployment=call.deployment,
+        api_key=call.key,
+        route=call.route,
+        status_code=call.status,
+        error_code=call.error_code,
+        latency_ms=latency_ms,
+        tokens_in=call.tokens_in,
+        tokens_out=call.tokens_out,
+        cost=call.cost,
+        streamed=call.streamed,
+        from_console=call.from_console,
+    )
+    endpoint = call.endpoint
+    if endpoint is not None and call.tokens_in + call.tokens_out > 0:
+        project = endpoint.project  # loaded with the endpoint by the directory
+        record_request(
+            request_id=call.id,
+            team_id=project.team_id,
+            project_id=project.pk,
+            project_name=project.name,
+            endpoint=endpoint,
+            tokens_in=call.tokens_in,
+            tokens_out=call.tokens_out,
+            cost=call.cost,
+        )

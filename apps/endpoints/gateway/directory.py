@@ -35,6 +35,8 @@ class Entry:
     key: object  # ApiKey | None
     endpoint: object  # Endpoint | None
     live: tuple  # the endpoint's deployments taking traffic
+    plan_rpm: int | None = None  # the team's plan caps every key's requests per minute
+    spending_stopped: bool = False  # over the team's budget without overage allowed: 402
 
 
 def _bump_now() -> None:
@@ -54,6 +56,8 @@ def bump() -> None:
 
 
 def _fetch(key_hash, project_id, name, want_endpoint) -> Entry:
+    from apps.billing.metering import account_for
+
     from ..models import ApiKey, Deployment, DeploymentStatus, Endpoint
 
     key = None
@@ -64,16 +68,22 @@ def _fetch(key_hash, project_id, name, want_endpoint) -> Entry:
         project_id = key.project_id
     if not want_endpoint:
         return Entry(key, None, ())
-    endpoints = Endpoint.objects.filter(project_id=project_id)
+    endpoints = Endpoint.objects.filter(project_id=project_id).select_related("project")
     endpoint = (endpoints.filter(name=name) if name else endpoints).first()
     live = ()
-    if endpoint is not None:
-        live = tuple(
-            Deployment.objects.filter(
-                endpoint=endpoint, status=DeploymentStatus.READY, weight__gt=0
-            )
-        )
-    return Entry(key, endpoint, live)
+    if endpoint is None:
+        return Entry(key, None, live)
+    live = tuple(
+        Deployment.objects.filter(endpoint=endpoint, status=DeploymentStatus.READY, weight__gt=0)
+    )
+    account = account_for(endpoint.project.team_id)
+    return Entry(
+        key,
+        endpoint,
+        live,
+        plan_rpm=account.effective_plan.rate_limit_rpm,
+        spending_stopped=account.spending_stopped_at is not None and not account.allow_overage,
+    )
 
 
 async def lookup(key_hash, project_id, name, want_endpoint, version: bytes) -> Entry:

@@ -55,6 +55,16 @@ def invalid_key() -> ApiError:
     )
 
 
+def budget_exceeded() -> ApiError:
+    return ApiError(
+        402,
+        "This team has reached its monthly budget, so the endpoint is paused. An owner can raise "
+        "the budget or allow overage on the team's usage page.",
+        "budget_exceeded",
+        type="billing_error",
+    )
+
+
 def unknown_model(name: str) -> ApiError:
     return ApiError(
         404,

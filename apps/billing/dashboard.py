@@ -1,0 +1,109 @@
+"""The usage dashboard's figures (spec "User Dashboard"), each summed from usage events or the
+rows they came from, for one team and one calendar month (UTC)."""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from django.db.models import Count, Sum
+from django.db.models.functions import TruncDay
+from django.utils import timezone
+
+from .models import UsageEvent, UsageKind
+
+
+def month_bounds(month: str | None) -> tuple[datetime, datetime]:
+    """[first day, first day of the next month) for "YYYY-MM"; this month when absent or bad."""
+    now = timezone.now()
+    try:
+        year, number = (int(part) for part in (month or "").split("-"))
+        start = now.replace(year=year, month=number, day=1)
+    except (ValueError, TypeError):
+        start = now.replace(day=1)
+    start = start.replace(hour=0, minute=0, second=0, microsecond=0)
+    days = calendar.monthrange(start.year, start.month)[1]
+    return start, start + timezone.timedelta(days=days)
+
+
+@dataclass
+class Usage:
+    start: datetime
+    end: datetime
+    models_trained: int = 0
+    training_seconds: Decimal = Decimal(0)
+    data_tokens: int = 0
+    deployments: int = 0
+    api_calls: int = 0
+    inference_tokens: int = 0
+    training_cost: Decimal = Decimal(0)
+    evaluation_cost: Decimal = Decimal(0)
+    inference_cost: Decimal = Decimal(0)
+    not_billed: Decimal = Decimal(0)  # estimates of stopped runs beyond what they used
+    days: list[dict] = field(default_factory=list)
+    by_project: list[dict] = field(default_factory=list)
+    by_endpoint: list[dict] = field(default_factory=list)
+
+    @property
+    def total(self) -> Decimal:
+        return self.training_cost + self.evaluation_cost + self.inference_cost
+
+
+def events(team_id, start, end):
+    return UsageEvent.objects.filter(team_id=team_id, created_at__gte=start, created_at__lt=end)
+
+
+def usage(team_id, month: str | None = None) -> Usage:
+    from apps.endpoints.models import Deployment, RequestLog
+    from apps.training.models import RunStatus, TrainingRun
+
+    start, end = month_bounds(month)
+    result = Usage(start, end)
+    rows = events(team_id, start, end)
+    for row in rows.values("kind").annotate(cost=Sum("cost"), quantity=Sum("quantity")):
+        if row["kind"] == UsageKind.TRAINING:
+            result.training_cost, result.training_seconds = row["cost"], row["quantity"]
+        elif row["kind"] == UsageKind.EVALUATION:
+            result.evaluation_cost = row["cost"]
+        else:
+            result.inference_cost, result.inference_tokens = row["cost"], int(row["quantity"])
+    for event in rows.filter(kind=UsageKind.TRAINING, estimated_cost__isnull=False):
+        result.not_billed += event.refund or 0
+    runs = TrainingRun.objects.filter(
+        project__team_id=team_id, finished_at__gte=start, finished_at__lt=end
+    )
+    result.models_trained = runs.filter(status=RunStatus.SUCCEEDED).count()
+    result.data_tokens = runs.aggregate(total=Sum("tokens_seen"))["total"] or 0
+    result.deployments = Deployment.objects.filter(
+        endpoint__project__team_id=team_id, created_at__gte=start, created_at__lt=end
+    ).count()
+    result.api_calls = RequestLog.objects.filter(
+        project__team_id=team_id, created_at__gte=start, created_at__lt=end
+    ).count()
+
+    per_day = {
+        row["day"].date(): row["cost"]
+        for row in rows.annotate(day=TruncDay("created_at"))
+        .values("day")
+        .annotate(cost=Sum("cost"))
+    }
+    top = max(per_day.values(), default=Decimal(0)) or Decimal(1)
+    day = start
+    while day < end:
+        cost = per_day.get(day.date(), Decimal(0))
+        result.days.append({"date": day.date(), "cost": cost, "percent": int(cost * 100 / top)})
+        day += timezone.timedelta(days=1)
+    result.by_project = list(
+        rows.values("project_name")
+        .annotate(cost=Sum("cost"), events=Count("id"))
+        .order_by("-cost", "project_name")
+    )
+    result.by_endpoint = list(
+        rows.filter(kind=UsageKind.INFERENCE)
+        .values("endpoint_name", "project_name")
+        .annotate(cost=Sum("cost"), tokens=Sum("quantity"), requests=Count("id"))
+        .order_by("-cost")
+    )
+    return result
