@@ -11,7 +11,7 @@ from decimal import Decimal
 from django.db import models, transaction
 from django.utils import timezone
 
-from .metering import MONEY, account_for, gpu_price_per_second, run_seconds
+from .metering import MONEY, account_for, gpu_price_per_second
 from .models import BillingAccount, UsageEvent
 
 ALERT_LEVELS = (50, 80, 100)
@@ -46,8 +46,11 @@ def running_cost(team_id) -> Decimal:
     """What runs still going have used so far: billed when they end, counted against the budget
     now."""
     total = Decimal(0)
+    now = timezone.now()
     for run in running_runs(team_id):
-        total += gpu_price_per_second(run.hardware) * run_seconds(run)
+        if run.started_at:
+            seconds = max(0, int((now - run.started_at).total_seconds()))
+            total += gpu_price_per_second(run.hardware) * seconds
     return total.quantize(MONEY)
 
 
@@ -63,8 +66,10 @@ class Budget:
 
     @property
     def percent(self) -> int | None:
-        if not self.limit:
+        if self.limit is None:
             return None
+        if self.limit <= 0:
+            return 100
         return int(self.used * 100 / self.limit)
 
     @property

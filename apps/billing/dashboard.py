@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.db.models import Count, Sum
@@ -20,8 +20,10 @@ def month_bounds(month: str | None) -> tuple[datetime, datetime]:
     now = timezone.now()
     try:
         year, number = (int(part) for part in (month or "").split("-"))
+        if not 2000 <= year <= 9000:
+            raise ValueError(year)
         start = now.replace(year=year, month=number, day=1)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         start = now.replace(day=1)
     start = start.replace(hour=0, minute=0, second=0, microsecond=0)
     days = calendar.monthrange(start.year, start.month)[1]
@@ -85,7 +87,7 @@ def usage(team_id, month: str | None = None) -> Usage:
 
     per_day = {
         row["day"].date(): row["cost"]
-        for row in rows.annotate(day=TruncDay("created_at"))
+        for row in rows.annotate(day=TruncDay("created_at", tzinfo=UTC))
         .values("day")
         .annotate(cost=Sum("cost"))
     }

@@ -82,7 +82,8 @@ def record_run(run) -> None:
             f"Training {project.name} v{run.number} ({run.get_status_display().lower()}): "
             f"{_duration(seconds)} on {run.hardware.name}"
         ),
-        source=f"run:{run.pk}",
+        # One event per stretch of running: a resumed run bills its second stretch too.
+        source=f"run:{run.pk}:{int(run.started_at.timestamp()) if run.started_at else 0}",
     )
 
 

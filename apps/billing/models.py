@@ -8,6 +8,8 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils import timezone
 
 
@@ -189,3 +191,12 @@ class StripeEvent(models.Model):
 
     def __str__(self):
         return f"{self.type} {self.id}"
+
+
+@receiver([post_save, post_delete], sender=BillingAccount)
+@receiver([post_save, post_delete], sender=Plan)
+def _limits_changed(sender, **kwargs):
+    """The gateway caches each endpoint's plan limit and budget state: look them up again."""
+    from apps.endpoints.gateway.directory import bump
+
+    bump()

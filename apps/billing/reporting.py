@@ -69,8 +69,13 @@ def report_usage() -> dict:
                     report_error=str(getattr(exc, "user_message", None) or exc)[:300],
                 )
                 counts["failed"] += 1
-                log.warning("stripe meter report failed, retrying later: %s", type(exc).__name__)
-                # Stripe is down or refusing: stop here, the job runs again.
+                log.warning("stripe meter report failed: %s", type(exc).__name__)
+                if isinstance(exc, stripe.InvalidRequestError):
+                    # Refused for good (too old, unknown customer or meter): it stays unreported
+                    # with the reason for an operator, and never blocks the events after it.
+                    _mark_refused(event)
+                    continue
+                # Stripe is down or refusing for now: stop here, the job runs again.
                 break
             _mark_reported(event)
             counts["reported"] += 1
@@ -79,6 +84,11 @@ def report_usage() -> dict:
 
 def _mark_reported(event) -> None:
     UsageEvent.objects.filter(pk=event.pk).update(reported_at=timezone.now(), report_error="")
+
+
+def _mark_refused(event) -> None:
+    UsageEvent.objects.filter(pk=event.pk).update(reported_at=timezone.now())
+    log.error("stripe refused usage event %s; see its report_error", event.pk)
 
 
 def _already_recorded(exc) -> bool:

@@ -117,7 +117,10 @@ def _subscription(sub: dict, created: datetime, *, deleted: bool) -> str:
         plan = plan_for_price(price)
         if plan is None:
             return f"unknown price {price}: plan unchanged"
-        account.plan = plan
+        # Only a subscription that is paying (or in its trial, or retrying a payment) gives the
+        # paid plan; paused, unpaid, incomplete or canceled ones leave the team on Free.
+        paying = sub.get("status") in ("active", "trialing", "past_due")
+        account.plan = plan if paying else Plan.free()
         account.stripe_subscription_id = sub.get("id") or account.stripe_subscription_id
         status = sub.get("status") or ""
         account.subscription_status = (

@@ -11,6 +11,7 @@ from django.core.paginator import Paginator
 from django.http import FileResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.accounts.models import HubToken
@@ -294,6 +295,7 @@ def run_download_merged(request, run_id):
 # --- Hugging Face Hub -----------------------------------------------------------
 
 
+@sensitive_post_parameters("token")
 @login_required
 @require_http_methods(["GET", "POST"])
 def run_hub_push(request, run_id):

@@ -29,12 +29,14 @@ def reap_lost_evaluations() -> int:
         with transaction.atomic():
             # Billed up to its last sign of life, not until now.
             finished = evaluation.heartbeat_at
-            lost += Evaluation.objects.filter(pk=evaluation.pk, status=EvalStatus.RUNNING).update(
+            updated = Evaluation.objects.filter(pk=evaluation.pk, status=EvalStatus.RUNNING).update(
                 status=EvalStatus.FAILED,
                 error="The worker running this evaluation stopped answering. "
                 "Evaluate the version again.",
                 finished_at=finished,
             )
-            evaluation.finished_at = finished
-            record_evaluation(evaluation)
+            if updated:
+                lost += 1
+                evaluation.finished_at = finished
+                record_evaluation(evaluation)
     return lost

@@ -103,6 +103,6 @@ def _fail(evaluation, reporter, sentence: str) -> str:
 
 def _bill(evaluation) -> None:
     """The time it used, in the transaction that ends it."""
-    record_evaluation(
-        Evaluation.objects.select_related("project", "run__hardware").get(pk=evaluation.pk)
-    )
+    row = Evaluation.objects.select_related("project", "run__hardware").filter(pk=evaluation.pk)
+    if row.first() is not None:  # deleted with its project meanwhile: nothing left to bill
+        record_evaluation(row.first())

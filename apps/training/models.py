@@ -216,6 +216,7 @@ class TrainingRun(models.Model):
                 fields["queued_at"] = timezone.now()
             elif new == RunStatus.RUNNING:
                 fields["started_at"] = timezone.now()
+                fields["gpu_seconds"] = 0.0  # this stretch's; the last one is billed already
             elif new in (
                 RunStatus.STOPPED,
                 RunStatus.SUCCEEDED,

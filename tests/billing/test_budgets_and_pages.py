@@ -80,35 +80,26 @@ def test_alert_emails_go_to_owners_and_admins(owner, admin_user, member, team, s
 
 
 def test_start_is_refused_over_budget_unless_an_owner_overrides(
-    login, owner, admin_user, project, team
+    login, owner, admin_user, project, team, monkeypatch
 ):
     run = draft_run(login(owner), project)
-    Hardware.objects.filter(pk=run.hardware_id).update(is_cpu=True)
     account = account_for(team.pk)
     account.monthly_budget_usd = Decimal("1")
     account.save()
     _spend(team, "1")
-    # The CPU estimate is $0: it fits anything. Give it a price the form will quote.
-    from apps.billing import budgets as b
-
-    original = b.estimated_cost
-    b.estimated_cost = lambda run: Decimal("5")
-    try:
-        page = login(owner).get(reverse("run_config", args=[run.pk]))
-        assert b"more than the $0.00 left" in page.content and b"owner override" in page.content
-        response = login(admin_user).post(
-            reverse("run_start", args=[run.pk]), {"override_budget": "1"}
-        )
-        run.refresh_from_db()
-        assert run.status == RunStatus.DRAFT  # an admin cannot override
-        login(owner).post(reverse("run_start", args=[run.pk]))
-        run.refresh_from_db()
-        assert run.status == RunStatus.DRAFT
-        login(owner).post(reverse("run_start", args=[run.pk]), {"override_budget": "1"})
-        run.refresh_from_db()
-        assert run.status == RunStatus.QUEUED and run.estimated_cost == Decimal("5")
-    finally:
-        b.estimated_cost = original
+    # The CPU's estimate is $0, which fits any budget: quote $5 instead.
+    monkeypatch.setattr(budgets, "estimated_cost", lambda run: Decimal("5"))
+    page = login(owner).get(reverse("run_config", args=[run.pk]))
+    assert b"more than the $0.00 left" in page.content and b"owner override" in page.content
+    response = login(admin_user).post(reverse("run_start", args=[run.pk]), {"override_budget": "1"})
+    run.refresh_from_db()
+    assert run.status == RunStatus.DRAFT  # an admin cannot override
+    login(owner).post(reverse("run_start", args=[run.pk]))
+    run.refresh_from_db()
+    assert run.status == RunStatus.DRAFT
+    login(owner).post(reverse("run_start", args=[run.pk]), {"override_budget": "1"})
+    run.refresh_from_db()
+    assert run.status == RunStatus.QUEUED and run.estimated_cost == Decimal("5")
     assert response.status_code == 302
 
 
@@ -219,3 +210,14 @@ def test_every_billing_url_is_team_only(login, owner, outsider, member, viewer, 
         for url in posts:
             assert client.post(url, {"monthly_budget_usd": "1"}).status_code == 403, url
     assert account_for(team.pk).monthly_budget_usd is None
+
+
+def test_a_zero_budget_and_absurd_months_are_handled(login, owner, team):
+    client = login(owner)
+    response = client.post(reverse("team_billing", args=[team.pk]), {"monthly_budget_usd": "0"})
+    assert response.status_code == 302
+    assert budgets.budget_of(account_for(team.pk)).percent == 100
+    for month in ("9999-12", "0-0", "2026-13"):
+        assert (
+            client.get(reverse("team_usage", args=[team.pk]) + f"?month={month}").status_code == 200
+        )

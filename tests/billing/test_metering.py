@@ -41,7 +41,7 @@ def test_a_finished_run_bills_its_gpu_seconds_once(priced_run, team):
     event = UsageEvent.objects.get()
     assert (event.kind, event.meter, event.quantity) == (UsageKind.TRAINING, "gpu_seconds", 120)
     assert event.unit_price == Decimal("0.01") and event.cost == Decimal("1.20")
-    assert event.team_id == team.pk and event.source == f"run:{priced_run.pk}"
+    assert event.team_id == team.pk and event.source.startswith(f"run:{priced_run.pk}:")
     record_run(priced_run)  # a redelivered task: nothing more
     assert UsageEvent.objects.count() == 1
 
@@ -143,3 +143,15 @@ def test_teams_without_a_stripe_customer_are_not_reported(stripe_api, team):
     _usage(team, 2)
     assert reporting.report_usage() == {"reported": 0, "failed": 0}
     assert not stripe_api.meter_events
+
+
+def test_a_resumed_run_bills_each_stretch(priced_run):
+    _finish(priced_run, RunStatus.STOPPED, gpu_seconds=30)
+    priced_run.transition(RunStatus.QUEUED)
+    priced_run.transition(RunStatus.RUNNING)
+    TrainingRun.objects.filter(pk=priced_run.pk).update(
+        gpu_seconds=20, started_at=timezone.now() + timezone.timedelta(seconds=5)
+    )
+    priced_run.refresh_from_db()
+    priced_run.transition(RunStatus.SUCCEEDED)
+    assert sorted(e.quantity for e in UsageEvent.objects.all()) == [20, 30]
