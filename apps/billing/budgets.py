@@ -114,7 +114,12 @@ def start_check(run) -> StartCheck:
     account = account_for(run.project.team_id)
     check = StartCheck(estimated_cost(run), budget_of(account))
     budget = check.budget
-    if budget.limit is not None and check.estimate is not None and check.estimate > budget.left:
+    if budget.exceeded:
+        check.over_budget = (
+            f"This month's ${budget.limit:.2f} budget is used up (${budget.used:.2f}). An owner "
+            "can start it anyway, or raise the budget."
+        )
+    elif budget.limit is not None and check.estimate is not None and check.estimate > budget.left:
         check.over_budget = (
             f"The estimate (${check.estimate:.2f}) is more than what is left of this month's "
             f"${budget.limit:.2f} budget (${budget.left:.2f}). An owner can start it anyway, or "
@@ -152,16 +157,18 @@ def enforce(account: BillingAccount) -> list[str]:
             _resume(account)
             done.append("no budget: spending resumed")
         return done
-    key = month_key()
-    sent = set(account.alerts_sent.get(key, []))
+    # Levels already sent, for this month and this budget: a new budget arms them again.
+    key = f"{month_key()}:{budget.limit:.2f}"
+    before = set(account.alerts_sent.get(key, []))
+    sent = set(before)
     for level in ALERT_LEVELS:
         if budget.percent >= level and level not in sent:
             sent.add(level)
             done.append(f"alert {level}%")
             _send_alert(account, level, budget)
-    if sent != set(account.alerts_sent.get(key, [])):
+    if sent != before:
         BillingAccount.objects.filter(pk=account.pk).update(
-            alerts_sent={key: sorted(sent)}  # earlier months' entries are not needed any more
+            alerts_sent={key: sorted(sent)}  # other months' and budgets' entries are done with
         )
     if budget.exceeded:
         for run in running_runs(account.team_id):

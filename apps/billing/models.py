@@ -85,7 +85,7 @@ class BillingAccount(models.Model):
         default=False,
         help_text="Keep endpoints answering above the budget (training still stops)",
     )
-    # {"2026-11": [50, 80]}: the alert levels already sent, per month.
+    # {"2026-11:200.00": [50, 80]}: the alert levels already sent, per month and budget.
     alerts_sent = models.JSONField(default=dict, blank=True)
     spending_stopped_at = models.DateTimeField(null=True, blank=True)
 

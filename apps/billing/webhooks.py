@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from .models import BillingAccount, Plan, StripeEvent, SubscriptionStatus
+from .models import BillingAccount, Plan, StripeEvent, SubscriptionStatus, UsageEvent
 
 HANDLED = {
     "checkout.session.completed",
@@ -68,6 +68,11 @@ def _checkout_completed(session: dict) -> str:
     account = _account(None, team_id) if team_id else None
     if account is None:
         return "no team for this checkout"
+    if not account.stripe_subscription_id:
+        # Usage before the first subscription was free-plan usage: never sent to Stripe.
+        UsageEvent.objects.filter(team_id=account.team_id, reported_at__isnull=True).update(
+            reported_at=timezone.now(), report_error="Before the subscription: not billed"
+        )
     account.stripe_customer_id = session.get("customer") or account.stripe_customer_id
     account.stripe_subscription_id = session.get("subscription") or account.stripe_subscription_id
     account.save(update_fields=["stripe_customer_id", "stripe_subscription_id"])

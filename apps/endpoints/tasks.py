@@ -160,11 +160,13 @@ def push_to_hub(push_id: str) -> str:
         push = (
             HubPush.objects.select_for_update(of=("self",))
             .select_related("run__project", "run__base_model", "run__hardware")
-            .filter(pk=push_id, status=PushStatus.QUEUED)
+            .filter(pk=push_id, status__in=[PushStatus.QUEUED, PushStatus.RUNNING])
             .first()
         )
         if push is None:
-            return "gone"  # deleted, or a redelivery of one already taken
+            return "gone"  # deleted, or already finished
+        # RUNNING: redelivered after its worker died (acks_late); pushing again is harmless, the
+        # Hub skips files that have not changed.
         push.status, push.stage = PushStatus.RUNNING, "Preparing the files"
         push.save(update_fields=["status", "stage"])
 

@@ -189,6 +189,8 @@ def run_resume(request, run_id):
             "This run trained on a RunPod pod that has ended, and its checkpoints ended with it. "
             "Evaluate the adapter it saved, or start a new run.",
         )
+    elif problem := _resume_problem(run):
+        messages.error(request, problem)
     else:
         # A user's resume starts the count of lost workers afresh (recovery.py).
         TrainingRun.objects.filter(pk=run.pk).update(attempts=0)
@@ -198,6 +200,17 @@ def run_resume(request, run_id):
             request, f"v{run.number} is queued to resume from step {run.checkpoints.last().step}."
         )
     return redirect("run_config", run_id=run.pk)
+
+
+def _resume_problem(run) -> str:
+    """Resuming spends like starting: the plan's run limit and the budget apply (no override:
+    an owner raises the budget)."""
+    check = start_check(run)
+    if check.too_many_runs:
+        return check.too_many_runs
+    if check.budget.exceeded:
+        return check.over_budget.replace("An owner can start it anyway, or raise", "Raise")
+    return ""
 
 
 @login_required

@@ -221,3 +221,32 @@ def test_a_zero_budget_and_absurd_months_are_handled(login, owner, team):
         assert (
             client.get(reverse("team_usage", args=[team.pk]) + f"?month={month}").status_code == 200
         )
+
+
+def test_a_new_budget_arms_the_alerts_again(team):
+    account = account_for(team.pk)
+    account.monthly_budget_usd = Decimal("10")
+    account.save()
+    _spend(team, "6")
+    assert budgets.enforce(account) == ["alert 50%"]
+    account.refresh_from_db()
+    account.monthly_budget_usd = Decimal("11")
+    account.save()
+    assert budgets.enforce(account) == ["alert 50%"]
+
+
+def test_a_stopped_run_does_not_resume_over_budget(login, owner, project, team):
+    from apps.training.models import Checkpoint
+
+    run = draft_run(login(owner), project)
+    for status in (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.STOPPING, RunStatus.STOPPED):
+        run.transition(status)
+    Checkpoint.objects.create(run=run, step=4, path="/nowhere")
+    account = account_for(team.pk)
+    account.monthly_budget_usd = Decimal("1")
+    account.save()
+    _spend(team, "2")
+    response = login(owner).post(reverse("run_resume", args=[run.pk]), follow=True)
+    assert b"budget is used up" in response.content
+    run.refresh_from_db()
+    assert run.status == RunStatus.STOPPED

@@ -139,3 +139,31 @@ def test_a_failed_payment_gives_a_grace_period_then_free_limits(
 def test_unknown_event_types_are_recorded_and_ignored(client, stripe_api, account):
     response = deliver(client, event("customer.created", {"id": "cus_9", "object": "customer"}))
     assert response.status_code == 200 and response.content == b"ignored"
+
+
+def test_usage_before_the_first_subscription_is_never_billed(client, stripe_api, account):
+    from decimal import Decimal
+
+    from apps.billing.models import UsageEvent
+
+    UsageEvent.objects.create(
+        team_id=account.team_id,
+        project_name="p",
+        kind="inference",
+        meter="tokens",
+        quantity=Decimal(5),
+        unit_price=Decimal("0.00001"),
+        cost=Decimal("0.00005"),
+        description="tokens",
+        source="before",
+    )
+    session = {
+        "id": "cs_2",
+        "object": "checkout.session",
+        "client_reference_id": str(account.team_id),
+        "customer": "cus_9",
+        "subscription": "sub_9",
+    }
+    deliver(client, event("checkout.session.completed", session))
+    row = UsageEvent.objects.get()
+    assert row.reported_at is not None and "not billed" in row.report_error
