@@ -56,8 +56,10 @@ def test_crossing_the_budget_stops_a_running_run_on_a_checkpoint(
         )
         # What beat does every BILLING_BUDGET_INTERVAL_S, until it stops the run.
         wait_for(
-            lambda: enforce_budgets() is not None
-            and TrainingRun.objects.filter(pk=run.pk, status=RunStatus.STOPPING).exists(),
+            lambda: (
+                enforce_budgets() is not None
+                and TrainingRun.objects.filter(pk=run.pk, status=RunStatus.STOPPING).exists()
+            ),
             60,
             "the budget job to stop the run",
         )
