@@ -1,13 +1,13 @@
+from .budgets import month_key
 from .metering import account_for
 
 
 def billing_banner(request):
     """One sentence above every page when the current team's billing needs attention."""
-    team = getattr(request, "_vibeflow_membership", None)
-    team_id = team.team_id if team else None
-    if team_id is None:
+    membership = getattr(request, "_vibeflow_membership", None)
+    if membership is None:
         return {}
-    account = account_for(team_id)
+    account = account_for(membership.team_id)
     if account.spending_stopped_at:
         return {
             "billing_banner": (
@@ -26,4 +26,12 @@ def billing_banner(request):
             "billing_banner": f"The last payment failed. Update the payment method before "
             f"{account.grace_until:%b %-d} to keep the {account.plan.name} plan."
         }
+    if account.monthly_budget_usd is not None:
+        # The alert levels already sent this month for this budget (budgets.enforce).
+        sent = account.alerts_sent.get(f"{month_key()}:{account.monthly_budget_usd:.2f}", [])
+        if sent:
+            return {
+                "billing_banner": f"This team has used {max(sent)}% of its "
+                f"${account.monthly_budget_usd:.2f} monthly budget."
+            }
     return {}

@@ -250,3 +250,13 @@ def test_a_stopped_run_does_not_resume_over_budget(login, owner, project, team):
     assert b"budget is used up" in response.content
     run.refresh_from_db()
     assert run.status == RunStatus.STOPPED
+
+
+def test_the_banner_says_how_much_of_the_budget_is_used(login, owner, team):
+    account = account_for(team.pk)
+    account.monthly_budget_usd = Decimal("10")
+    account.save()
+    _spend(team, "8.5")
+    budgets.enforce(account)
+    page = login(owner).get(reverse("team_list"))
+    assert b"has used 80% of its $10.00 monthly budget" in page.content
