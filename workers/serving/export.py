@@ -89,7 +89,8 @@ def build_zip(
     tmp = out.with_name(out.name + f".tmp-{os.getpid()}")
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(Path(version_dir).iterdir()):
-            if path.is_file() and not path.name.startswith("."):
+            # peft writes a README.md of its own; ours (below) replaces it.
+            if path.is_file() and not path.name.startswith(".") and path.name != "README.md":
                 archive.write(path, path.name)
         archive.writestr("requirements.txt", REQUIREMENTS)
         archive.writestr("inference_example.py", EXAMPLE.format(base=base))
