@@ -210,7 +210,8 @@ def command_run(args: argparse.Namespace) -> int:
         log("applying database migrations")
         manage("migrate", "--noinput", env=env)
         manage("collectstatic", "--noinput", "-v", "0", env=env)
-        manage("seed_demo", env=env)
+        # The demo's finished example trains in the worker the first time (a few minutes).
+        manage("seed_demo", "--showcase", env=env)
         subprocess.run(
             [PYTHON, "-m", "workers.models", env["VIBEFLOW_MODEL_CACHE"]],
             env=env,

@@ -175,6 +175,7 @@ CELERY_TASK_ROUTES = {
     "apps.evaluations.tasks.*": {"queue": "gpu"},
     "apps.endpoints.tasks.serve_*": {"queue": "gpu"},
     "apps.endpoints.tasks.export_*": {"queue": "gpu"},
+    "apps.projects.showcase.*": {"queue": "gpu"},
 }
 CELERY_TASK_ACKS_LATE = True
 # Beat: periodic jobs. The dev run command embeds it in its worker (-B); deploy/Procfile runs it alone.

@@ -6,6 +6,7 @@ from django.db import transaction
 from apps.accounts.demo import DEMO_EMAIL, DEMO_PASSWORD
 from apps.accounts.models import Membership, User
 from apps.projects.models import Project
+from apps.projects.showcase import ensure_showcase
 
 SAMPLE_NAME = "Customer Support Bot"
 SAMPLE_GOAL = (
@@ -16,6 +17,13 @@ SAMPLE_GOAL = (
 
 class Command(BaseCommand):
     help = "Create the demo account and its sample project if they are missing."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--showcase",
+            action="store_true",
+            help="Also a finished example project, trained, evaluated and deployed by the worker",
+        )
 
     def handle(self, *args, **options):
         with transaction.atomic():
@@ -29,3 +37,8 @@ class Command(BaseCommand):
             )
             if created:
                 self.stdout.write(f"Created sample project “{project.name}”")
+            if options["showcase"] and ensure_showcase(user, team):
+                self.stdout.write(
+                    "Queued the finished example project: the worker trains, evaluates and "
+                    "deploys it in the next few minutes"
+                )

@@ -1,0 +1,122 @@
+"""The demo account's finished example: a project that was really trained, evaluated and deployed,
+so a first look at VibeFlow shows every page with real figures beside an empty project.
+
+`seed_demo` creates the project and queues `prepare_showcase` (gpu queue): it imports the
+customer-support sample, trains the bundled model on this machine with LoRA, lets the evaluation
+that follows a run do its work, and deploys the version. Each step looks at what is already there,
+so a run command stopped half-way finishes the showcase on its next start.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.db import transaction
+
+log = logging.getLogger(__name__)
+
+SHOWCASE_NAME = "Support Replies (finished example)"
+SHOWCASE_GOAL = (
+    "A finished example: the customer-support sample, trained on this machine with the bundled "
+    "model, evaluated and deployed. Open its run, evaluation and endpoint pages."
+)
+# Two epochs: enough for the tuned model to beat the base model on this sample
+# (tests/evaluation/test_sample_improves.py), in a few minutes on a laptop CPU.
+EPOCHS = 2
+
+
+def ensure_showcase(user, team) -> bool:
+    """Create the showcase project if missing and queue whatever it still lacks. True if queued."""
+    from .models import Project
+
+    project, _ = Project.objects.get_or_create(
+        team=team, name=SHOWCASE_NAME, defaults={"goal": SHOWCASE_GOAL, "created_by": user}
+    )
+    if project.runs.filter(deployments__isnull=False).exists():
+        return False
+    transaction.on_commit(lambda: prepare_showcase.delay(str(project.pk)))
+    return True
+
+
+def _version(project, user):
+    from apps.datasets.models import Dataset, DatasetVersion, VersionStatus
+    from apps.datasets.samples import SAMPLES
+    from apps.datasets.storage import store_path
+    from apps.datasets.tasks import analyse_version
+
+    version = (
+        DatasetVersion.objects.filter(dataset__project=project, status=VersionStatus.READY)
+        .order_by("-created_at")
+        .first()
+    )
+    if version is not None:
+        return version
+    sample = SAMPLES["customer-support"]
+    version = DatasetVersion.objects.filter(dataset__project=project).first()
+    if version is None:
+        dataset = Dataset.objects.create(project=project, name=sample["file"].name, created_by=user)
+        version = DatasetVersion.create_next(
+            dataset,
+            source=store_path(sample["file"]),
+            original_name=sample["file"].name,
+            reason=f"Imported the sample “{sample['title']}”",
+            created_by=user,
+        )
+    analyse_version(str(version.pk))
+    version.refresh_from_db()
+    return version if version.status == VersionStatus.READY else None
+
+
+def _trained_run(project, user, version):
+    from apps.catalog.models import BaseModel, Hardware
+    from apps.training.models import RunStatus, TrainingRun
+    from apps.training.tasks import run_training
+
+    run = project.runs.filter(status=RunStatus.SUCCEEDED).first()
+    if run is not None:
+        return run
+    run = project.runs.exclude(status__in=[RunStatus.FAILED, RunStatus.CANCELLED]).first()
+    if run is None:
+        run = TrainingRun.create_next(
+            project,
+            dataset_version=version,
+            base_model=BaseModel.objects.get(bundled=True),
+            hardware=Hardware.objects.get(is_cpu=True),
+            method="lora",
+            epochs=EPOCHS,
+            batch_size=4,
+            gradient_accumulation=2,
+            created_by=user,
+        )
+    if run.status == RunStatus.DRAFT:
+        run.transition(RunStatus.QUEUED)
+    elif run.status in (RunStatus.RUNNING, RunStatus.STOPPING, RunStatus.STOPPED):
+        return None  # another worker has it, or a person stopped it: leave it to them
+    run_training(str(run.pk))
+    run.refresh_from_db()
+    return run if run.status == RunStatus.SUCCEEDED else None
+
+
+@shared_task(acks_late=True)
+def prepare_showcase(project_id: str) -> str:
+    from apps.endpoints.services import NotDeployable, deploy_run
+
+    from .models import Project
+
+    project = Project.objects.select_related("created_by").filter(pk=project_id).first()
+    if project is None:
+        return "gone"
+    user = project.created_by
+    version = _version(project, user)
+    if version is None:
+        return "the sample could not be analysed"
+    run = _trained_run(project, user, version)
+    if run is None:
+        return "not trained"
+    if not run.deployments.exists():
+        try:
+            deploy_run(run, user)  # queues the deployment (and its health check) after commit
+        except NotDeployable as exc:
+            return str(exc)
+    return "ready"
