@@ -210,8 +210,12 @@ def command_run(args: argparse.Namespace) -> int:
         log("applying database migrations")
         manage("migrate", "--noinput", env=env)
         manage("collectstatic", "--noinput", "-v", "0", env=env)
-        # The demo's finished example trains in the worker the first time (a few minutes).
-        manage("seed_demo", "--showcase", env=env)
+        # The demo's finished example trains in the worker the first time (a few minutes);
+        # VIBEFLOW_SHOWCASE=0 leaves it out (the journey benchmark times a user's run alone).
+        if os.environ.get("VIBEFLOW_SHOWCASE", "1") == "0":
+            manage("seed_demo", env=env)
+        else:
+            manage("seed_demo", "--showcase", env=env)
         subprocess.run(
             [PYTHON, "-m", "workers.models", env["VIBEFLOW_MODEL_CACHE"]],
             env=env,
