@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from apps.billing.metering import account_for
-from apps.training.models import RunStatus
+from apps.training.models import RunStatus, sync_project_status
 
 from .models import Deployment, DeploymentStatus, Endpoint, EndpointStatus
 
@@ -109,6 +109,7 @@ def went_live(deployment: Deployment) -> None:
         if endpoint.status in (EndpointStatus.DEPLOYING, EndpointStatus.FAILED):
             endpoint.status = EndpointStatus.LIVE
             endpoint.save(update_fields=["status"])
+        sync_project_status(endpoint.project_id)
 
 
 def deploy_failed(deployment: Deployment, reason: str) -> None:
@@ -176,6 +177,7 @@ def set_stopped(endpoint: Endpoint, stopped: bool) -> None:
             endpoint.status = EndpointStatus.LIVE if live else EndpointStatus.DEPLOYING
             endpoint.stopped_at = None
         endpoint.save(update_fields=["status", "stopped_at"])
+        sync_project_status(endpoint.project_id)
 
 
 def delete_version(deployment: Deployment) -> None:

@@ -66,15 +66,27 @@ ACTIVE = ("queued", "provisioning", "running", "stopping")
 
 
 def sync_project_status(project_id) -> None:
-    """The sidebar's Draft/Training follows the project's runs (Deployed comes with endpoints)."""
+    """The sidebar's status: Deployed while a version of it answers (a live, not stopped
+    endpoint), else Training while a run is active, else Draft."""
+    from apps.endpoints.models import Deployment, DeploymentStatus, EndpointStatus
     from apps.projects.live import broadcast_project_changed
     from apps.projects.models import Project, ProjectStatus
 
-    project = Project.objects.get(pk=project_id)
-    if project.status == ProjectStatus.DEPLOYED:
+    project = Project.objects.filter(pk=project_id).first()
+    if project is None:
         return
+    live = (
+        Deployment.objects.filter(
+            endpoint__project_id=project_id, status=DeploymentStatus.READY, weight__gt=0
+        )
+        .exclude(endpoint__status=EndpointStatus.STOPPED)
+        .exists()
+    )
     training = TrainingRun.objects.filter(project_id=project_id, status__in=ACTIVE).exists()
-    wanted = ProjectStatus.TRAINING if training else ProjectStatus.DRAFT
+    if live:
+        wanted = ProjectStatus.DEPLOYED
+    else:
+        wanted = ProjectStatus.TRAINING if training else ProjectStatus.DRAFT
     if project.status != wanted:
         Project.objects.filter(pk=project_id).update(status=wanted)
         project.status = wanted

@@ -9,7 +9,8 @@ from tests.endpoints.conftest import inference_server  # noqa: F401  (a fixture)
 
 from .journey import walk
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+# Training with the recommended configuration (5 epochs on CPU) takes most of its ~12 minutes.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
 @pytest.fixture

@@ -140,3 +140,16 @@ def test_a_project_with_endpoints_can_be_deleted_files_and_all(
     assert not version_folder.parent.exists()  # the dataset's folder
     # The adapter of this test run lives outside the data directory: never touched.
     assert Path(run.adapter_dir).is_dir()
+
+
+def test_the_project_reads_deployed_while_a_version_answers(deployed):
+    from apps.projects.models import Project, ProjectStatus
+
+    project = Project.objects.get(pk=deployed.endpoint.project_id)
+    assert project.status == ProjectStatus.DEPLOYED
+    services.set_stopped(deployed.endpoint, True)
+    project.refresh_from_db()
+    assert project.status == ProjectStatus.DRAFT
+    services.set_stopped(deployed.endpoint, False)
+    project.refresh_from_db()
+    assert project.status == ProjectStatus.DEPLOYED
