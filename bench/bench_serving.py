@@ -215,6 +215,12 @@ def main() -> None:
     parser.add_argument("--continuous-batching", action="store_true")
     parser.add_argument("--overhead-requests", type=int, default=40)
     parser.add_argument("--only-overhead", action="store_true")
+    parser.add_argument(
+        "--server",
+        choices=["daphne", "uvicorn"],
+        default="daphne",
+        help="the ASGI server in front of the site (deploy/Procfile: web is daphne, api uvicorn)",
+    )
     args = parser.parse_args()
 
     import django
@@ -276,6 +282,20 @@ def main() -> None:
                 "-p",
                 str(web_port),
                 "vibeflow_site.asgi:application",
+            ]
+            if args.server == "daphne"
+            else [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(web_port),
+                "--no-access-log",
+                "--log-level",
+                "warning",
+                "vibeflow_site.asgi:application",
             ],
             cwd=ROOT,
             env={**os.environ, "LOG_LEVEL": "WARNING"},
@@ -311,6 +331,13 @@ def main() -> None:
         deployment.refresh_from_db()
         print(f"deploy (merge + load + health check): {time.perf_counter() - started:.1f} s")
         endpoint = deployment.endpoint
+        # Limits out of the way: the plan caps requests per key, so the bench team is Enterprise.
+        from apps.billing.metering import account_for
+        from apps.billing.models import Plan
+
+        account = account_for(project.team_id)
+        account.plan = Plan.objects.get(slug="enterprise")
+        account.save()
         endpoint.rate_limit_rpm = endpoint.tokens_per_minute = 10_000_000
         endpoint.timeout_s = 300  # 32 queued requests on a CPU outlast the 30 s default
         endpoint.save()
@@ -322,7 +349,8 @@ def main() -> None:
 
         print(
             f"\nCPU threads: {torch.get_num_threads()}, max_tokens {args.tokens}, "
-            f"continuous batching: {'on' if args.continuous_batching else 'off'}"
+            f"continuous batching: {'on' if args.continuous_batching else 'off'}, "
+            f"ASGI server: {args.server}"
         )
         base_stats = baseline(served, 8, args.tokens)
         print(
