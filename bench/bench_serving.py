@@ -298,7 +298,7 @@ def main() -> None:
                 "vibeflow_site.asgi:application",
             ],
             cwd=ROOT,
-            env={**os.environ, "LOG_LEVEL": "WARNING"},
+            env={**os.environ, "LOG_LEVEL": "WARNING", "DB_POOL": "1"},  # as the run command
             stdout=log,
             stderr=subprocess.STDOUT,
         ),

@@ -234,7 +234,8 @@ def command_run(args: argparse.Namespace) -> int:
         manager.add_process(
             "web",
             f"{PYTHON} -m daphne -b {host} -p {port} vibeflow_site.asgi:application",
-            env=env,
+            # A pooled PostgreSQL connection for the web process (settings.py, DB_POOL).
+            env={**env, "DB_POOL": "1"},
             cwd=str(ROOT),
         )
         manager.add_process(

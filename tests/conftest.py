@@ -99,6 +99,13 @@ def project(team, owner):
     )
 
 
+@pytest.fixture(autouse=True)
+def _gateway_logs_inline(settings):
+    """In-process tests hold their transaction on their own connection: a background thread's
+    connection could not see their rows. Daphne in the browser tests logs in the background."""
+    settings.GATEWAY_LOG_IN_BACKGROUND = False
+
+
 @pytest.fixture
 def login(client):
     def _login(user):

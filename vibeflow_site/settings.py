@@ -385,6 +385,8 @@ GATEWAY_TIMEOUT_S = envint("GATEWAY_TIMEOUT_S", 30)
 GATEWAY_MAX_BODY_BYTES = envint("GATEWAY_MAX_BODY_BYTES", 1024 * 1024)
 GATEWAY_MAX_TOKENS = envint("GATEWAY_MAX_TOKENS", 4096)
 GATEWAY_DEFAULT_MAX_TOKENS = envint("GATEWAY_DEFAULT_MAX_TOKENS", 256)
+# Request log rows written by a background thread of each web process (off the request path).
+GATEWAY_LOG_IN_BACKGROUND = envbool("GATEWAY_LOG_IN_BACKGROUND", True)
 # Spec "API Keys": free 100 requests/min per key, pro 1,000 (plans arrive with billing).
 ENDPOINT_DEFAULT_RPM = envint("ENDPOINT_DEFAULT_RPM", 100)
 ENDPOINT_DEFAULT_TPM = envint("ENDPOINT_DEFAULT_TPM", 100_000)

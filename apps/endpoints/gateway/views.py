@@ -22,6 +22,7 @@ from .calls import (
     LoggedJsonResponse,
     admit,
     finish,
+    finish_later,
     money,
     open_stream,
     post_json,
@@ -115,7 +116,7 @@ class RelayedStream(StreamingHttpResponse):
                 async_to_sync(self.upstream.aclose)()
                 self.call.status, self.call.error_code = 499, "client_closed_request"
                 self.call.finished_at = time.monotonic()
-                finish(self.call)
+                finish_later(self.call)
         finally:
             super().close()
 
@@ -177,9 +178,12 @@ def relay(call: Call, response: httpx.Response, public_id: str, wants_usage: boo
             await response.aclose()
             if not call.tokens_out:
                 call.tokens_out = pieces  # cut before the usage chunk: bill what was sent
-            # Shielded: the log row is written even when the client went away mid-stream.
             call.finished_at = time.monotonic()
-            await asyncio.shield(sync_to_async(finish)(call))
+            if settings.GATEWAY_LOG_IN_BACKGROUND:
+                finish_later(call)
+            else:
+                # Shielded: the log row is written even when the client went away mid-stream.
+                await asyncio.shield(sync_to_async(finish)(call))
 
     streamed = RelayedStream(events(), call, response)
     streamed["Cache-Control"] = "no-cache"
