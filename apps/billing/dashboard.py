@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.db.models import Count, Sum
@@ -27,7 +27,7 @@ def month_bounds(month: str | None) -> tuple[datetime, datetime]:
         start = now.replace(day=1)
     start = start.replace(hour=0, minute=0, second=0, microsecond=0)
     days = calendar.monthrange(start.year, start.month)[1]
-    return start, start + timezone.timedelta(days=days)
+    return start, start + timedelta(days=days)
 
 
 @dataclass
@@ -96,7 +96,7 @@ def usage(team_id, month: str | None = None) -> Usage:
     while day < end:
         cost = per_day.get(day.date(), Decimal(0))
         result.days.append({"date": day.date(), "cost": cost, "percent": int(cost * 100 / top)})
-        day += timezone.timedelta(days=1)
+        day += timedelta(days=1)
     result.by_project = list(
         rows.values("project_name")
         .annotate(cost=Sum("cost"), events=Count("id"))

@@ -48,7 +48,7 @@ def usage(request, team_id):
     month = request.GET.get("month")
     account = account_for(team.pk)
     figures = dashboard.usage(team.pk, month)
-    recent = dashboard.events(team.pk, figures.start, figures.end).select_related()[:50]
+    recent = dashboard.events(team.pk, figures.start, figures.end)[:50]
     return render(
         request,
         "billing/usage.html",

@@ -133,8 +133,7 @@ def _subscription(sub: dict, created: datetime, *, deleted: bool) -> str:
         )
         account.cancel_at_period_end = bool(sub.get("cancel_at_period_end"))
         account.current_period_end = period_end
-    account.save()
-    _limits_changed()
+    account.save()  # its post_save looks the gateway's limits up again (models.py)
     return f"{account.team_id}: {account.plan.slug}, {account.subscription_status or 'none'}"
 
 
@@ -154,13 +153,5 @@ def _invoice(invoice: dict, created: datetime, *, paid: bool) -> str:
             account.payment_failed_at = created
             account.grace_until = created + timedelta(days=settings.BILLING_GRACE_DAYS)
         outcome = f"payment failed: grace until {account.grace_until:%Y-%m-%d}"
-    account.save()
-    _limits_changed()
+    account.save()  # its post_save looks the gateway's limits up again (models.py)
     return outcome
-
-
-def _limits_changed() -> None:
-    """Rate limits follow the plan: the gateway's cached directory must be looked up again."""
-    from apps.endpoints.gateway.directory import bump
-
-    bump()
