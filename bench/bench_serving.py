@@ -67,19 +67,20 @@ def pct(values, q):
     return statistics.quantiles(values, n=100)[q - 1] if len(values) > 1 else values[0]
 
 
-def baseline(model_dir: str, n: int, tokens: int) -> dict:
+def baseline(model_dir: str, n: int, tokens: int, device: str = "cpu") -> dict:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(device).eval()
     latencies, produced = [], 0
     warm = tokenizer.apply_chat_template(
         [{"role": "user", "content": "Hi"}],
         add_generation_prompt=True,
         return_tensors="pt",
         return_dict=True,
-    )
+    ).to(device)
     with torch.no_grad():
         model.generate(**warm, max_new_tokens=2, do_sample=False)
     started = time.perf_counter()
@@ -90,7 +91,7 @@ def baseline(model_dir: str, n: int, tokens: int) -> dict:
             add_generation_prompt=True,
             return_tensors="pt",
             return_dict=True,
-        )
+        ).to(device)
         with torch.no_grad():
             out = model.generate(**ids, max_new_tokens=tokens, do_sample=False)
         produced += out.shape[-1] - ids["input_ids"].shape[-1]
