@@ -6,6 +6,8 @@ from . import health
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    # First: every API call resolves its URL, and the site's patterns need not be tried for it.
+    path("", include("apps.endpoints.gateway.urls")),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("", include("apps.accounts.urls")),
@@ -16,7 +18,6 @@ urlpatterns = [
     path("", include("apps.evaluations.urls")),
     path("", include("apps.brainstorm.urls")),
     path("", include("apps.endpoints.urls")),
-    path("", include("apps.endpoints.gateway.urls")),
     path("", include("apps.billing.urls")),
 ]
 

@@ -1,0 +1,47 @@
+"""The /v1/ handler: its slim async middleware keeps the headers and checks the site's gives."""
+
+import re
+
+from channels.testing import HttpCommunicator
+from django.test import override_settings
+
+from vibeflow_site.asgi import application
+
+HOST = (b"host", b"testserver")  # the test settings allow this host only
+
+
+def header(response, name: bytes) -> bytes | None:
+    return dict(response["headers"]).get(name)
+
+
+async def test_an_api_answer_carries_the_security_headers_and_its_length():
+    communicator = HttpCommunicator(application, "GET", "/v1/models", headers=[HOST])
+    response = await communicator.get_response()
+    assert response["status"] == 401  # no key: refused before any database work
+    assert b"missing_api_key" in response["body"] or b"API key" in response["body"]
+    assert header(response, b"X-Content-Type-Options") == b"nosniff"
+    assert header(response, b"Referrer-Policy") == b"same-origin"
+    assert header(response, b"Content-Length") == str(len(response["body"])).encode()
+
+
+@override_settings(DISALLOWED_USER_AGENTS=[re.compile(r"^EvilBot")])
+async def test_commonmiddleware_checks_still_apply_to_the_api():
+    communicator = HttpCommunicator(
+        application, "GET", "/v1/models", headers=[HOST, (b"user-agent", b"EvilBot/1.0")]
+    )
+    response = await communicator.get_response()
+    assert response["status"] == 403
+
+
+async def test_an_unknown_api_route_is_openai_shaped_json():
+    communicator = HttpCommunicator(application, "GET", "/v1/nothing-here", headers=[HOST])
+    response = await communicator.get_response()
+    assert response["status"] == 404
+    assert b"unknown_route" in response["body"]
+
+
+async def test_a_bad_host_is_refused_not_crashed():
+    communicator = HttpCommunicator(
+        application, "GET", "/v1/models", headers=[(b"host", b"evil.example")]
+    )
+    assert (await communicator.get_response())["status"] == 400
