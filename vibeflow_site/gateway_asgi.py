@@ -37,14 +37,17 @@ class GatewayMiddleware:
         markcoroutinefunction(self)
 
     async def __call__(self, request):
-        response = None
+        # As Django chains them: a layer that answers from process_request ends the way in, and
+        # only the layers it passed through (itself included) see the response on the way out.
+        response, passed = None, 0
         for layer in self.layers:
+            passed += 1
             response = layer.process_request(request)
             if response is not None:
                 break
         if response is None:
             response = await self.get_response(request)
-        for layer in reversed(self.layers):
+        for layer in reversed(self.layers[:passed]):
             response = layer.process_response(request, response)
         return response
 

@@ -6,6 +6,7 @@ from channels.testing import HttpCommunicator
 from django.test import override_settings
 
 from vibeflow_site.asgi import application
+from vibeflow_site.gateway_asgi import GatewayASGIHandler
 
 HOST = (b"host", b"testserver")  # the test settings allow this host only
 
@@ -45,3 +46,14 @@ async def test_a_bad_host_is_refused_not_crashed():
         application, "GET", "/v1/models", headers=[(b"host", b"evil.example")]
     )
     assert (await communicator.get_response())["status"] == 400
+
+
+@override_settings(SECURE_SSL_REDIRECT=True)
+async def test_the_ssl_redirect_answers_before_the_view_and_keeps_its_headers():
+    # SecurityMiddleware reads its settings when the handler is built: build one under them.
+    handler = GatewayASGIHandler()
+    communicator = HttpCommunicator(handler, "GET", "/v1/models", headers=[HOST])
+    response = await communicator.get_response()
+    assert response["status"] == 301
+    assert header(response, b"Location") == b"https://testserver/v1/models"
+    assert header(response, b"X-Content-Type-Options") == b"nosniff"
