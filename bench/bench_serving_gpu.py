@@ -23,11 +23,9 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_serving import baseline, free_port, load  # noqa: E402
+from bench_serving import baseline, free_port, load, wait_http  # noqa: E402
 
 
 def ensure_weights(model_dir: Path) -> str:
@@ -49,20 +47,6 @@ def start_server(
     command += ["serve", "--host", "127.0.0.1", "--port", str(port), "--device", device]
     command += ["--continuous-batching" if continuous_batching else "--no-continuous-batching"]
     return subprocess.Popen(command, stdout=open(log_path, "w"), stderr=subprocess.STDOUT)
-
-
-def wait_up(url: str, proc: subprocess.Popen, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"transformers serve exited with {proc.returncode}")
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError("transformers serve did not come up")
 
 
 def line(label: str, r: dict, base: dict | None = None) -> str:
@@ -112,7 +96,7 @@ def main() -> int:
         proc = start_server(port, cb, log, device)
         try:
             started = time.monotonic()
-            wait_up(url, proc)
+            wait_http(f"{url}/health", 180, process=proc)
             # The first request loads the model by path; time it apart from the load test.
             load(f"{url}/v1/chat/completions", {}, str(model_dir), 1, 2, args.tokens)
             print(
