@@ -12,7 +12,9 @@ from apps.evaluations.tasks import run_evaluation
 from apps.training.models import RunStatus, TrainingRun
 from apps.training.tasks import run_training
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db]
+# Trains and evaluates the real model: on CI's slowest hosts this has taken over ten minutes,
+# the suite's default limit for one test.
+pytestmark = [pytest.mark.slow, pytest.mark.django_db, pytest.mark.timeout(1800)]
 
 
 def test_two_epochs_on_the_sample_beat_the_base_model(login, owner, project):

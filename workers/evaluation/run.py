@@ -172,7 +172,9 @@ def evaluate(spec: EvalSpec, reporter: EvalReporter) -> EvalResult:
         else:
             from peft import PeftModel
 
-            model = PeftModel.from_pretrained(model, spec.adapter_dir)
+            # Merged into the base weights (which the base side no longer needs): unmerged,
+            # every generated token pays each LoRA layer's extra matmuls and Python dispatch.
+            model = PeftModel.from_pretrained(model, spec.adapter_dir).merge_and_unload()
         model.eval()
         tuned_answers = generate_answers(
             model, tokenizer, prompts, max_new_tokens, spec, progress(1)
