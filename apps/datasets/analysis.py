@@ -1,22 +1,24 @@
 """One pass from a file (or a parent version) to a dataset version's files and report.
 
 Outputs, in the version's folder:
-  rows.jsonl   every row: its line, score, issues and canonical messages (what the preview pages)
-  train.jsonl  {"messages": [...]} for the training split
-  test.jsonl   the same for the test split
+  rows.jsonl      every row: its line, score and issues (what the preview pages); its
+                  messages only when its example is in neither split
+  rows.index.npy  per row: offset in rows.jsonl, score, issue bits, and which split file
+                  holds its example at which offset (see ``preview``)
+  train.jsonl     {"messages": [...]} for the training split
+  test.jsonl      the same for the test split
 
 1. ``read_upload`` sniffs the file, reads the first rows and proposes a mapping.
 2. ``build_version`` streams items (rows turned into messages) through scoring and
    duplicate detection, writes rows.jsonl, then splits by example so identical
    examples never sit on both sides, and writes train/test.
-3. ``derive_version`` makes a new version from a parent's rows.jsonl without some rows.
+3. ``items_from_version`` reads a parent version's rows back, without some, for a new version.
 """
 
 from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 import os
 import random
 from collections.abc import Callable, Iterable, Iterator
@@ -124,12 +126,13 @@ def build_version(
     report = ReportBuilder()
     seen: set[bytes] = set()
     index_file = preview.IndexWriter()
-    split = _Splitter(out_dir, seed=seed, test_fraction=test_fraction)
+    split = _Splitter(out_dir, seed=seed, test_fraction=test_fraction, placed=index_file.place)
     with open(out_dir / "rows.jsonl", "wb") as out, split:
 
-        def emit(row: dict) -> None:
-            index_file.add(out.tell(), row["score"], row["issues"])
+        def emit(row: dict) -> int:
+            number = index_file.add(out.tell(), row["score"], row["issues"])
             out.write(orjson.dumps(row) + b"\n")
+            return number
 
         for index, item in enumerate(items):
             if item.malformed:
@@ -159,13 +162,14 @@ def build_version(
             )
             report.add(user, assistant, quality, repaired=item.repaired, language=language)
             row = {"i": index, "line": item.line, "score": quality.score, "issues": quality.issues}
-            if item.messages is not None:
-                row["messages"] = item.messages
+            trainable = "missing" not in quality.issues
+            if item.messages is not None and not trainable:
+                row["messages"] = item.messages  # in no split file: kept here for the preview
             if item.error:
                 row["error"] = item.error
-            emit(row)
-            if "missing" not in quality.issues:
-                split.add(key, messages)
+            number = emit(row)
+            if trainable:
+                split.add(key, messages, number)
             if index % 5000 == 0:
                 progress(0.95 * position(), "Analysing rows")
     index_file.save(out_dir)
@@ -188,51 +192,65 @@ class _Splitter:
 
     EXACT_UP_TO = 2000
 
-    def __init__(self, folder: Path, *, seed: int, test_fraction: float):
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        seed: int,
+        test_fraction: float,
+        placed: Callable[[int, int, int], None] = lambda row, side, offset: None,
+    ):
         self.folder, self.seed, self.fraction = folder, seed, test_fraction
+        self.placed = placed  # told (row, side, byte offset) for each example written
         self.salt = seed.to_bytes(8, "little", signed=True)
-        self.held: list[tuple[bytes, list[dict]]] = []
+        self.held: list[tuple[bytes, list[dict], int]] = []
         self.streaming = False
         self.train = self.test = 0
+        self.train_bytes = self.test_bytes = 0
 
     def __enter__(self):
         self.train_file = open(self.folder / "train.jsonl", "wb")  # noqa: SIM115
         self.test_file = open(self.folder / "test.jsonl", "wb")  # noqa: SIM115
         return self
 
-    def _write(self, messages: list[dict], to_test: bool) -> None:
+    def _write(self, messages: list[dict], to_test: bool, row: int) -> None:
         line = orjson.dumps({"messages": messages}) + b"\n"
         if to_test:
+            self.placed(row, preview.TEST, self.test_bytes)
             self.test_file.write(line)
             self.test += 1
+            self.test_bytes += len(line)
         else:
+            self.placed(row, preview.TRAIN, self.train_bytes)
             self.train_file.write(line)
             self.train += 1
+            self.train_bytes += len(line)
 
     def _hashed_side(self, key: bytes) -> bool:
         h = int.from_bytes(hashlib.blake2b(key, digest_size=8, salt=self.salt).digest(), "little")
         return h < self.fraction * 2**64
 
-    def add(self, key: bytes, messages: list[dict]) -> None:
+    def add(self, key: bytes, messages: list[dict], row: int) -> None:
+        # Examples reach each file in row order, held or streamed: iter_rows relies on it.
         if self.streaming:
-            self._write(messages, self._hashed_side(key))
+            self._write(messages, self._hashed_side(key), row)
             return
-        self.held.append((key, messages))
+        self.held.append((key, messages, row))
         if len(self.held) > self.EXACT_UP_TO:
             self.streaming = True
-            for held_key, held_messages in self.held:
-                self._write(held_messages, self._hashed_side(held_key))
+            for held_key, held_messages, held_row in self.held:
+                self._write(held_messages, self._hashed_side(held_key), held_row)
             self.held = []
 
     def __exit__(self, *exc):
         if not self.streaming and exc[0] is None:
             test_rows = choose_test_rows(
-                [(i, key) for i, (key, _) in enumerate(self.held)],
+                [(i, key) for i, (key, _, _) in enumerate(self.held)],
                 seed=self.seed,
                 test_fraction=self.fraction,
             )
-            for i, (_, messages) in enumerate(self.held):
-                self._write(messages, i in test_rows)
+            for i, (_, messages, row) in enumerate(self.held):
+                self._write(messages, i in test_rows, row)
         self.train_file.close()
         self.test_file.close()
 
@@ -259,19 +277,17 @@ def choose_test_rows(keys: list[tuple[int, bytes]], *, seed: int, test_fraction:
     return chosen
 
 
-def items_from_rows_file(path: Path, drop: Callable[[dict], bool]) -> Iterator[Item]:
-    """A parent version's rows, minus those ``drop`` says to leave out."""
-    with open(path, encoding="utf-8") as rows:
-        for line in rows:
-            row = json.loads(line)
-            if drop(row):
-                continue
-            if "malformed" in row["issues"]:
-                yield Item(row["line"], error=row.get("error"), malformed=True)
-            else:
-                yield Item(
-                    row["line"],
-                    row.get("messages"),
-                    error=row.get("error"),
-                    encoding="encoding" in row["issues"],
-                )
+def items_from_version(folder: Path, drop: Callable[[dict], bool]) -> Iterator[Item]:
+    """A version's rows, minus those ``drop`` says to leave out."""
+    for row in preview.iter_rows(folder):
+        if drop(row):
+            continue
+        if "malformed" in row["issues"]:
+            yield Item(row["line"], error=row.get("error"), malformed=True)
+        else:
+            yield Item(
+                row["line"],
+                row.get("messages"),
+                error=row.get("error"),
+                encoding="encoding" in row["issues"],
+            )

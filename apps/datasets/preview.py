@@ -1,23 +1,41 @@
-"""Paging through a version's rows without reading them all.
+"""Reading a version's rows back: a page of them, or all of them in order.
 
 Next to rows.jsonl, ``rows.index.npy`` holds one record per row: its byte offset,
-score and issues as bits. Filtering and sorting happen on that array (milliseconds
-for a million rows); only the rows of the page are read from disk.
+score and issues as bits, and where its example was written (``side``: 0 nowhere,
+1 train.jsonl, 2 test.jsonl, at ``split_offset``). Filtering and sorting happen on that
+array (milliseconds for a million rows); only the rows of the page are read from disk.
+
+A row whose example went to train or test does not repeat its messages in rows.jsonl:
+they are read back from the split file, which halves what a version writes. Rows
+written before the index had a side (or with no example in a split, such as rows with
+a missing side) carry their messages inline.
 """
 
 from __future__ import annotations
 
-import json
 from array import array
+from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import orjson
 
 from .quality import ISSUE_LABELS
 
 ISSUE_BITS = {code: 1 << bit for bit, code in enumerate(ISSUE_LABELS)}
-_DTYPE = np.dtype([("offset", "<u8"), ("score", "u1"), ("issues", "<u2")])
+_DTYPE = np.dtype(
+    [
+        ("offset", "<u8"),
+        ("score", "u1"),
+        ("issues", "<u2"),
+        ("side", "u1"),
+        ("split_offset", "<u8"),
+    ]
+)
+TRAIN, TEST = 1, 2
+SPLIT_FILES = {TRAIN: "train.jsonl", TEST: "test.jsonl"}
 
 
 class IndexWriter:
@@ -25,21 +43,63 @@ class IndexWriter:
         self.offsets = array("Q")
         self.scores = array("B")
         self.issues = array("H")
+        self.sides = array("B")
+        self.split_offsets = array("Q")
 
-    def add(self, offset: int, score: int, issues: list[str]) -> None:
+    def add(self, offset: int, score: int, issues: list[str]) -> int:
+        """Index one row; returns its number for ``place``."""
         self.offsets.append(offset)
         self.scores.append(score)
         bits = 0
         for code in issues:
             bits |= ISSUE_BITS[code]
         self.issues.append(bits)
+        self.sides.append(0)
+        self.split_offsets.append(0)
+        return len(self.offsets) - 1
+
+    def place(self, row: int, side: int, offset: int) -> None:
+        """Row ``row``'s example was written to ``side``'s file at byte ``offset``."""
+        self.sides[row] = side
+        self.split_offsets[row] = offset
 
     def save(self, folder: Path) -> None:
         table = np.zeros(len(self.offsets), dtype=_DTYPE)
-        table["offset"] = np.frombuffer(self.offsets, dtype="<u8") if self.offsets else []
-        table["score"] = np.frombuffer(self.scores, dtype="u1") if self.scores else []
-        table["issues"] = np.frombuffer(self.issues, dtype="<u2") if self.issues else []
+        for name, values, dtype in (
+            ("offset", self.offsets, "<u8"),
+            ("score", self.scores, "u1"),
+            ("issues", self.issues, "<u2"),
+            ("side", self.sides, "u1"),
+            ("split_offset", self.split_offsets, "<u8"),
+        ):
+            if values:
+                table[name] = np.frombuffer(values, dtype=dtype)
         np.save(folder / "rows.index.npy", table)
+
+
+def _sides(table) -> np.ndarray:
+    if "side" in (table.dtype.names or ()):
+        return table["side"]
+    return np.zeros(len(table), dtype="u1")  # an index from before rows pointed into the split
+
+
+def iter_rows(folder: Path) -> Iterator[dict]:
+    """Every row of the version, in order, each with its messages where it has any."""
+    table = np.load(folder / "rows.index.npy", mmap_mode="r")
+    sides = _sides(table)
+    with ExitStack() as stack:
+        rows = stack.enter_context(open(folder / "rows.jsonl", "rb"))
+        splits = {
+            side: stack.enter_context(open(folder / name, "rb"))
+            for side, name in SPLIT_FILES.items()
+        }
+        # Each split file holds its examples in row order, so one forward read of each
+        # follows rows.jsonl without seeking.
+        for line, side in zip(rows, sides, strict=True):
+            row = orjson.loads(line)
+            if side and "messages" not in row:
+                row["messages"] = orjson.loads(splits[int(side)].readline())["messages"]
+            yield row
 
 
 @dataclass
@@ -78,9 +138,19 @@ def page_rows(
     pages = max(1, -(-matching // per_page))
     page = min(max(1, page), pages)
     chosen = selected[(page - 1) * per_page : page * per_page]
+    sides = _sides(table)
     rows = []
-    with open(folder / "rows.jsonl", "rb") as f:
+    with ExitStack() as stack:
+        f = stack.enter_context(open(folder / "rows.jsonl", "rb"))
+        splits = {}
         for i in chosen:
             f.seek(int(table["offset"][i]))
-            rows.append(json.loads(f.readline()))
+            row = orjson.loads(f.readline())
+            side = int(sides[i])
+            if side and "messages" not in row:
+                if side not in splits:
+                    splits[side] = stack.enter_context(open(folder / SPLIT_FILES[side], "rb"))
+                splits[side].seek(int(table["split_offset"][i]))
+                row["messages"] = orjson.loads(splits[side].readline())["messages"]
+            rows.append(row)
     return Page(rows, page, pages, matching)

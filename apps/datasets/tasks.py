@@ -53,8 +53,8 @@ def analyse_version(version_id: str) -> str:
             parent = version.parent
             drop_issues = set(version.drop.get("issues", []))
             drop_rows = set(version.drop.get("rows", []))
-            items = analysis.items_from_rows_file(
-                parent.folder / "rows.jsonl",
+            items = analysis.items_from_version(
+                parent.folder,
                 lambda row: bool(drop_issues & set(row["issues"])) or row["i"] in drop_rows,
             )
             fmt, columns, proposal, mapping = (

@@ -11,10 +11,11 @@ from hypothesis import strategies as st
 from apps.datasets.analysis import (
     build_version,
     choose_test_rows,
-    items_from_rows_file,
     items_from_upload,
+    items_from_version,
     read_upload,
 )
+from apps.datasets.preview import iter_rows, page_rows
 
 SAMPLES = Path(__file__).resolve().parents[2] / "apps" / "datasets" / "samples"
 
@@ -56,7 +57,7 @@ def test_the_support_sample_maps_scores_and_splits(tmp_path):
 def test_the_alpaca_sample_joins_instruction_and_input(tmp_path):
     upload, report = analyse(SAMPLES / "alpaca_tasks.json", tmp_path)
     assert upload.proposal.inputs == ["instruction", "input"]
-    first = read_jsonl(tmp_path / "rows.jsonl")[0]["messages"]
+    first = next(iter_rows(tmp_path))["messages"]
     assert first[0]["role"] == "user" and first[1]["role"] == "assistant"
     assert report["issue_counts"].get("missing", 0) == 0
 
@@ -80,8 +81,8 @@ def test_the_split_is_seeded_and_stable():
 def test_a_derived_version_drops_only_what_was_asked(tmp_path):
     analyse(SAMPLES / "customer_support.csv", tmp_path / "v1")
     report = build_version(
-        items_from_rows_file(
-            tmp_path / "v1" / "rows.jsonl",
+        items_from_version(
+            tmp_path / "v1",
             lambda row: "duplicate" in row["issues"] or "missing" in row["issues"],
         ),
         tmp_path / "v2",
@@ -130,3 +131,69 @@ def test_counts_add_up_for_any_table(tmp_path_factory, table):
     assert report["train"] + report["test"] == report["usable"]
     assert len(read_jsonl(out / "version" / "train.jsonl")) == report["train"]
     assert all(0 <= r["score"] <= 100 for r in rows)
+
+    # Every row reads back with what it was built from: trainable rows from their split
+    # file (rows.jsonl does not repeat them), the others inline; the preview agrees.
+    back = list(iter_rows(out / "version"))
+    assert len(back) == len(rows)
+    split_examples = sorted(
+        json.dumps(r["messages"])
+        for name in ("train.jsonl", "test.jsonl")
+        for r in read_jsonl(out / "version" / name)
+    )
+    trainable = [r for r in back if "missing" not in r["issues"] and "malformed" not in r["issues"]]
+    assert sorted(json.dumps(r["messages"]) for r in trainable) == split_examples
+    assert not any("messages" in r for r in rows if "missing" not in r["issues"])
+    paged = page_rows(out / "version", per_page=len(back))
+    assert [r.get("messages") for r in paged.rows] == [r.get("messages") for r in back]
+
+
+def test_large_versions_point_into_a_streamed_split(tmp_path):
+    """Past the exact split's size the split streams; rows still find their examples, the
+    file holds each text once, and a derived version carries the same examples."""
+    n = 2600
+    path = tmp_path / "big.csv"
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["question", "answer"])
+        for i in range(n):
+            writer.writerow([f"question {i % 2500}", f"answer number {i % 2500}"])
+    analyse(path, tmp_path / "v1")
+    rows_bytes = (tmp_path / "v1" / "rows.jsonl").read_bytes()
+    assert b"answer number" not in rows_bytes
+    back = list(iter_rows(tmp_path / "v1"))
+    assert [r["messages"][-1]["content"] for r in back] == [
+        f"answer number {i % 2500}" for i in range(n)
+    ]
+    page = page_rows(tmp_path / "v1", page=100, per_page=25)
+    assert [r["messages"][0]["content"] for r in page.rows] == [
+        f"question {i % 2500}" for i in range(2475, 2500)
+    ]
+
+    report = build_version(
+        items_from_version(tmp_path / "v1", lambda row: "duplicate" in row["issues"]),
+        tmp_path / "v2",
+    )
+    assert report["total"] == 2500 and report["train"] + report["test"] == 2500
+
+
+def test_versions_written_with_inline_messages_still_read(tmp_path):
+    """Versions made before rows pointed into the split (messages inline, an index
+    without sides) page and derive as before."""
+    import numpy as np
+
+    analyse(SAMPLES / "customer_support.csv", tmp_path)
+    full = list(iter_rows(tmp_path))
+    old_dtype = np.dtype([("offset", "<u8"), ("score", "u1"), ("issues", "<u2")])
+    table = np.load(tmp_path / "rows.index.npy")
+    old = np.zeros(len(table), dtype=old_dtype)
+    offset = 0
+    with open(tmp_path / "rows.jsonl", "wb") as f:
+        for i, row in enumerate(full):
+            line = json.dumps(row).encode() + b"\n"
+            old[i] = (offset, row["score"], table["issues"][i])
+            f.write(line)
+            offset += len(line)
+    np.save(tmp_path / "rows.index.npy", old)
+    assert list(iter_rows(tmp_path)) == full
+    assert page_rows(tmp_path, page=2, per_page=10).rows == full[10:20]

@@ -10,6 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from apps.datasets.models import Dataset, DatasetVersion, StoredFile, VersionStatus
+from apps.datasets.preview import iter_rows
 from apps.datasets.samples import SAMPLES
 from apps.datasets.tasks import analyse_version
 
@@ -199,8 +200,8 @@ def test_a_manual_mapping_is_validated_then_used(login, owner, ready_version):
     child = DatasetVersion.objects.get(parent=ready_version)
     assert analyse_version(str(child.pk)) == "ready"
     child.refresh_from_db()
-    first = (child.folder / "rows.jsonl").read_text().splitlines()[0]
-    assert "Ticket T10000: " in first
+    first = next(iter_rows(child.folder))
+    assert first["messages"][0]["content"].startswith("Ticket T10000: ")
 
 
 def test_looks_good_marks_the_version_accepted(login, owner, ready_version):
