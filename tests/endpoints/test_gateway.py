@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 
 from apps.endpoints import keys
+from apps.endpoints.gateway import upstream
 from apps.endpoints.models import Deployment, EndpointStatus, RequestLog
 from apps.projects.models import Project
 
@@ -57,6 +58,15 @@ def test_chat_completion_answers_with_usage_and_is_logged(client, deployed, api_
     # The spec's price: $0.01 per 1,000 tokens
     assert row.cost == (Decimal("0.00001") * usage["total_tokens"]).quantize(Decimal("0.000001"))
     assert row.api_key.last_used_at is not None
+
+
+def test_each_loops_upstream_session_closes_with_its_loop(client, deployed, api_key):
+    """Django's test client runs every request in a fresh event loop: the session that loop
+    made must be closed and forgotten when the loop ends, not left holding its sockets."""
+    for _ in range(3):
+        response = post(client, "/v1/chat/completions", chat(deployed), api_key)
+        assert response.status_code == 200, response.content
+    assert upstream._sessions == {}
 
 
 def test_legacy_completion_and_the_spec_route(client, deployed, api_key):

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import random
 import time
 import uuid
-import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-import httpx
+import orjson
 from django.conf import settings
 from django.db import transaction
 from django.http import JsonResponse
@@ -24,7 +22,7 @@ from apps.billing.metering import record_request
 from .. import ratelimit
 from ..keys import hash_key, key_state
 from ..models import ApiKey, Deployment, Endpoint, EndpointStatus, RequestLog
-from . import directory
+from . import directory, upstream
 from .errors import ApiError, budget_exceeded, invalid_key, missing_key, not_ready, unknown_model
 
 log = logging.getLogger("vibeflow.gateway")
@@ -157,19 +155,6 @@ def route(call: Call) -> Deployment:
     return call.deployment
 
 
-# httpx clients belong to the event loop that made them.
-_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def http_client() -> httpx.AsyncClient:
-    loop = asyncio.get_running_loop()
-    client = _clients.get(loop)
-    if client is None:
-        client = httpx.AsyncClient(limits=httpx.Limits(max_connections=256))
-        _clients[loop] = client
-    return client
-
-
 def _upstream_error(call: Call, status: int, text: str) -> ApiError:
     try:
         detail = json.loads(text)
@@ -191,7 +176,7 @@ def _upstream_error(call: Call, status: int, text: str) -> ApiError:
 
 
 def _transport_error(call: Call, exc: Exception, timeout: float) -> ApiError:
-    if isinstance(exc, httpx.TimeoutException):
+    if upstream.timed_out(exc):
         return call.fail(
             ApiError(
                 504,
@@ -214,40 +199,59 @@ def upstream_body(body: dict, deployment: Deployment) -> dict:
     return {**body, "model": deployment.served_model}
 
 
+_JSON = {"Content-Type": "application/json"}
+
+
 async def post_json(call: Call, path: str, body: dict, timeout: float) -> dict:
     deployment = call.deployment
+    client = await upstream.session()
     try:
-        response = await http_client().post(
-            deployment.server_url + path, json=upstream_body(body, deployment), timeout=timeout
-        )
-    except httpx.HTTPError as exc:
+        async with client.post(
+            deployment.server_url + path,
+            data=orjson.dumps(upstream_body(body, deployment)),
+            headers=_JSON,
+            timeout=upstream.timeout(timeout),
+        ) as response:
+            status, raw = response.status, await response.read()
+    except upstream.TRANSPORT_ERRORS as exc:
         raise _transport_error(call, exc, timeout) from None
-    if response.status_code != 200:
-        raise _upstream_error(call, response.status_code, response.text)
-    answer = response.json()
+    if status != 200:
+        raise _upstream_error(call, status, raw.decode(errors="replace"))
+    try:
+        answer = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise _upstream_error(call, 502, "its answer was not JSON") from None
     call.count(answer.get("usage"))
     return answer
 
 
-async def open_stream(call: Call, path: str, body: dict, timeout: float) -> httpx.Response:
-    """Send a streamed request; errors before the first byte become ordinary error answers."""
+async def open_stream(call: Call, path: str, body: dict, timeout: float):
+    """Send a streamed request and return aiohttp's response, its body unread; errors before
+    the first byte become ordinary error answers."""
     deployment = call.deployment
     # Ask for the usage chunk whatever the caller asked: it is what the log and the bill count.
     body = upstream_body(body, deployment) | {
         "stream": True,
         "stream_options": {"include_usage": True},
     }
-    request = http_client().build_request(
-        "POST", deployment.server_url + path, json=body, timeout=timeout
-    )
+    client = await upstream.session()
     try:
-        response = await http_client().send(request, stream=True)
-    except httpx.HTTPError as exc:
+        response = await client.post(
+            deployment.server_url + path,
+            data=orjson.dumps(body),
+            headers=_JSON,
+            timeout=upstream.timeout(timeout),
+        )
+    except upstream.TRANSPORT_ERRORS as exc:
         raise _transport_error(call, exc, timeout) from None
-    if response.status_code != 200:
-        text = (await response.aread()).decode(errors="replace")
-        await response.aclose()
-        raise _upstream_error(call, response.status_code, text)
+    if response.status != 200:
+        try:
+            text = (await response.read()).decode(errors="replace")
+        except upstream.TRANSPORT_ERRORS:
+            text = ""
+        finally:
+            response.release()
+        raise _upstream_error(call, response.status, text)
     return response
 
 

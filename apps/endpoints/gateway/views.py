@@ -8,7 +8,6 @@ import logging
 import time
 import uuid
 
-import httpx
 from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -16,7 +15,7 @@ from django.http import JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from ..models import DeploymentStatus, Endpoint, EndpointStatus, RequestLog
-from . import schemas
+from . import schemas, upstream
 from .calls import (
     Call,
     LoggedJsonResponse,
@@ -106,14 +105,17 @@ class RelayedStream(StreamingHttpResponse):
     first byte leaves the events generator unrun, so its `finally` cannot release the server's
     stream or write the log row."""
 
-    def __init__(self, events, call: Call, upstream: httpx.Response):
+    def __init__(self, events, call: Call, response):
         super().__init__(events, content_type="text/event-stream")
-        self.call, self.upstream, self.started = call, upstream, False
+        self.call, self.upstream, self.started = call, response, False
+
+    async def _drop_upstream(self):
+        self.upstream.close()  # on the loop that owns its connection
 
     def close(self):
         try:
             if not self.started:
-                async_to_sync(self.upstream.aclose)()
+                async_to_sync(self._drop_upstream)()
                 self.call.status, self.call.error_code = 499, "client_closed_request"
                 self.call.finished_at = time.monotonic()
                 finish_later(self.call)
@@ -121,7 +123,7 @@ class RelayedStream(StreamingHttpResponse):
             super().close()
 
 
-def relay(call: Call, response: httpx.Response, public_id: str, wants_usage: bool):
+def relay(call: Call, response, public_id: str, wants_usage: bool):
     """The server's SSE lines, with our model name and id, a closing [DONE], and the log row."""
     public_model = call.endpoint.name
 
@@ -129,7 +131,8 @@ def relay(call: Call, response: httpx.Response, public_id: str, wants_usage: boo
         streamed.started = True
         pieces = 0  # content chunks: about a token each, counted if no usage chunk arrives
         try:
-            async for line in response.aiter_lines():
+            async for raw in response.content:  # aiohttp's reader yields whole lines
+                line = raw.decode()
                 if not line.startswith("data:"):
                     continue
                 data = line[5:].strip()
@@ -159,8 +162,8 @@ def relay(call: Call, response: httpx.Response, public_id: str, wants_usage: boo
                         chunk.pop("usage")
                 yield _sse(chunk)
             yield "data: [DONE]\n\n"
-        except httpx.HTTPError as exc:
-            status = 504 if isinstance(exc, httpx.TimeoutException) else 502
+        except upstream.TRANSPORT_ERRORS as exc:
+            status = 504 if upstream.timed_out(exc) else 502
             error = call.fail(
                 ApiError(
                     status,
@@ -173,9 +176,10 @@ def relay(call: Call, response: httpx.Response, public_id: str, wants_usage: boo
             yield "data: [DONE]\n\n"
         except (asyncio.CancelledError, GeneratorExit):
             call.status, call.error_code = 499, "client_closed_request"
+            response.close()  # drop the connection: the server sees it and stops generating
             raise
         finally:
-            await response.aclose()
+            response.release()  # back to the pool when read to the end, else closed
             if not call.tokens_out:
                 call.tokens_out = pieces  # cut before the usage chunk: bill what was sent
             call.finished_at = time.monotonic()
