@@ -36,7 +36,7 @@ def approx_tokens(text: str) -> int:
 
 def repair_text(text: str) -> tuple[str, bool]:
     """Fix mojibake (UTF-8 read as Windows-1252) where ftfy is sure; returns (text, changed)."""
-    if not _MOJIBAKE.search(text):
+    if text.isascii() or not _MOJIBAKE.search(text):  # isascii: a flag read, no scan
         return text, False
     import ftfy
 
@@ -49,6 +49,11 @@ _ALNUM = re.compile(r"[^\W_]")
 
 def _is_placeholder(text: str) -> bool:
     return text.strip().lower() in T.PLACEHOLDERS or _ALNUM.search(text) is None
+
+
+def _at_most_words(text: str, limit: int) -> bool:
+    # maxsplit stops after ``limit`` splits instead of listing every word of a long text.
+    return len(text.split(None, limit)) <= limit
 
 
 def _looks_truncated(text: str) -> bool:
@@ -81,7 +86,7 @@ def score_row(
     issues = []
     if _is_placeholder(user) or _is_placeholder(assistant):
         issues.append("placeholder")
-    elif len(user.split()) <= T.VERY_SHORT_WORDS and len(assistant.split()) <= T.VERY_SHORT_WORDS:
+    elif _at_most_words(user, T.VERY_SHORT_WORDS) and _at_most_words(assistant, T.VERY_SHORT_WORDS):
         issues.append("very_short")
     if duplicate:
         issues.append("duplicate")

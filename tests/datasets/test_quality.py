@@ -1,4 +1,7 @@
-from apps.datasets.quality import repair_text, score_row
+from hypothesis import given
+from hypothesis import strategies as st
+
+from apps.datasets.quality import _at_most_words, repair_text, score_row
 
 
 def test_a_good_example_scores_100():
@@ -30,3 +33,8 @@ def test_very_short_examples_are_flagged():
 def test_mojibake_is_repaired_and_clean_text_untouched():
     assert repair_text("cafÃ© crÃ¨me") == ("café crème", True)
     assert repair_text("plain text") == ("plain text", False)
+
+
+@given(st.text(alphabet=st.sampled_from("ab \t\n\u00a0\u2003."), max_size=30), st.integers(0, 5))
+def test_the_word_limit_check_counts_as_split_does(text, limit):
+    assert _at_most_words(text, limit) == (len(text.split()) <= limit)
