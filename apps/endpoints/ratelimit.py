@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import math
 import time
-import weakref
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 from django.conf import settings
 
 from vibeflow_site.env import redis_url_for
+from vibeflow_site.loop_local import loop_local
 
 WINDOW_S = 60
 
@@ -28,19 +28,18 @@ local v = redis.call('GET', KEYS[3]) or ''
 return {n, t, v}
 """
 
-# redis.asyncio clients belong to the event loop that made them (tests make one per request).
-_clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+def _new_client():
+    return aioredis.from_url(redis_url_for(settings.REDIS_URL, 1))
 
 
-def _client():
-    import asyncio
+async def _close(client) -> None:
+    await client.aclose()
 
-    loop = asyncio.get_running_loop()
-    client = _clients.get(loop)
-    if client is None:
-        client = aioredis.from_url(redis_url_for(settings.REDIS_URL, 1))
-        _clients[loop] = client
-    return client
+
+async def _client():
+    # redis.asyncio clients belong to the event loop that made them (tests make one per request).
+    return await loop_local("ratelimit-redis", _new_client, _close)
 
 
 @dataclass(frozen=True)
@@ -79,7 +78,7 @@ async def count(subject, now: float | None = None) -> Count:
     now = time.time() if now is None else now
     window = int(now // WINDOW_S)
     retry_after = max(1, math.ceil((window + 1) * WINDOW_S - now))
-    requests, tokens, version = await _client().eval(
+    requests, tokens, version = await (await _client()).eval(
         _COUNT, 3, *_keys(subject, window), VERSION_KEY, WINDOW_S + 1
     )
     return Count(requests, tokens, version, retry_after)
@@ -94,7 +93,7 @@ async def add_tokens(key_id, tokens: int, now: float | None = None) -> None:
         return
     now = time.time() if now is None else now
     _, token_key = _keys(key_id, int(now // WINDOW_S))
-    async with _client().pipeline(transaction=False) as pipe:
+    async with (await _client()).pipeline(transaction=False) as pipe:
         pipe.incrby(token_key, tokens)
         pipe.expire(token_key, WINDOW_S + 1)
         await pipe.execute()

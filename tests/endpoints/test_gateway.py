@@ -11,9 +11,9 @@ from decimal import Decimal
 import pytest
 
 from apps.endpoints import keys
-from apps.endpoints.gateway import upstream
 from apps.endpoints.models import Deployment, EndpointStatus, RequestLog
 from apps.projects.models import Project
+from vibeflow_site.loop_local import open_clients
 
 from .conftest import bearer
 
@@ -62,11 +62,13 @@ def test_chat_completion_answers_with_usage_and_is_logged(client, deployed, api_
 
 def test_each_loops_upstream_session_closes_with_its_loop(client, deployed, api_key):
     """Django's test client runs every request in a fresh event loop: the session that loop
-    made must be closed and forgotten when the loop ends, not left holding its sockets."""
+    made (upstream session, rate-limit client) must be closed and forgotten when the loop
+    ends, not left holding its sockets."""
+    before = open_clients()
     for _ in range(3):
         response = post(client, "/v1/chat/completions", chat(deployed), api_key)
         assert response.status_code == 200, response.content
-    assert upstream._sessions == {}
+    assert open_clients() == before
 
 
 def test_legacy_completion_and_the_spec_route(client, deployed, api_key):

@@ -2,13 +2,9 @@
 
 aiohttp rather than httpx: on this path every request pays the client's own overhead, and
 measured against the same local server (bench/bench_upstream_client.py) httpx's AsyncClient
-costs about four times aiohttp's per kept-alive request.
+costs about five times aiohttp's per kept-alive request.
 
-A session belongs to the loop that made it. Daphne runs one loop for the life of the
-process; Django's test client and asyncio.run make a loop per call and close it after.
-Each session is therefore tied to an async generator started on its loop: loops close
-their generators before they close (``shutdown_asyncgens``), which closes the session and
-forgets it, so no socket or loop outlives its loop.
+One session per event loop, closed with its loop (``vibeflow_site.loop_local``).
 """
 
 from __future__ import annotations
@@ -17,28 +13,21 @@ import asyncio
 
 import aiohttp
 
+from vibeflow_site.loop_local import loop_local
+
 MAX_CONNECTIONS = 256
 
-_sessions: dict[asyncio.AbstractEventLoop, tuple[aiohttp.ClientSession, object]] = {}
+
+def _new_session() -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS))
 
 
-async def _closed_with_loop(loop: asyncio.AbstractEventLoop, session: aiohttp.ClientSession):
-    try:
-        yield
-    finally:
-        _sessions.pop(loop, None)
-        await session.close()
+async def _close(client: aiohttp.ClientSession) -> None:
+    await client.close()
 
 
 async def session() -> aiohttp.ClientSession:
-    loop = asyncio.get_running_loop()
-    held = _sessions.get(loop)
-    if held is None:
-        client = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS))
-        keeper = _closed_with_loop(loop, client)
-        await keeper.__anext__()  # registers it with the loop's shutdown_asyncgens
-        held = _sessions[loop] = (client, keeper)
-    return held[0]
+    return await loop_local("gateway-upstream", _new_session, _close)
 
 
 def timeout(seconds: float) -> aiohttp.ClientTimeout:
