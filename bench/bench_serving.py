@@ -14,7 +14,7 @@ Daphne for the gateway. Then:
    latency, and the tokens/s ratio to the baseline (target at 8 and above: above 1).
 
     DATABASE_URL=... REDIS_URL=... .venv/bin/python bench/bench_serving.py [--tokens 32]
-        [--continuous-batching]
+        [--kv-cache-gb 1.0]   (continuous batching's cache; 0: off)
 """
 
 from __future__ import annotations
@@ -216,7 +216,12 @@ def overhead(direct, gateway, auth, served, name, n) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tokens", type=int, default=32)
-    parser.add_argument("--continuous-batching", action="store_true")
+    parser.add_argument(
+        "--kv-cache-gb",
+        type=float,
+        default=None,
+        help="continuous batching's cache budget (0: off; default: the product's, INFERENCE_KV_CACHE_GB)",
+    )
     parser.add_argument("--overhead-requests", type=int, default=40)
     parser.add_argument("--only-overhead", action="store_true")
     parser.add_argument(
@@ -259,20 +264,10 @@ def main() -> None:
 
     server_port, web_port = free_port(), free_port()
     server_url, web_url = f"http://127.0.0.1:{server_port}", f"http://127.0.0.1:{web_port}"
-    serve_cmd = [
-        str(Path(sys.executable).parent / "transformers"),
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(server_port),
-        "--device",
-        "cpu",
-        "--model-timeout",
-        "3600",
-    ]
-    if args.continuous_batching:
-        serve_cmd.append("--continuous-batching")
+    from workers.serving.cpu_server import kv_cache_gb_from_env, serve_command
+
+    kv_cache_gb = kv_cache_gb_from_env() if args.kv_cache_gb is None else args.kv_cache_gb
+    serve_cmd = serve_command(server_port, kv_cache_gb=kv_cache_gb)
     log = open(Path(tempfile.gettempdir()) / "bench-serving.log", "ab")
     children = [
         subprocess.Popen(serve_cmd, stdout=log, stderr=subprocess.STDOUT),
@@ -353,7 +348,7 @@ def main() -> None:
 
         print(
             f"\nCPU threads: {torch.get_num_threads()}, max_tokens {args.tokens}, "
-            f"continuous batching: {'on' if args.continuous_batching else 'off'}, "
+            f"continuous batching: {f'on, {kv_cache_gb:g} GB cache' if kv_cache_gb else 'off'}, "
             f"ASGI server: {args.server}"
         )
         base_stats = baseline(served, 8, args.tokens)

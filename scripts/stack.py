@@ -248,8 +248,8 @@ def command_run(args: argparse.Namespace) -> int:
 
         manager.add_process(
             "inference",
-            f"{Path(PYTHON).parent / 'transformers'} serve --host 127.0.0.1 --port {inference_port} "
-            "--device cpu --model-timeout 3600 --log-level warning",
+            # transformers serve with continuous batching in INFERENCE_KV_CACHE_GB (the Procfile's line)
+            f"{PYTHON} -m workers.serving.cpu_server --port {inference_port} --log-level warning",
             env=env,
             cwd=str(ROOT),
         )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -16,6 +15,7 @@ from apps.endpoints.services import deploy_run
 from apps.endpoints.tasks import serve_deployment
 from tests.e2e.conftest import (
     OUTPUT,
+    ROOT,
     _free_port,
     live_server_url,  # noqa: F401  (a fixture)
 )
@@ -24,24 +24,15 @@ from tests.evaluation.conftest import trained_run  # noqa: F401  (a fixture)
 
 @pytest.fixture(scope="session")
 def inference_server():
-    """transformers' OpenAI-compatible server on CPU, as the Procfile's `inference` process runs it."""
+    """transformers' OpenAI-compatible server on CPU, started as the Procfile's `inference`
+    process starts it (continuous batching on, its cache within the default budget)."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     OUTPUT.mkdir(parents=True, exist_ok=True)
     with open(OUTPUT / "inference.log", "ab") as log:
         process = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "transformers"),
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--device",
-                "cpu",
-                "--model-timeout",
-                "3600",
-            ],
+            [sys.executable, "-m", "workers.serving.cpu_server", "--port", str(port)],
+            cwd=ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
