@@ -6,9 +6,9 @@ score and issues as bits, and where its example was written (``side``: 0 nowhere
 array (milliseconds for a million rows); only the rows of the page are read from disk.
 
 A row whose example went to train or test does not repeat its messages in rows.jsonl:
-they are read back from the split file, which halves what a version writes. Rows
-written before the index had a side (or with no example in a split, such as rows with
-a missing side) carry their messages inline.
+they are read back from the split file, which halves what a version writes. Rows with
+no example in a split (an empty input or output) and rows of versions written before the
+index had sides carry their messages inline.
 """
 
 from __future__ import annotations
