@@ -6,6 +6,7 @@ it after. Each client made here is tied to an async generator started on its loo
 closes its generators before it closes (``shutdown_asyncgens``, which asyncio.run, asyncio's
 Runner and asgiref's async_to_sync all call), and the generator's ``finally`` closes the
 client and forgets it, so no socket, and no loop through its client, outlives its loop.
+(A loop closed without ``shutdown_asyncgens`` would keep its clients: none of those runs here.)
 """
 
 from __future__ import annotations

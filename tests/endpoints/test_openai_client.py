@@ -112,14 +112,15 @@ def test_a_caller_hanging_up_mid_stream_is_logged_and_others_are_served(
     assert answer.choices
 
 
+@pytest.mark.parametrize("failure", ["dies", "huge-line"])
 def test_a_server_dying_mid_answer_ends_the_stream_with_an_error(
-    live_server_url,
-    deployed,
-    api_key,
+    live_server_url, deployed, api_key, failure
 ):
+    """A server that drops the connection, or sends a line past the reader's limit: the
+    caller gets an error event and [DONE], and the log says 502."""
     with MisbehavingServer() as upstream:
         Deployment.objects.filter(pk=deployed.pk).update(
-            server_url=upstream.url, served_model="dies"
+            server_url=upstream.url, served_model=failure
         )
         response = httpx.post(
             f"{live_server_url}/v1/chat/completions",

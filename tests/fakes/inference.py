@@ -28,7 +28,8 @@ def _chunk(text: str) -> bytes:
 
 class MisbehavingServer(LocalServer):
     """``"model": "slow"`` streams a word every 0.1 s for 60 s; ``"dies"`` sends two and drops
-    the connection. ``finished`` counts slow streams that ran to their end."""
+    the connection; ``"huge-line"`` sends one, then a 2 MB line with no newline (past any
+    client's line limit). ``finished`` counts slow streams that ran to their end."""
 
     def __init__(self):
         self.finished = 0
@@ -46,16 +47,21 @@ class MisbehavingServer(LocalServer):
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Transfer-Encoding", "chunked")
                 self.end_headers()
-                count = 2 if body["model"] == "dies" else 600
+                count = 2 if body["model"] == "dies" else 1 if body["model"] == "huge-line" else 600
                 try:
                     for _ in range(count):
                         data = _chunk("word ")
                         self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
                         self.wfile.flush()
                         time.sleep(0.1)
+                    if body["model"] == "huge-line":
+                        data = b"data: " + b"x" * 2_000_000
+                        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+                        self.wfile.flush()
+                        time.sleep(1)
                 except (BrokenPipeError, ConnectionResetError):
                     return
-                if body["model"] == "dies":
+                if body["model"] in ("dies", "huge-line"):
                     # No terminating chunk: the socket just goes, as when a server crashes.
                     self.connection.shutdown(socket.SHUT_RDWR)
                     self.close_connection = True

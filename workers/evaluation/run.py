@@ -170,11 +170,15 @@ def evaluate(spec: EvalSpec, reporter: EvalReporter) -> EvalResult:
             del model
             model, _ = _load(spec, model_dir=str(tuned_dir))
         else:
+            import torch
             from peft import PeftModel
 
-            # Merged into the base weights (which the base side no longer needs): unmerged,
-            # every generated token pays each LoRA layer's extra matmuls and Python dispatch.
-            model = PeftModel.from_pretrained(model, spec.adapter_dir).merge_and_unload()
+            model = PeftModel.from_pretrained(model, spec.adapter_dir)
+            if model.get_base_model().dtype == torch.float32:
+                # Merged into the base weights (which the base side no longer needs): unmerged,
+                # every generated token pays each LoRA layer's extra matmuls and dispatch.
+                # Only in float32: merged into bf16/fp16 weights, small deltas round away.
+                model = model.merge_and_unload()
         model.eval()
         tuned_answers = generate_answers(
             model, tokenizer, prompts, max_new_tokens, spec, progress(1)

@@ -54,7 +54,7 @@ def batching_flags(kv_cache_gb: float, total_bytes: int) -> list[str]:
     return [
         "--continuous-batching",
         "--cb-max-memory-percent",
-        f"{fraction:.4f}",
+        f"{fraction:.6f}",
         "--cb-max-batch-tokens",
         str(MAX_BATCH_TOKENS),
     ]

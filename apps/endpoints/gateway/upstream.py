@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
+import aiohttp.http_exceptions
 
 from vibeflow_site.loop_local import loop_local
 
@@ -31,9 +32,12 @@ async def session() -> aiohttp.ClientSession:
 
 
 def timeout(seconds: float) -> aiohttp.ClientTimeout:
-    """The endpoint's timeout, as httpx applied it: to connecting and to each wait for
-    bytes, so a stream that keeps sending may run longer than it."""
-    return aiohttp.ClientTimeout(total=None, sock_connect=seconds, sock_read=seconds)
+    """The endpoint's timeout, as httpx applied it: to waiting for a pooled connection, to
+    connecting and to each wait for bytes, so a stream that keeps sending may run longer
+    than it. (``connect`` is what bounds the wait for a free slot when all are busy.)"""
+    return aiohttp.ClientTimeout(
+        total=None, connect=seconds, sock_connect=seconds, sock_read=seconds
+    )
 
 
 def timed_out(exc: BaseException) -> bool:
@@ -41,6 +45,12 @@ def timed_out(exc: BaseException) -> bool:
 
 
 # What a failed exchange with the server raises: connection and protocol errors, timeouts
-# (aiohttp raises asyncio's TimeoutError for them), and ValueError for an SSE line longer
-# than the stream reader's limit.
-TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, ValueError)
+# (aiohttp raises asyncio's TimeoutError for them), an unparsable answer or an SSE line over
+# the reader's limit (http_exceptions, outside ClientError), and ValueError for bytes that
+# are not UTF-8 or JSON.
+TRANSPORT_ERRORS = (
+    aiohttp.ClientError,
+    aiohttp.http_exceptions.HttpProcessingError,
+    asyncio.TimeoutError,
+    ValueError,
+)
