@@ -21,10 +21,11 @@ import hashlib
 import itertools
 import os
 import random
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import orjson
 
 from . import detection, preview, records
@@ -33,6 +34,7 @@ from .formats import Malformed, Row, Sniffed, iter_rows, sniff
 from .quality import ReportBuilder, detect_language, repair_text, score_row
 
 DETECT_ROWS = 100
+EXACT_SPLIT_UP_TO = 2000  # examples up to which the split is drawn exactly, held in memory
 
 Progress = Callable[[float, str], None]
 
@@ -59,6 +61,7 @@ class Upload:
     rows: Iterator[Row | Malformed]
     size: int
     first: list[Row | Malformed] = field(default_factory=list)
+    path: Path | None = None
 
 
 def read_upload(path: Path, claimed_name: str = "") -> Upload:
@@ -79,7 +82,13 @@ def read_upload(path: Path, claimed_name: str = "") -> Upload:
                 columns.append(key)
     proposal = detection.propose(columns, [r.values for r in good])
     return Upload(
-        sniffed, columns, proposal, itertools.chain(first, rows), os.path.getsize(path), first
+        sniffed,
+        columns,
+        proposal,
+        itertools.chain(first, rows),
+        os.path.getsize(path),
+        first,
+        Path(path),
     )
 
 
@@ -124,7 +133,7 @@ def build_version(
     """One pass: score each row, write it to rows.jsonl and its example to train or test."""
     out_dir.mkdir(parents=True, exist_ok=True)
     report = ReportBuilder()
-    seen: set[bytes] = set()
+    groups: dict[bytes, int] = {}  # each distinct trainable example -> its group number
     index_file = preview.IndexWriter()
     split = _Splitter(out_dir, seed=seed, test_fraction=test_fraction, placed=index_file.place)
     with open(out_dir / "rows.jsonl", "wb") as out, split:
@@ -150,8 +159,7 @@ def build_version(
             messages = item.messages or []
             user, assistant = records.input_text(messages), records.output_text(messages)
             key = _key(user, assistant)
-            duplicate = key in seen
-            seen.add(key)
+            duplicate = key in groups
             language = None
             mismatch = False
             if index < T.LANGUAGE_SAMPLE_ROWS and messages:
@@ -169,7 +177,7 @@ def build_version(
                 row["error"] = item.error
             number = emit(row)
             if trainable:
-                split.add(key, messages, number)
+                split.add(groups.setdefault(key, len(groups)), messages, number)
             if index % 5000 == 0:
                 progress(0.95 * position(), "Analysing rows")
     index_file.save(out_dir)
@@ -185,12 +193,15 @@ def build_version(
 class _Splitter:
     """Writes each trainable example to train.jsonl or test.jsonl as it comes.
 
-    Small datasets are held back and split exactly (``choose_test_rows``); past
-    ``EXACT_UP_TO`` examples the side is a seeded hash of the example itself, so the
-    split streams in constant memory and identical examples always share a side.
+    Examples come with their group: identical examples share one, numbered in the order
+    they first appear. Small datasets are held back and split exactly
+    (``choose_test_rows``); past ``EXACT_UP_TO`` examples the side is a seeded hash of the
+    group number (``group_sides``), so the split streams in constant memory and identical
+    examples always share a side. Numbers rather than a hash of the text let the columnar
+    path (``columnar``) draw the same split.
     """
 
-    EXACT_UP_TO = 2000
+    EXACT_UP_TO = EXACT_SPLIT_UP_TO
 
     def __init__(
         self,
@@ -202,8 +213,7 @@ class _Splitter:
     ):
         self.folder, self.seed, self.fraction = folder, seed, test_fraction
         self.placed = placed  # told (row, side, byte offset) for each example written
-        self.salt = seed.to_bytes(8, "little", signed=True)
-        self.held: list[tuple[bytes, list[dict], int]] = []
+        self.held: list[tuple[int, list[dict], int]] = []
         self.streaming = False
         self.train = self.test = 0
         self.train_bytes = self.test_bytes = 0
@@ -226,20 +236,22 @@ class _Splitter:
             self.train += 1
             self.train_bytes += len(line)
 
-    def _hashed_side(self, key: bytes) -> bool:
-        h = int.from_bytes(hashlib.blake2b(key, digest_size=8, salt=self.salt).digest(), "little")
-        return h < self.fraction * 2**64
+    def _hashed_side(self, group: int) -> bool:
+        return group_side(group, self.seed, self.fraction)
 
-    def add(self, key: bytes, messages: list[dict], row: int) -> None:
+    def add(self, group: int, messages: list[dict], row: int) -> None:
         # Examples reach each file in row order, held or streamed: iter_rows relies on it.
         if self.streaming:
-            self._write(messages, self._hashed_side(key), row)
+            self._write(messages, self._hashed_side(group), row)
             return
-        self.held.append((key, messages, row))
+        self.held.append((group, messages, row))
         if len(self.held) > self.EXACT_UP_TO:
             self.streaming = True
-            for held_key, held_messages, held_row in self.held:
-                self._write(held_messages, self._hashed_side(held_key), held_row)
+            sides = group_sides(
+                np.array([g for g, _, _ in self.held], dtype=np.uint64), self.seed, self.fraction
+            )
+            for (_, held_messages, held_row), to_test in zip(self.held, sides, strict=True):
+                self._write(held_messages, bool(to_test), held_row)
             self.held = []
 
     def __exit__(self, *exc):
@@ -255,7 +267,34 @@ class _Splitter:
         self.test_file.close()
 
 
-def choose_test_rows(keys: list[tuple[int, bytes]], *, seed: int, test_fraction: float) -> set[int]:
+_U64 = 2**64 - 1
+
+
+def _threshold(test_fraction: float) -> int:
+    return min(int(test_fraction * 2**64), _U64)
+
+
+def group_side(group: int, seed: int, test_fraction: float) -> bool:
+    """True when a group goes to the test split: splitmix64 of (seed, group number) falls
+    below ``test_fraction`` of its range. ``group_sides`` is the same for an array."""
+    z = (group + seed * 0x9E3779B97F4A7C15) & _U64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _U64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _U64
+    return z ^ (z >> 31) < _threshold(test_fraction)
+
+
+def group_sides(groups: np.ndarray, seed: int, test_fraction: float) -> np.ndarray:
+    with np.errstate(over="ignore"):  # uint64 arithmetic wraps, as splitmix64 means it to
+        z = groups.astype(np.uint64) + np.uint64((seed * 0x9E3779B97F4A7C15) & _U64)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    return z < np.uint64(_threshold(test_fraction))
+
+
+def choose_test_rows(
+    keys: list[tuple[int, Hashable]], *, seed: int, test_fraction: float
+) -> set[int]:
     """Rows for the test split: whole groups of identical examples, shuffled with ``seed``,
     until about ``test_fraction`` of the rows are taken. Identical examples share a side,
     so the test set never scores the model on something it trained on."""

@@ -25,7 +25,7 @@ import orjson
 from .quality import ISSUE_LABELS
 
 ISSUE_BITS = {code: 1 << bit for bit, code in enumerate(ISSUE_LABELS)}
-_DTYPE = np.dtype(
+INDEX_DTYPE = np.dtype(
     [
         ("offset", "<u8"),
         ("score", "u1"),
@@ -64,7 +64,7 @@ class IndexWriter:
         self.split_offsets[row] = offset
 
     def save(self, folder: Path) -> None:
-        table = np.zeros(len(self.offsets), dtype=_DTYPE)
+        table = np.zeros(len(self.offsets), dtype=INDEX_DTYPE)
         for name, values, dtype in (
             ("offset", self.offsets, "<u8"),
             ("score", self.scores, "u1"),

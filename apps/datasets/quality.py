@@ -7,6 +7,7 @@ pass, and nothing here touches the database or the file system.
 from __future__ import annotations
 
 import re
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -298,6 +299,16 @@ LANGUAGE_NAMES = {
 
 def language_name(code: str | None) -> str:
     return LANGUAGE_NAMES.get(code or "", code or "unknown")
+
+
+def warm_language_model() -> threading.Thread:
+    """Loads the language model on a thread (it is LZMA-compressed: the decompression lets
+    go of the GIL), so the load overlaps reading the file. Join it before detecting."""
+    import py3langid
+
+    thread = threading.Thread(target=py3langid.classify, args=("warm up",), daemon=True)
+    thread.start()
+    return thread
 
 
 def detect_language(text: str) -> str | None:

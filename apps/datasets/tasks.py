@@ -6,7 +6,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import transaction
 
-from . import analysis, discovery
+from . import analysis, discovery, ingest
 from .discovery import DiscoveryUnavailable
 from .formats import DatasetFormatError
 from .models import DatasetVersion, VersionStatus
@@ -48,7 +48,6 @@ def analyse_version(version_id: str) -> str:
             return _fail(version, str(exc), folder)
     position = [0.0]
     try:
-        notices: list[str] = []
         if version.parent_id and version.drop:
             parent = version.parent
             drop_issues = set(version.drop.get("issues", []))
@@ -73,7 +72,14 @@ def analyse_version(version_id: str) -> str:
                     position[0] += 1
                     yield item
 
-            items = counted(items)
+            remove_folder(folder)
+            report = analysis.build_version(
+                counted(items),
+                folder,
+                expected_language=version.dataset.expected_language,
+                progress=version.set_progress,
+                position=position_fn,
+            )
         else:
             upload = analysis.read_upload(version.source.path, version.original_name)
             fmt, columns, proposal = (
@@ -82,27 +88,19 @@ def analyse_version(version_id: str) -> str:
                 upload.proposal.as_dict(),
             )
             mapping = version.mapping or proposal
-            notices = upload.sniffed.notices
             if mapping["kind"] == "columns" and not mapping.get("output"):
                 raise DatasetFormatError(
                     "No column could be used as the output. Choose the input and output columns by hand.",
                     "no_mapping",
                 )
-            items = analysis.items_from_upload(upload, mapping)
-            size = max(upload.size, 1)
-
-            def position_fn():
-                return min(1.0, upload.sniffed.bytes_read / size)
-
-        remove_folder(folder)
-        report = analysis.build_version(
-            items,
-            folder,
-            expected_language=version.dataset.expected_language,
-            notices=notices,
-            progress=version.set_progress,
-            position=position_fn,
-        )
+            remove_folder(folder)
+            report = ingest.build_from_upload(
+                upload,
+                mapping,
+                folder,
+                expected_language=version.dataset.expected_language,
+                progress=version.set_progress,
+            )
     except DatasetFormatError as exc:
         return _fail(version, str(exc), folder)
     except Exception:
