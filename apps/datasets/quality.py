@@ -312,9 +312,10 @@ def warm_language_model() -> threading.Thread:
 
 
 def detect_language(text: str) -> str | None:
-    """ISO code of the text's language, or None when the text is too short to say."""
+    """ISO code of the text's language (from its first ``LANGUAGE_SAMPLE_CHARS``), or None
+    when the text is too short to say."""
     if len(text) < 20:
         return None
     import py3langid
 
-    return py3langid.classify(text)[0]
+    return py3langid.classify(text[: T.LANGUAGE_SAMPLE_CHARS])[0]

@@ -10,6 +10,9 @@ SIZE_LARGE = 1_000_000  # more examples: large cost
 LANGUAGE_SAMPLE_ROWS = (
     2000  # rows whose language is detected (the first ones; stated on the report)
 )
+# Characters of each such row the detector reads: its n-gram counting costs time in
+# proportion, and a few hundred characters already name the language.
+LANGUAGE_SAMPLE_CHARS = 300
 
 # Per-row checks
 VERY_SHORT_WORDS = 2  # an input or output of at most this many words is "very short"
