@@ -355,7 +355,6 @@ class _Block:
         warming: threading.Thread | None = None,
     ):
         self.warming = warming
-        self.stripped: set[str] = set()  # this block's columns with a cell to strip
         self.columns = columns
         self.col = {name: f"c{i}" for i, name in enumerate(columns)}
         self.mapping = mapping
@@ -370,69 +369,85 @@ class _Block:
         self.report = ReportBuilder()
         self.placeholders = sorted(T.PLACEHOLDERS)
 
-    def _cell(self, name: str | None) -> pl.Expr:
+    def _cell(self, name: str | None, stripped: frozenset[str]) -> pl.Expr:
         if name not in self.col:
             return pl.lit("")
         column = self.col[name]
-        if column in self.stripped:
+        if column in stripped:
             return pl.col(column).str.strip_chars(_WS)
         return pl.col(column)  # no cell starts or ends with whitespace: no copy
 
-    def _user(self) -> pl.Expr:
+    def _user(self, stripped: frozenset[str]) -> pl.Expr:
         fields = [n for _, n in self.parts if n is not None]
         template = self.mapping.get("template") or ""
         if len(fields) == 1 and template == "{" + fields[0] + "}":
-            return self._cell(fields[0])
+            return self._cell(fields[0], stripped)
         pieces = []
         for literal, name in self.parts:
             if literal:
                 pieces.append(pl.lit(literal))
             if name is not None:
-                pieces.append(self._cell(name))
+                pieces.append(self._cell(name, stripped))
         if not pieces:
             return pl.lit("")
         joined = pl.concat_str(pieces) if len(pieces) > 1 else pieces[0]
         return joined.str.replace_all(r"\n{3,}", "\n\n").str.strip_chars(_WS)
+
+    @functools.cached_property
+    def _scan_exprs(self) -> list[pl.Expr]:
+        """What decides how a block is read: an all-empty row, line breaks in cells, and
+        which mapped columns have a cell to strip."""
+        columns, edges = list(self.col.values()), list(_WS)
+        return [
+            pl.all_horizontal(pl.col(c) == "" for c in columns).any().alias("empty_row"),
+            pl.any_horizontal(pl.col(c).str.contains_any(["\n", "\r"]) for c in columns)
+            .any()
+            .alias("breaks"),
+            *(
+                (pl.col(c).str.head(1).is_in(edges) | pl.col(c).str.tail(1).is_in(edges))
+                .any()
+                .alias(c)
+                for c in self.used
+            ),
+        ]
+
+    @functools.cache  # noqa: B019 (one _Block per file; a few variants at most)
+    def _text_exprs(self, stripped: frozenset[str], has_breaks: bool) -> list[pl.Expr]:
+        columns = list(self.col.values())
+        system = self.mapping.get("system")
+        breaks = (
+            pl.sum_horizontal(
+                pl.col(c).str.count_matches("\n", literal=True)
+                + pl.col(c).str.count_matches("\r", literal=True)
+                - pl.col(c).str.count_matches("\r\n", literal=True)
+                for c in columns
+            )
+            if has_breaks
+            else pl.lit(0)
+        )
+        return [
+            *(pl.col(c) for c in columns),
+            pl.all_horizontal(
+                pl.col(c).str.len_bytes() == pl.col(c).str.len_chars()
+                for c in self.used or columns[:1]
+            ).alias("ascii"),
+            breaks.alias("breaks"),
+            self._user(stripped).alias("user"),
+            self._cell(self.mapping["output"], stripped).alias("assistant"),
+            (self._cell(system, stripped) if system else pl.lit("")).alias("system"),
+        ]
 
     def prepare(self, batch: pa.RecordBatch) -> tuple[pl.DataFrame, np.ndarray, tuple, int]:
         """Everything about a block's rows that needs no other block: called in order, on
         the preparing thread."""
         df = pl.from_arrow(batch)
         n = len(df)
-        system = self.mapping.get("system")
-        used = self.used or [df.columns[0]]
-        edges = list(_WS)
-        scan = df.select(
-            empty_row=pl.all_horizontal(pl.col(c) == "" for c in df.columns).any(),
-            breaks=pl.any_horizontal(
-                pl.col(c).str.contains_any(["\n", "\r"]) for c in df.columns
-            ).any(),
-            **{
-                c: (pl.col(c).str.head(1).is_in(edges) | pl.col(c).str.tail(1).is_in(edges)).any()
-                for c in used
-            },
-        ).row(0, named=True)
+        scan = df.select(self._scan_exprs).row(0, named=True)
         if scan.pop("empty_row"):
             raise Irregular("an all-empty row: pyarrow reads blank lines as such")
         has_breaks = scan.pop("breaks")
-        self.stripped = {c for c, any_edge in scan.items() if any_edge}
-        texts = df.select(
-            *self.col.values(),
-            ascii=pl.all_horizontal(
-                pl.col(c).str.len_bytes() == pl.col(c).str.len_chars() for c in used
-            ),
-            breaks=pl.sum_horizontal(
-                pl.col(c).str.count_matches("\n", literal=True)
-                + pl.col(c).str.count_matches("\r", literal=True)
-                - pl.col(c).str.count_matches("\r\n", literal=True)
-                for c in df.columns
-            )
-            if has_breaks
-            else pl.lit(0),
-            user=self._user(),
-            assistant=self._cell(self.mapping["output"]),
-            system=self._cell(system) if system else pl.lit(""),
-        )
+        stripped = frozenset(c for c, any_edge in scan.items() if any_edge)
+        texts = df.select(self._text_exprs(stripped, has_breaks))
         breaks = texts["breaks"].to_numpy() if has_breaks else np.zeros(n, dtype=np.int64)
         lines = self.line + np.concatenate(([0], np.cumsum(1 + breaks)[:-1]))
         self.line += int(n + breaks.sum())
