@@ -53,7 +53,7 @@ from .quality import (
     warm_language_model,
 )
 
-BLOCK_BYTES = 4 << 20
+BLOCK_BYTES = 8 << 20
 PREPARED_AHEAD = 2  # blocks prepared ahead of the one being finished
 
 # What Python's str.strip() and str.split() treat as whitespace, within ASCII.
@@ -256,7 +256,7 @@ def _build(
     out_dir.mkdir(parents=True, exist_ok=True)
     warming = warm_language_model()
     block = _Block(columns, mapping, expected_language, warming)
-    writer = _Writer(out_dir, seed=seed, test_fraction=test_fraction)
+    writer = _Writer(out_dir, seed=seed, test_fraction=test_fraction, row_line=block.row_line_expr)
     size = max(path.stat().st_size, 1)
     read = 0
 
@@ -479,7 +479,18 @@ class _Block:
         df = self._languages(df)
         df = self._score(df)
         self._report(df)
-        return df.select("i", "row_line", "split_line", "score", "bits", "group", "missing")
+        return df.select(
+            "i",
+            "line",
+            "user",
+            "ascii",
+            "row_line",
+            "split_line",
+            "score",
+            "bits",
+            "group",
+            "missing",
+        )
 
     def _python_rows(self, df: pl.DataFrame) -> pl.DataFrame:
         """Rows with any character past ASCII, through the streaming path's functions."""
@@ -616,9 +627,14 @@ class _Block:
         )
 
     def _score(self, df: pl.DataFrame) -> pl.DataFrame:
-        scores, row_line = self._score_exprs
-        df = self._python_scores(df.with_columns(scores))
-        return df.with_columns(row_line)
+        """Scores and issues; the rows.jsonl line is rendered on the writer's thread
+        (``row_line_expr``), save for rows past ASCII, which _python_scores renders."""
+        scores, _ = self._score_exprs
+        return self._python_scores(df.with_columns(scores))
+
+    @property
+    def row_line_expr(self) -> pl.Expr:
+        return self._score_exprs[1]
 
     @functools.cached_property
     def _score_exprs(self) -> tuple[list[pl.Expr], pl.Expr]:
@@ -726,12 +742,18 @@ class _Block:
 
 
 class _Writer:
-    """Writes blocks to rows.jsonl and the split files, and keeps the row index."""
+    """Renders each block's rows.jsonl lines, writes them and the split files, and keeps the
+    row index, on a thread of its own in the order blocks are added: building lines,
+    turning them into bytes and writing them let go of the GIL, so they overlap the next
+    block's work."""
 
-    def __init__(self, folder: Path, *, seed: int, test_fraction: float):
+    def __init__(self, folder: Path, *, seed: int, test_fraction: float, row_line: pl.Expr):
         self.folder, self.seed, self.fraction = folder, seed, test_fraction
+        self.row_line = row_line
         self.groups = _Groups()
-        self.sink = _Sink()
+        self.queue: queue.Queue = queue.Queue(maxsize=4)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="dataset-writer", daemon=True)
         self.index: list[np.ndarray] = []
         self.held: list[tuple[pl.DataFrame, np.ndarray]] = []
         self.held_trainable = 0
@@ -746,16 +768,31 @@ class _Writer:
             side: open(self.folder / name, "wb")  # noqa: SIM115
             for side, name in preview.SPLIT_FILES.items()
         }
+        self.thread.start()
         return self
 
     def add(self, block: pl.DataFrame) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put(block)
+
+    def _run(self) -> None:
+        while (block := self.queue.get()) is not None:
+            if self.error is None:
+                try:
+                    self._write_block(block)
+                except BaseException as exc:  # raised to the caller by add() or __exit__
+                    self.error = exc
+
+    def _write_block(self, block: pl.DataFrame) -> None:
+        block = block.with_columns(self.row_line)
         table = np.zeros(len(block), dtype=_INDEX_DTYPE)
         lengths = block["row_line"].str.len_bytes().to_numpy().astype(np.uint64)
         table["offset"] = self.offset + np.concatenate(([0], np.cumsum(lengths)[:-1]))
         self.offset += int(lengths.sum())
         table["score"] = block["score"].to_numpy()
         table["issues"] = block["bits"].to_numpy()
-        self.sink.write(self.rows_file, block["row_line"])
+        _write_lines(self.rows_file, block["row_line"])
         self.index.append(table)
         if self.streaming:
             self._write_split(block, table, None)
@@ -785,20 +822,21 @@ class _Writer:
                 ([0], np.cumsum(part)[:-1])
             ).astype(np.uint64)
             self.split_bytes[value] += int(part.sum())
-            self.sink.write(self.split_files[value], lines.filter(pl.Series(mine)))
+            _write_lines(self.split_files[value], lines.filter(pl.Series(mine)))
             setattr(self, name, getattr(self, name) + int(mine.sum()))
 
     def __exit__(self, *exc):
+        self.queue.put(None)
+        self.thread.join()
         try:
+            if self.error is not None:
+                raise self.error
             if exc[0] is None and not self.streaming:
                 self._split_exactly()
         finally:
-            try:
-                self.sink.close()
-            finally:
-                self.rows_file.close()
-                for f in self.split_files.values():
-                    f.close()
+            self.rows_file.close()
+            for f in self.split_files.values():
+                f.close()
         if exc[0] is None:
             table = np.concatenate(self.index) if self.index else np.zeros(0, _INDEX_DTYPE)
             np.save(self.folder / "rows.index.npy", table)
@@ -818,36 +856,6 @@ class _Writer:
             test = np.array([k in chosen for k in range(start, start + count)], dtype=bool)
             start += count
             self._write_split(block, table, test)
-
-
-class _Sink:
-    """Writes on a thread of its own, in the order given: turning lines into bytes and
-    writing them let go of the GIL, so they overlap the next block's work."""
-
-    def __init__(self):
-        self.queue: queue.Queue = queue.Queue(maxsize=8)
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, name="dataset-writer", daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        while (job := self.queue.get()) is not None:
-            if self.error is None:
-                try:
-                    _write_lines(*job)
-                except BaseException as exc:  # raised to the caller by write() or close()
-                    self.error = exc
-
-    def write(self, f, lines: pl.Series) -> None:
-        if self.error is not None:
-            raise self.error
-        self.queue.put((f, lines))
-
-    def close(self) -> None:
-        self.queue.put(None)
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
 
 
 def _write_lines(f, lines: pl.Series) -> None:
