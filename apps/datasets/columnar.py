@@ -1,12 +1,17 @@
 """The columnar path: a well-formed UTF-8 CSV or TSV mapped by columns, a block at a time.
 
-pyarrow reads the file in blocks on its own threads; polars cleans, scores and renders
-each block as columns. The rules stay those of the streaming path
-(``analysis.build_version``), and so do the bytes it writes:
+The file goes through in blocks of ``BLOCK_BYTES``, in a pipeline of threads each a block
+or two ahead of the next: pyarrow parses; polars prepares what needs no other block (clean
+texts, checks, the example's key and JSON line); the caller's thread numbers groups of
+identical examples, detects the first rows' language, scores and counts, in row order;
+the writer's thread renders rows.jsonl lines, keeps the index and writes. Parsing, polars,
+numpy and file writes let go of the GIL, so the stages share both cores. The rules stay
+those of the streaming path (``analysis.build_version``), and so do the bytes it writes:
 
 - a row whose mapped cells are all ASCII follows the same rules written as column
-  expressions; ASCII is what makes them exact (its whitespace, letters and digits, lower
-  case and JSON escapes are small fixed sets, spelled out below);
+  expressions; ASCII is what makes them exact (its whitespace, letters and digits and
+  lower case are small fixed sets, spelled out below), and polars' JSON encoder escapes
+  as orjson does;
 - any other row goes through the streaming path's own functions (``records``,
   ``quality``), so a rule about the rest of Unicode has one definition.
 
@@ -355,6 +360,7 @@ class _Block:
         warming: threading.Thread | None = None,
     ):
         self.warming = warming
+        self._text_variants: dict[tuple, list[pl.Expr]] = {}
         self.columns = columns
         self.col = {name: f"c{i}" for i, name in enumerate(columns)}
         self.mapping = mapping
@@ -411,8 +417,13 @@ class _Block:
             ),
         ]
 
-    @functools.cache  # noqa: B019 (one _Block per file; a few variants at most)
     def _text_exprs(self, stripped: frozenset[str], has_breaks: bool) -> list[pl.Expr]:
+        key = (stripped, has_breaks)
+        if key not in self._text_variants:  # a few variants per file at most
+            self._text_variants[key] = self._build_text_exprs(stripped, has_breaks)
+        return self._text_variants[key]
+
+    def _build_text_exprs(self, stripped: frozenset[str], has_breaks: bool) -> list[pl.Expr]:
         columns = list(self.col.values())
         system = self.mapping.get("system")
         breaks = (

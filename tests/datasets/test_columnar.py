@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from apps.datasets import columnar
+from apps.datasets import columnar, ingest
 from apps.datasets.analysis import (
     build_version,
     group_side,
@@ -199,3 +199,41 @@ def test_groups_are_numbered_in_order_of_first_appearance_across_blocks(blocks):
             seen.setdefault(key, len(seen))
         assert list(groups) == [seen[key] for key in block]
         assert list(duplicate) == expected_duplicate
+
+
+def test_the_task_path_falls_back_to_streaming_for_an_irregular_file(tmp_path):
+    """A ragged row deep in a file stops the columnar path mid-way; the version is then
+    built by the streaming path, which reports the row, with nothing left of the attempt."""
+    rows = [[f"question {i}", f"answer {i}."] for i in range(3000)]
+    path = tmp_path / "ragged.csv"
+    write_csv(path, ["q", "a"], rows)
+    with open(path, "a") as f:
+        f.write("only one field\n")
+    upload = read_upload(path, path.name)
+    mapping = upload.proposal.as_dict()
+    report = ingest.build_from_upload(upload, mapping, tmp_path / "v")
+    assert report["issue_counts"]["malformed"] == 1
+    assert report["malformed"][0]["line"] == 3002
+    assert report["total"] == 3001 and report["train"] + report["test"] == 3000
+    streamed = build_version(
+        items_from_upload(read_upload(path, path.name), mapping), tmp_path / "streamed"
+    )
+    assert report == streamed
+    for name in FILES:
+        assert (tmp_path / "v" / name).read_bytes() == (tmp_path / "streamed" / name).read_bytes()
+
+
+def test_the_task_path_takes_the_columnar_path_for_a_regular_file(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(columnar, "_build", _counting(columnar._build, calls))
+    upload = read_upload(SAMPLES / "customer_support.csv", "customer_support.csv")
+    report = ingest.build_from_upload(upload, upload.proposal.as_dict(), tmp_path / "v")
+    assert calls and report["total"] == 300
+
+
+def _counting(function, calls):
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return function(*args, **kwargs)
+
+    return counted
