@@ -2,9 +2,9 @@
 
 The file goes through in blocks of ``BLOCK_BYTES``, in a pipeline of threads each a block
 or two ahead of the next: pyarrow parses; polars prepares what needs no other block (clean
-texts, checks, the example's key and JSON line); the caller's thread numbers groups of
-identical examples, detects the first rows' language, scores and counts, in row order;
-the writer's thread renders rows.jsonl lines, keeps the index and writes. Parsing, polars,
+texts, checks, the example's key and JSON line); a thread numbers groups of identical
+examples in row order; the caller's thread detects the first rows' language, scores and
+counts; the writer's thread renders rows.jsonl lines, keeps the index and writes. Parsing, polars,
 numpy and file writes let go of the GIL, so the stages share both cores. The rules stay
 those of the streaming path (``analysis.build_version``), and so do the bytes it writes:
 
@@ -265,18 +265,23 @@ def _build(
     size = max(path.stat().st_size, 1)
     read = 0
 
-    # Three stages on three threads, each a block or two ahead of the next, in order:
-    # pyarrow parses; polars prepares what needs no other block (both let go of the GIL);
-    # this thread numbers groups, scores and indexes in row order, and hands the lines to
-    # the writer's thread.
+    # Stages on threads of their own, each a block or two ahead of the next, in order:
+    # pyarrow parses; polars prepares what needs no other block; groups of identical
+    # examples are numbered; this thread detects the first rows' language, scores and
+    # counts; the writer's thread renders, indexes and writes (see the module docstring).
+    def number(prepared):
+        df, keys, distinct, nbytes = prepared
+        return block.number(df, keys, distinct, writer.groups), nbytes
+
     try:
         with (
             writer,
             _Ahead(_batches(reader), lambda batch: batch, depth=1) as batches,
             _Ahead(batches, block.prepare, depth=PREPARED_AHEAD) as prepared,
+            _Ahead(prepared, number, depth=1) as numbered,
         ):
-            for df, keys, distinct, nbytes in prepared:
-                writer.add(block.finish(df, keys, distinct, writer.groups))
+            for df, nbytes in numbered:
+                writer.add(block.finish(df))
                 read += nbytes
                 progress(0.95 * min(1.0, read / size), "Analysing rows")
     finally:
@@ -474,11 +479,10 @@ class _Block:
         keys = df.filter(~pl.col("missing"))["key"].to_numpy()
         return df, keys, _Groups.distinct(keys), batch.nbytes
 
-    def finish(
+    def number(
         self, df: pl.DataFrame, keys: np.ndarray, distinct: tuple, groups: _Groups
     ) -> pl.DataFrame:
-        """What depends on the rows before: groups, duplicates, the first rows' languages;
-        then scores and the report. Called in order, on the caller's thread."""
+        """Groups and duplicates, which depend on every row before: called in order."""
         n = len(df)
         group, duplicate = groups.number(keys, distinct)
         trainable = ~df["missing"].to_numpy()
@@ -486,7 +490,10 @@ class _Block:
         full_group[trainable] = group
         full_duplicate = np.zeros(n, dtype=bool)
         full_duplicate[trainable] = duplicate
-        df = df.with_columns(group=pl.Series(full_group), duplicate=pl.Series(full_duplicate))
+        return df.with_columns(group=pl.Series(full_group), duplicate=pl.Series(full_duplicate))
+
+    def finish(self, df: pl.DataFrame) -> pl.DataFrame:
+        """The first rows' languages, then scores and the report: called in order."""
         df = self._languages(df)
         df = self._score(df)
         self._report(df)
