@@ -109,9 +109,11 @@ def _header_is_one_line(path: Path, encoding: str, delimiter: str) -> bool:
     return header is not None and next(csv.reader([first_line], delimiter=delimiter)) == header
 
 
-def _message(role: str, content: pl.Expr) -> pl.Expr:
-    """{"role":...,"content":...} as orjson writes it (the same escapes, tested)."""
-    return pl.struct(role=pl.lit(role), content=content).struct.json_encode()
+def _content(text: pl.Expr) -> pl.Expr:
+    """ "content":"..."} as orjson writes it (the same escapes, tested): the encoder's
+    {"content":...} less its opening brace. Only the text goes through the encoder; a
+    literal role field would be a column of n strings to encode."""
+    return pl.struct(content=text).struct.json_encode().str.slice(1)
 
 
 class _Groups:
@@ -615,18 +617,19 @@ class _Block:
             "very_long": pl.col("f_very_long"),
         }
         system = self.mapping.get("system")
-        head = pl.lit('{"messages":[')
+        head = pl.lit('{"messages":[{"role":"user",')
         if system:
-            head = (
-                pl.when(pl.col("system") == "")
-                .then(head)
-                .otherwise(pl.concat_str(head, _message("system", pl.col("system")), pl.lit(",")))
+            with_system = pl.concat_str(
+                pl.lit('{"messages":[{"role":"system",'),
+                _content(pl.col("system")),
+                pl.lit(',{"role":"user",'),
             )
+            head = pl.when(pl.col("system") == "").then(head).otherwise(with_system)
         split_line = pl.concat_str(
             head,
-            _message("user", user),
-            pl.lit(","),
-            _message("assistant", assistant),
+            _content(user),
+            pl.lit(',{"role":"assistant",'),
+            _content(assistant),
             pl.lit("]}\n"),
         )
         return (
