@@ -11,6 +11,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
+from . import language
 from . import thresholds as T
 
 _MOJIBAKE = re.compile("[ÃÂâ][\u0080-\u00ff\u2018-\u201e\u20ac\u2122]")
@@ -302,11 +303,8 @@ def language_name(code: str | None) -> str:
 
 
 def warm_language_model() -> threading.Thread:
-    """Loads the language model on a thread (it is LZMA-compressed: the decompression lets
-    go of the GIL), so the load overlaps reading the file. Join it before detecting."""
-    import py3langid
-
-    thread = threading.Thread(target=py3langid.classify, args=("warm up",), daemon=True)
+    """Loads the language model on a thread, so the load overlaps reading the file."""
+    thread = threading.Thread(target=language.identifier, daemon=True)
     thread.start()
     return thread
 
@@ -316,6 +314,4 @@ def detect_language(text: str) -> str | None:
     when the text is too short to say."""
     if len(text) < 20:
         return None
-    import py3langid
-
-    return py3langid.classify(text[: T.LANGUAGE_SAMPLE_CHARS])[0]
+    return language.identifier().classify(text[: T.LANGUAGE_SAMPLE_CHARS])[0]
