@@ -31,7 +31,7 @@ import orjson
 from . import detection, preview, records
 from . import thresholds as T
 from .formats import Malformed, Row, Sniffed, iter_rows, sniff
-from .quality import ReportBuilder, detect_language, repair_text, score_row
+from .quality import ReportBuilder, detect_language, repair_text, score_row, warm_language_model
 
 DETECT_ROWS = 100
 EXACT_SPLIT_UP_TO = 2000  # examples up to which the split is drawn exactly, held in memory
@@ -132,6 +132,7 @@ def build_version(
 ) -> dict:
     """One pass: score each row, write it to rows.jsonl and its example to train or test."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    warm_language_model()  # loads while the first rows are read; detection waits for it
     report = ReportBuilder()
     groups: dict[bytes, int] = {}  # each distinct trainable example -> its group number
     index_file = preview.IndexWriter()

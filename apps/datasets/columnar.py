@@ -561,18 +561,18 @@ class _Block:
     def _languages(self, df: pl.DataFrame) -> pl.DataFrame:
         """The first rows' languages, in row order (the report counts them as they come)."""
         wanted = T.LANGUAGE_SAMPLE_ROWS - df["i"][0]
+        if wanted <= 0:
+            return df.with_columns(language=pl.lit(False))
+        if self.warming is not None:
+            self.warming.join()
         mismatch = [False] * len(df)
-        if wanted > 0:
-            if self.warming is not None:
-                self.warming.join()
-            head = df.head(wanted).select("user", "assistant", "missing", "ascii", "messages")
-            for k, (user, assistant, missing, ascii_, messages) in enumerate(head.iter_rows()):
-                has_messages = not missing if ascii_ else messages is not None
-                if has_messages:
-                    language = detect_language(f"{user} {assistant}")
-                    if language:
-                        self.report.languages[language] += 1
-                    mismatch[k] = language is not None and language != self.expected_language
+        head = df.head(wanted).select("user", "assistant", "missing", "ascii", "messages")
+        for k, (user, assistant, missing, ascii_, messages) in enumerate(head.iter_rows()):
+            if not missing if ascii_ else messages is not None:  # the row has messages
+                language = detect_language(f"{user} {assistant}")
+                if language:
+                    self.report.languages[language] += 1
+                mismatch[k] = language is not None and language != self.expected_language
         return df.with_columns(language=pl.Series(mismatch, dtype=pl.Boolean))
 
     def _features(self, df: pl.DataFrame) -> pl.DataFrame:

@@ -2,7 +2,7 @@
 
 py3langid ships its model LZMA-compressed: unpacking 68 MB takes 0.7-1 s of CPU in every
 new process (a worker's first analysis, every benchmark run). The unpacked arrays are
-kept as .npy files in the user's cache folder and memory-mapped from there afterwards.
+kept as .npy files in the data folder's cache and memory-mapped from there afterwards.
 If the copy cannot be made or read, py3langid's own loader is used; a test holds the two
 to the same answers.
 """
@@ -24,8 +24,9 @@ _identifier = None
 
 
 def cache_folder() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "vibeflow" / f"py3langid-{version('py3langid')}"
+    # settings.DATA_DIR's cache, found without Django: benchmarks and scripts use this too.
+    data = os.environ.get("VIBEFLOW_DATA_DIR") or Path(__file__).resolve().parents[2] / "var"
+    return Path(data) / "cache" / f"py3langid-{version('py3langid')}"
 
 
 def identifier():

@@ -19,7 +19,7 @@ TEXTS = [
 
 @pytest.fixture
 def fresh(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("VIBEFLOW_DATA_DIR", str(tmp_path))
     monkeypatch.setattr(language, "_identifier", None)
     return tmp_path
 
