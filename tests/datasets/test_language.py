@@ -35,25 +35,17 @@ def test_the_unpacked_copy_answers_as_py3langid(fresh):
     assert [language.identifier().classify(text) for text in TEXTS] == expected
 
 
-def test_a_damaged_copy_falls_back_to_py3langid(fresh):
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda folder: np.save(folder / "ptc.npy", np.zeros(3)),  # the wrong shape
+        lambda folder: (folder / "nextmove.npy").write_bytes(b"not an array"),
+        lambda folder: (folder / "classes.npy").unlink(),
+    ],
+)
+def test_a_damaged_copy_falls_back_to_py3langid(fresh, damage):
     language.identifier()
-    np.save(language.cache_folder() / "ptc.npy", np.zeros(3))  # the wrong shape
+    damage(language.cache_folder())
     language._identifier = None
-    assert [language.identifier().classify(t)[0] for t in TEXTS] == [
-        "en",
-        "fr",
-        "de",
-        "es",
-        "ja",
-        "ru",
-    ]
-    (language.cache_folder() / "nextmove.npy").write_bytes(b"not an array")
-    language._identifier = None
-    assert [language.identifier().classify(t)[0] for t in TEXTS] == [
-        "en",
-        "fr",
-        "de",
-        "es",
-        "ja",
-        "ru",
-    ]
+    languages = [language.identifier().classify(text)[0] for text in TEXTS]
+    assert languages == ["en", "fr", "de", "es", "ja", "ru"]
