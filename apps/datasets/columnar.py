@@ -271,9 +271,11 @@ def _build(
     # pyarrow parses; polars prepares what needs no other block; groups of identical
     # examples are numbered; this thread detects the first rows' language, scores and
     # counts; the writer's thread renders, indexes and writes (see the module docstring).
+    groups = _Groups()
+
     def number(prepared):
         df, keys, distinct, nbytes = prepared
-        return block.number(df, keys, distinct, writer.groups), nbytes
+        return block.number(df, keys, distinct, groups), nbytes
 
     try:
         with (
@@ -771,7 +773,6 @@ class _Writer:
     def __init__(self, folder: Path, *, seed: int, test_fraction: float, row_line: pl.Expr):
         self.folder, self.seed, self.fraction = folder, seed, test_fraction
         self.row_line = row_line
-        self.groups = _Groups()
         self.queue: queue.Queue = queue.Queue(maxsize=4)
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="dataset-writer", daemon=True)
