@@ -9,7 +9,7 @@ import logging
 import shutil
 from pathlib import Path
 
-from . import analysis, columnar
+from . import analysis
 from . import thresholds as T
 
 log = logging.getLogger(__name__)
@@ -26,6 +26,10 @@ def build_from_upload(
     progress: analysis.Progress = analysis._no_progress,
 ) -> dict:
     """The version's files and report for ``upload`` (from ``analysis.read_upload``)."""
+    # Imported here, in the worker process that runs the task: a prefork pool's parent
+    # imports task modules before it forks, and a child of a parent that has used polars'
+    # thread pool can deadlock (polars warns of it). The parent never gets polars this way.
+    from . import columnar
     options = {
         "expected_language": expected_language,
         "seed": seed,

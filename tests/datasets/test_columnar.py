@@ -237,3 +237,26 @@ def _counting(function, calls):
         return function(*args, **kwargs)
 
     return counted
+
+
+def test_loading_the_task_modules_leaves_polars_out():
+    """A prefork worker's parent imports the task modules, then forks; a child of a parent
+    that has polars' thread pool running can deadlock. The columnar path is imported only
+    when a task runs."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import django, sys; django.setup(); import apps.datasets.tasks; "
+        "print('polars' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "vibeflow_site.settings"},
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert out.stdout.strip().splitlines()[-1] == "False"
