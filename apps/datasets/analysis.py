@@ -97,22 +97,37 @@ def _clean(text: str) -> tuple[str, bool, bool]:
     return fixed, repaired, "\ufffd" in fixed
 
 
+def item_from_values(line: int, values: dict, mapping: dict) -> Item:
+    """One read row as messages with their text repaired, or the reason it gives none."""
+    try:
+        messages = records.to_record(values, mapping)
+    except records.RecordError as exc:
+        return Item(line, error=str(exc))
+    repaired_any = encoding_any = False
+    for message in messages:
+        message["content"], repaired, broken = _clean(message["content"])
+        repaired_any |= repaired
+        encoding_any |= broken
+    return Item(line, messages, repaired=repaired_any, encoding=encoding_any)
+
+
 def items_from_upload(upload: Upload, mapping: dict) -> Iterator[Item]:
     for row in upload.rows:
         if isinstance(row, Malformed):
             yield Item(row.line, error=row.error, malformed=True)
-            continue
-        try:
-            messages = records.to_record(row.values, mapping)
-        except records.RecordError as exc:
-            yield Item(row.line, error=str(exc))
-            continue
-        repaired_any = encoding_any = False
-        for message in messages:
-            message["content"], repaired, broken = _clean(message["content"])
-            repaired_any |= repaired
-            encoding_any |= broken
-        yield Item(row.line, messages, repaired=repaired_any, encoding=encoding_any)
+        else:
+            yield item_from_values(row.line, row.values, mapping)
+
+
+def row_record(index: int, item: Item, quality) -> dict:
+    """A row as rows.jsonl keeps it: messages only for a row in no split file (the
+    preview reads the others' from their split file)."""
+    row = {"i": index, "line": item.line, "score": quality.score, "issues": quality.issues}
+    if item.messages is not None and "missing" in quality.issues:
+        row["messages"] = item.messages
+    if item.error:
+        row["error"] = item.error
+    return row
 
 
 def _key(user: str, assistant: str) -> bytes:
@@ -170,14 +185,8 @@ def build_version(
                 user, assistant, duplicate=duplicate, encoding=item.encoding, language=mismatch
             )
             report.add(user, assistant, quality, repaired=item.repaired, language=language)
-            row = {"i": index, "line": item.line, "score": quality.score, "issues": quality.issues}
-            trainable = "missing" not in quality.issues
-            if item.messages is not None and not trainable:
-                row["messages"] = item.messages  # in no split file: kept here for the preview
-            if item.error:
-                row["error"] = item.error
-            number = emit(row)
-            if trainable:
+            number = emit(row_record(index, item, quality))
+            if "missing" not in quality.issues:
                 split.add(groups.setdefault(key, len(groups)), messages, number)
             if index % 5000 == 0:
                 progress(0.95 * position(), "Analysing rows")

@@ -43,11 +43,13 @@ from . import preview, records
 from . import thresholds as T
 from .analysis import (
     EXACT_SPLIT_UP_TO,
+    Item,
     Progress,
-    _clean,
     _no_progress,
     choose_test_rows,
     group_sides,
+    item_from_values,
+    row_record,
 )
 from .formats import Sniffed
 from .quality import (
@@ -261,8 +263,8 @@ def _build(
     progress,
 ) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
-    warming = warm_language_model()
-    block = _Block(columns, mapping, expected_language, warming)
+    warm_language_model()  # detection waits for it (language.identifier holds a lock)
+    block = _Block(columns, mapping, expected_language)
     writer = _Writer(out_dir, seed=seed, test_fraction=test_fraction, row_line=block.row_line_expr)
     size = max(path.stat().st_size, 1)
     read = 0
@@ -361,14 +363,7 @@ class _Ahead:
 class _Block:
     """Turns one block of CSV rows into the columns the writer needs, and feeds the report."""
 
-    def __init__(
-        self,
-        columns: list[str],
-        mapping: dict,
-        expected_language: str,
-        warming: threading.Thread | None = None,
-    ):
-        self.warming = warming
+    def __init__(self, columns: list[str], mapping: dict, expected_language: str):
         self._text_variants: dict[tuple, list[pl.Expr]] = {}
         self.columns = columns
         self.col = {name: f"c{i}" for i, name in enumerate(columns)}
@@ -525,27 +520,19 @@ class _Block:
         position = other["i"].to_numpy() - df["i"][0]
         names = list(self.col.values())
         users, assistants, missing, repaired, encoding, messages, errors = ([] for _ in range(7))
-        for values in other.select(names).iter_rows():
-            row = dict(zip(self.columns, values, strict=True))
-            try:
-                item_messages = records.to_record(row, self.mapping)
-            except records.RecordError as exc:
-                item_messages, error, fixed, broken = None, str(exc), False, False
-            else:
-                error, fixed, broken = None, False, False
-                for message in item_messages:
-                    message["content"], r, b = _clean(message["content"])
-                    fixed |= r
-                    broken |= b
-            found = item_messages or []
+        for line, *values in other.select("line", *names).iter_rows():
+            item = item_from_values(
+                line, dict(zip(self.columns, values, strict=True)), self.mapping
+            )
+            found = item.messages or []
             user, assistant = records.input_text(found), records.output_text(found)
             users.append(user)
             assistants.append(assistant)
             missing.append(not user.strip() or not assistant.strip())
-            repaired.append(fixed)
-            encoding.append(broken)
-            messages.append(None if item_messages is None else orjson.dumps(item_messages).decode())
-            errors.append(error)
+            repaired.append(item.repaired)
+            encoding.append(item.encoding)
+            messages.append(None if item.messages is None else orjson.dumps(item.messages).decode())
+            errors.append(item.error)
         updates = {
             "user": users,
             "assistant": assistants,
@@ -565,8 +552,6 @@ class _Block:
         wanted = T.LANGUAGE_SAMPLE_ROWS - df["i"][0]
         if wanted <= 0:
             return df.with_columns(language=pl.lit(False))
-        if self.warming is not None:
-            self.warming.join()
         mismatch = [False] * len(df)
         head = df.head(wanted).select("user", "assistant", "missing", "ascii", "messages")
         for k, (user, assistant, missing, ascii_, messages) in enumerate(head.iter_rows()):
@@ -725,13 +710,9 @@ class _Block:
             quality = score_row(
                 user, assistant, duplicate=duplicate, encoding=encoding, language=language
             )
-            row = {"i": index, "line": line, "score": quality.score, "issues": quality.issues}
             parsed = None if messages is None else orjson.loads(messages)
+            row = row_record(index, Item(line, parsed, error=error), quality)
             trainable = "missing" not in quality.issues
-            if parsed is not None and not trainable:
-                row["messages"] = parsed
-            if error:
-                row["error"] = error
             scores.append(quality.score)
             bits.append(sum(_BITS[c] for c in quality.issues))
             row_lines.append(orjson.dumps(row).decode() + "\n")

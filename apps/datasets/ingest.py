@@ -30,6 +30,7 @@ def build_from_upload(
     # imports task modules before it forks, and a child of a parent that has used polars'
     # thread pool can deadlock (polars warns of it). The parent never gets polars this way.
     from . import columnar
+
     options = {
         "expected_language": expected_language,
         "seed": seed,
