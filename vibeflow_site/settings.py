@@ -115,12 +115,17 @@ if envstr("DATABASE_NAME"):  # lets a child process (the e2e tests' Daphne) use 
     DATABASES["default"]["NAME"] = envstr("DATABASE_NAME")
 DATABASES["default"]["CONN_MAX_AGE"] = envint("DB_CONN_MAX_AGE", 0)
 # A connection pool (psycopg_pool) for the web process: without it each request opens a
-# PostgreSQL connection (~4 ms here), which the /v1/ gateway pays on every call. The run command
-# and the Procfile turn it on for Daphne; workers and tests keep plain connections.
+# PostgreSQL connection (~4 ms here), which the /v1/ gateway pays on every call. The web process's
+# one definition (processes.py) turns it on, for the run command, the Procfile and the browser
+# tests alike; workers and in-process tests keep plain connections.
 if envbool("DB_POOL", False):
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django requires it with a pool
-    DATABASES["default"]["OPTIONS"] = {
-        "pool": {"min_size": 2, "max_size": envint("DB_POOL_MAX", 20), "timeout": 10}
+    # Added to the URL's options, never in their place: a unix socket folder (the embedded
+    # PostgreSQL's) or sslmode travels there, and dropping it sent the pool to the wrong server.
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 2,
+        "max_size": envint("DB_POOL_MAX", 20),
+        "timeout": 10,
     }
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

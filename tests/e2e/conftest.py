@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from vibeflow_site import processes
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("VIBEFLOW_CHROMIUM", "/usr/bin/chromium")
 OUTPUT = Path(os.environ.get("VIBEFLOW_TEST_OUTPUT", ROOT / "test-output")) / "e2e"
@@ -97,13 +99,11 @@ def live_worker(transactional_db):
 
 @pytest.fixture
 def live_server_url(transactional_db, seeded_catalog):
-    """Daphne in a child process, on the test database, with the suite's Redis."""
+    """The web process (Daphne, pool on) in a child process, on the test database."""
     port = _free_port()
     url = f"http://localhost:{port}"
-    with _child(
-        ["daphne", "-b", "127.0.0.1", "-p", str(port), "vibeflow_site.asgi:application"],
-        "daphne.log",
-    ) as process:
+    web = processes.web("127.0.0.1", port)  # exactly as shipped: the pooled connection too
+    with _child(list(web.argv[1:]), "daphne.log", env=dict(web.env)) as process:
         deadline = time.monotonic() + 60
         while True:
             try:

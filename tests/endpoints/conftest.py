@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
-import sys
 import time
 
 import httpx
@@ -20,19 +20,22 @@ from tests.e2e.conftest import (
     live_server_url,  # noqa: F401  (a fixture)
 )
 from tests.evaluation.conftest import trained_run  # noqa: F401  (a fixture)
+from vibeflow_site import processes
 
 
 @pytest.fixture(scope="session")
 def inference_server():
-    """transformers' OpenAI-compatible server on CPU, started as the Procfile's `inference`
-    process starts it (continuous batching on, its cache within the default budget)."""
+    """transformers' OpenAI-compatible server on CPU, started from the `inference` process's
+    one definition (vibeflow_site/processes.py) (continuous batching on, its cache within the default budget)."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     OUTPUT.mkdir(parents=True, exist_ok=True)
     with open(OUTPUT / "inference.log", "ab") as log:
+        server = processes.inference(port)
         process = subprocess.Popen(
-            [sys.executable, "-m", "workers.serving.cpu_server", "--port", str(port)],
+            server.command(),
             cwd=ROOT,
+            env=server.environment(os.environ),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
