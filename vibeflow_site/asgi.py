@@ -14,23 +14,28 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from .gateway_asgi import GatewayASGIHandler, SplitByPath  # noqa: E402
+from .hostile import RefuseNul  # noqa: E402
 from .limits import RequestBodyLimit, dataset_upload_limit, gateway_body_limit  # noqa: E402
 from .routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": RequestBodyLimit(
-            SplitByPath(django_asgi_app, GatewayASGIHandler()),
-            [
-                (r"^/projects/[^/]+/datasets/upload/$", dataset_upload_limit),
-                (r"^/v1/", gateway_body_limit),
-                (r"^/endpoints/[^/]+/console/$", gateway_body_limit),
-            ],
+        # Outermost: a request no page can mean (a NUL in its URL or cookies) is refused
+        # before anything reads it.
+        "http": RefuseNul(
+            RequestBodyLimit(
+                SplitByPath(django_asgi_app, GatewayASGIHandler()),
+                [
+                    (r"^/projects/[^/]+/datasets/upload/$", dataset_upload_limit),
+                    (r"^/v1/", gateway_body_limit),
+                    (r"^/endpoints/[^/]+/console/$", gateway_body_limit),
+                ],
+            )
         ),
         # The Origin check is the WebSocket's CSRF defence; each consumer then
         # checks that the user may see the object it subscribes to.
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        "websocket": RefuseNul(
+            AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
         ),
     }
 )

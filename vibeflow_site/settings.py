@@ -15,6 +15,7 @@ import structlog
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Exchange, Queue
 
+from . import log_redaction
 from .env import envbool, envfloat, envint, envlist, envstr, redis_url_for
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -409,17 +410,35 @@ LOG_LEVEL = envstr("LOG_LEVEL", "INFO")
 LOG_FORMAT = envstr("LOG_FORMAT", "console" if DEBUG else "json")
 DJANGO_STRUCTLOG_CELERY_ENABLED = True
 
+
+def _log_processors(renderer) -> list:
+    """Every line, ours or a library's, scrubbed of credentials (vibeflow_site/log_redaction.py).
+    Tracebacks are rendered as plain text first, without their frames' local variables: a
+    rich traceback printed them, and an ASGI scope among them carried every cookie."""
+    return [
+        structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+        structlog.processors.format_exc_info,
+        log_redaction.redact_event,
+        renderer,
+        log_redaction.redact_rendered,
+    ]
+
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
         "json": {
             "()": structlog.stdlib.ProcessorFormatter,
-            "processor": structlog.processors.JSONRenderer(),
+            "processors": _log_processors(structlog.processors.JSONRenderer()),
         },
         "console": {
             "()": structlog.stdlib.ProcessorFormatter,
-            "processor": structlog.dev.ConsoleRenderer(colors=False),
+            "processors": _log_processors(
+                structlog.dev.ConsoleRenderer(
+                    colors=False, exception_formatter=structlog.dev.plain_traceback
+                )
+            ),
         },
     },
     "handlers": {

@@ -1,7 +1,13 @@
+from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.urls import include, path
 
 from . import health
+
+# The admin's own login form counts no failed attempts. This sends an anonymous visitor to the
+# site's login (allauth: failures throttled in Redis, ACCOUNT_RATE_LIMITS) and back; a signed-in
+# non-staff user gets a 403. Before admin.site.urls below, which reads admin.site.login.
+admin.site.login = secure_admin_login(admin.site.login)
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),

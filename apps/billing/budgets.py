@@ -93,7 +93,9 @@ def estimated_cost(run) -> Decimal | None:
     """The configuration page's expected cost of this run (None: no estimate; the CPU is $0)."""
     from apps.training.configuration import quote
 
-    result = quote(run.dataset_version, run.base_model, run.hardware, run.method, run.epochs)
+    result = quote(
+        run.dataset_version, run.base_model, run.hardware, run.method, run.epochs, run.max_examples
+    )
     if result.estimate is not None:
         return Decimal(str(result.estimate.cost)).quantize(MONEY)
     return Decimal(0) if run.hardware.is_cpu else None

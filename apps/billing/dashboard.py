@@ -1,5 +1,11 @@
 """The usage dashboard's figures (spec "User Dashboard"), each summed from usage events or the
-rows they came from, for one team and one calendar month (UTC)."""
+rows they came from, for one team and one calendar month (UTC).
+
+Money comes from usage events. Everything said about API calls (how many, how many failed, their
+tokens, the table by endpoint and the sentence shown when there are none) comes from one query
+of the request log, so no two of them can disagree: a call that failed used no tokens and left
+no usage event, and counting events for one figure and log rows for another once showed
+"API calls 1" beside "No API calls this month"."""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, Sum
+from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import TruncDay
 from django.utils import timezone
 
@@ -39,6 +45,7 @@ class Usage:
     data_tokens: int = 0
     deployments: int = 0
     api_calls: int = 0
+    failed_calls: int = 0  # answered with an error: no tokens, nothing billed
     inference_tokens: int = 0
     training_cost: Decimal = Decimal(0)
     evaluation_cost: Decimal = Decimal(0)
@@ -70,7 +77,7 @@ def usage(team_id, month: str | None = None) -> Usage:
         elif row["kind"] == UsageKind.EVALUATION:
             result.evaluation_cost = row["cost"]
         else:
-            result.inference_cost, result.inference_tokens = row["cost"], int(row["quantity"])
+            result.inference_cost = row["cost"]
     for event in rows.filter(kind=UsageKind.TRAINING, estimated_cost__isnull=False):
         result.not_billed += event.refund or 0
     runs = TrainingRun.objects.filter(
@@ -81,9 +88,15 @@ def usage(team_id, month: str | None = None) -> Usage:
     result.deployments = Deployment.objects.filter(
         endpoint__project__team_id=team_id, created_at__gte=start, created_at__lt=end
     ).count()
-    result.api_calls = RequestLog.objects.filter(
-        project__team_id=team_id, created_at__gte=start, created_at__lt=end
-    ).count()
+    result.by_endpoint = _calls_by_endpoint(
+        RequestLog.objects.filter(
+            project__team_id=team_id, created_at__gte=start, created_at__lt=end
+        )
+    )
+    for row in result.by_endpoint:
+        result.api_calls += row["requests"]
+        result.failed_calls += row["failed"]
+        result.inference_tokens += row["tokens"]
 
     per_day = {
         row["day"].date(): row["cost"]
@@ -102,10 +115,30 @@ def usage(team_id, month: str | None = None) -> Usage:
         .annotate(cost=Sum("cost"), events=Count("id"))
         .order_by("-cost", "project_name")
     )
-    result.by_endpoint = list(
-        rows.filter(kind=UsageKind.INFERENCE)
-        .values("endpoint_name", "project_name")
-        .annotate(cost=Sum("cost"), tokens=Sum("quantity"), requests=Count("id"))
-        .order_by("-cost")
-    )
     return result
+
+
+def _calls_by_endpoint(calls) -> list[dict]:
+    """The period's API calls by endpoint (the test console's included; a call naming no known
+    model has no endpoint): requests, failed ones, tokens and what they cost."""
+    rows = (
+        calls.values("endpoint__name", "project__name")
+        .annotate(
+            requests=Count("id"),
+            failed=Count("id", filter=Q(status_code__gte=400)),
+            tokens=Sum(F("tokens_in") + F("tokens_out")),
+            cost=Sum("cost"),
+        )
+        .order_by("-cost", "-requests", "endpoint__name")
+    )
+    return [
+        {
+            "endpoint_name": row["endpoint__name"] or "",
+            "project_name": row["project__name"],
+            "requests": row["requests"],
+            "failed": row["failed"],
+            "tokens": int(row["tokens"] or 0),
+            "cost": row["cost"] or Decimal(0),
+        }
+        for row in rows
+    ]

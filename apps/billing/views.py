@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from apps.accounts.access import get_team_for_user
 
 from . import budgets, dashboard, webhooks
+from .csv_cells import spreadsheet_safe
 from .metering import account_for
 from .models import Plan
 from .stripe_api import BillingUnavailable, client, enabled
@@ -98,25 +99,25 @@ def usage_csv(request, team_id):
     def lines():
         yield writer.writerow(header)
         for e in rows.iterator():
-            yield writer.writerow(
-                [
-                    e.id,
-                    e.created_at.isoformat(),
-                    e.kind,
-                    e.project_name,
-                    e.endpoint_name,
-                    e.hardware,
-                    e.meter,
-                    e.quantity,
-                    e.unit_price,
-                    e.cost,
-                    "" if e.estimated_cost is None else e.estimated_cost,
-                    e.tokens_in,
-                    e.tokens_out,
-                    e.description,
-                    e.reported_at.isoformat() if e.reported_at else "",
-                ]
-            )
+            cells = [
+                e.id,
+                e.created_at.isoformat(),
+                e.kind,
+                e.project_name,
+                e.endpoint_name,
+                e.hardware,
+                e.meter,
+                e.quantity,
+                e.unit_price,
+                e.cost,
+                "" if e.estimated_cost is None else e.estimated_cost,
+                e.tokens_in,
+                e.tokens_out,
+                e.description,
+                e.reported_at.isoformat() if e.reported_at else "",
+            ]
+            # Names and descriptions are the users' own text: never let one be a formula.
+            yield writer.writerow([spreadsheet_safe(cell) for cell in cells])
 
     response = StreamingHttpResponse(lines(), content_type="text/csv")
     response["Content-Disposition"] = (

@@ -41,7 +41,34 @@ def _catalog_text(models, gpus) -> str:
     return "\n".join(lines)
 
 
-def offline_reply(user_texts: list[str], models, gpus, reason: str = "") -> Reply:
+def sizer_for(project, stated_examples: int | None) -> tuple[recommender.Sizer, bool]:
+    """How a CPU recommendation is sized for this project: from its latest ready data (the
+    draft made from the recommendation trains on that same version), else from the number of
+    examples the user gave at an assumed length. Returns the sizer and whether the data's
+    size was assumed. The configuration page's estimate uses the same function."""
+    from apps.training.configuration import first_run_plan
+    from apps.training.services import latest_version
+
+    version = latest_version(project) if project is not None else None
+
+    def size(model_slug: str, hardware_slug: str, method: str, epochs: int):
+        return first_run_plan(
+            version,
+            BaseModel.objects.get(slug=model_slug),
+            Hardware.objects.get(slug=hardware_slug),
+            method,
+            epochs,
+            examples=stated_examples,
+        )
+
+    return size, version is None
+
+
+def _with_timing(text: str, rec: recommender.Recommendation) -> str:
+    return f"{text}\n{rec.timing}" if rec.timing else text
+
+
+def offline_reply(user_texts: list[str], models, gpus, reason: str = "", project=None) -> Reply:
     said = " ".join(user_texts)
     request = recommender.Request(
         goal=said,
@@ -57,39 +84,45 @@ def offline_reply(user_texts: list[str], models, gpus, reason: str = "") -> Repl
             f"{i}. {q}" for i, q in enumerate(questions, 1)
         )
         return Reply(text, None, source, reason)
-    rec = recommender.decide(request, models, gpus)
+    sizer, assumed_data = sizer_for(project, request.examples)
+    rec = recommender.decide(request, models, gpus, sizer, assumed_data)
     model = next(m for m in models if m.slug == rec.base_model)
     text = f"I recommend {model.name} with {rec.method.upper() if rec.method != 'full' else 'full fine-tuning'}."
     if rec.questions:
         text += " (I assumed what you haven't told me yet: " + "; ".join(rec.questions) + ")"
-    return Reply(text, rec.as_dict(), source, reason)
+    return Reply(_with_timing(text, rec), rec.as_dict(), source, reason)
 
 
-def reply(history: list[tuple[str, str]]) -> Reply:
+def reply(history: list[tuple[str, str]], project=None) -> Reply:
+    """The agent's answer to the conversation; ``project`` gives a CPU run's size its data."""
     models, gpus = catalog_entries()
     user_texts = [text for role, text in history if role == "user"]
     if not settings.GEMINI_API_KEY:
-        return offline_reply(user_texts, models, gpus, "no Gemini key is configured")
+        return offline_reply(user_texts, models, gpus, "no Gemini key is configured", project)
     try:
         turn = gemini.ask(history, _catalog_text(models, gpus))
     except gemini.GeminiUnavailable as exc:
-        return offline_reply(user_texts, models, gpus, str(exc))
+        return offline_reply(user_texts, models, gpus, str(exc), project)
     recommendation = None
     text = turn.message
     if turn.recommendation is not None:
         rec = recommender.Recommendation(
             **turn.recommendation.model_dump(), source=f"Gemini ({settings.GEMINI_MODEL})"
         )
+        sizer, assumed_data = sizer_for(project, parsing.examples(" ".join(user_texts)))
         try:
-            rec = recommender.validate(rec, models, gpus)
+            rec = recommender.validate(rec, models, gpus, sizer, assumed_data)
         except ValueError as exc:
             return offline_reply(
                 user_texts,
                 models,
                 gpus,
                 f"Gemini recommended something outside the catalog ({exc})",
+                project,
             )
         recommendation = rec.as_dict()
+        # Times come from the estimate, not from the model's words (its prompt says so too).
+        text = _with_timing(text, rec)
     if turn.questions and recommendation is None:
         text += "\n" + "\n".join(f"{i}. {q}" for i, q in enumerate(turn.questions, 1))
     return Reply(text, recommendation, f"gemini:{settings.GEMINI_MODEL}")

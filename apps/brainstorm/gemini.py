@@ -25,6 +25,9 @@ Decision tree to start from:
 - One GPU, accuracy priority -> Llama-2-13B + QLoRA
 - No GPU -> the bundled SmolLM2 135M + LoRA on the CPU
 
+Do not state how long training takes or what it costs: VibeFlow computes both from the user's
+data and this machine's speed, and adds them to your answer (on a CPU it also sizes a quick first run).
+
 Answer as JSON matching the schema. Leave "recommendation" null while you still need answers.
 Use catalog slugs exactly as written for base_model and hardware."""
 

@@ -9,9 +9,11 @@ Plain data in, plain data out: the catalog is passed in, not queried.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from apps.catalog import vram
+from apps.training.estimates import FirstRun, format_duration
 
 PRIORITIES = ("speed", "accuracy", "cost")
 
@@ -58,6 +60,12 @@ class Recommendation:
     risks: list[str] = field(default_factory=list)
     questions: list[str] = field(default_factory=list)
     source: str = "offline recommender (VibeFlow's decision tree)"
+    max_examples: int = 0  # 0: every example; a quick first run on a CPU trains on fewer
+    # On a CPU: what the first run and the longer one take ({examples, epochs, max_examples,
+    # seconds, seconds_low, seconds_high}), and the sentence saying so in the agent's answer.
+    first_run: dict | None = None
+    longer_run: dict | None = None
+    timing: str = ""
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -124,12 +132,100 @@ def lora_rank(examples: int, goal: str) -> int:
     return 8
 
 
+# Sizes a CPU run: (model slug, hardware slug, method, epochs of the full run) → the quick
+# first run and the longer one, or None when there is nothing to estimate from. The Django
+# side builds it from the project's data and the machine's measured speed (apps/training).
+Sizer = Callable[[str, str, str, int], FirstRun | None]
+
+
+def _run_dict(size, all_examples: int) -> dict:
+    e = size.estimate
+    return {
+        "examples": size.examples,
+        "epochs": size.epochs,
+        "max_examples": 0 if size.examples >= all_examples else size.examples,
+        "seconds": round(e.seconds, 1),
+        "seconds_low": round(e.seconds_low, 1),
+        "seconds_high": round(e.seconds_high, 1),
+    }
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def duration_range(e) -> str:
+    """'7m–9m': the same words the configuration page shows for an estimate."""
+    return f"{format_duration(e.seconds_low)}–{format_duration(e.seconds_high)}"
+
+
+def timing_sentence(plan: FirstRun, assumed_data: bool) -> str:
+    """What the first run and the longer one take, in the words the user reads."""
+    quick, longer = plan.quick, plan.longer
+    if not plan.reduced:
+        text = (
+            f"On this CPU, training on all {_plural(quick.examples, 'example')} × "
+            f"{_plural(quick.epochs, 'epoch')} takes about {duration_range(quick.estimate)}."
+        )
+    else:
+        over = (
+            f"all {_plural(quick.examples, 'example')}"
+            if quick.examples >= plan.all_examples
+            else f"{quick.examples:,} of the {_plural(plan.all_examples, 'example')}"
+        )
+        text = (
+            f"On this CPU, a first run of {_plural(quick.epochs, 'epoch')} over {over} takes "
+            f"about {duration_range(quick.estimate)}, so you see the whole path work first. "
+            f"A longer run, all {_plural(longer.examples, 'example')} × "
+            f"{_plural(longer.epochs, 'epoch')}, takes about {duration_range(longer.estimate)}"
+            " and usually fits your task better: it learns from every example, more than once."
+            " You can switch to it in one click."
+        )
+    if quick.estimate.assumed:
+        text += " (This CPU's speed is an assumption until your first run here measures it.)"
+    if assumed_data:
+        text += (
+            " (Assuming examples of about the sample data's length; the configuration page"
+            " recomputes this from your data.)"
+        )
+    return text
+
+
+def apply_first_run(rec: Recommendation, plan: FirstRun, assumed_data: bool = False) -> None:
+    """Make a CPU recommendation the quick first run, keeping the longer run as the option."""
+    full_epochs = rec.epochs
+    rec.first_run = _run_dict(plan.quick, plan.all_examples)
+    rec.longer_run = _run_dict(plan.longer, plan.all_examples)
+    rec.epochs, rec.max_examples = plan.quick.epochs, plan.max_examples
+    rec.timing = timing_sentence(plan, assumed_data)
+    if plan.reduced:
+        # The epochs reason of the table no longer describes what is recommended.
+        rec.reasons = [r for r in rec.reasons if not r.startswith(f"{full_epochs} epoch")]
+        rec.reasons.append(
+            "Sized to finish in about 10 minutes on this CPU: "
+            + (
+                f"{_plural(rec.epochs, 'epoch')} instead of {full_epochs}"
+                if plan.quick.examples >= plan.all_examples
+                else f"{_plural(rec.epochs, 'epoch')} over {plan.quick.examples:,} of the "
+                f"{plan.all_examples:,} examples, picked at random"
+            )
+            + "."
+        )
+
+
 def _pick(models: list[ModelEntry], slug_part: str) -> ModelEntry | None:
     return next((m for m in models if slug_part in m.slug), None)
 
 
-def decide(req: Request, models: list[ModelEntry], gpus: list[GpuEntry]) -> Recommendation:
-    """The spec's decision tree, then the tables, then ``validate``."""
+def decide(
+    req: Request,
+    models: list[ModelEntry],
+    gpus: list[GpuEntry],
+    sizer: Sizer | None = None,
+    assumed_data: bool = False,
+) -> Recommendation:
+    """The spec's decision tree, then the tables, then ``validate`` (which sizes a CPU run
+    with ``sizer``)."""
     examples = req.examples or 1_000
     gpu = next((g for g in gpus if g.slug == (req.gpu or "")), None)
     reasons: list[str] = []
@@ -139,9 +235,8 @@ def decide(req: Request, models: list[ModelEntry], gpus: list[GpuEntry]) -> Reco
         if gpu is None or model is None:
             raise ValueError("the catalog has no CPU entry or no bundled model: run the migrations")
         method = "lora"
-        reasons.append(
-            "No GPU: the bundled SmolLM2 is the one model that trains on a CPU in minutes."
-        )
+        # How long it takes comes from the estimate (``sizer``), not from a promise here.
+        reasons.append("No GPU: the bundled SmolLM2 is the one model small enough for a CPU.")
     elif gpu.vram_gb < 20 and _pick(models, "phi-3"):
         model, method = _pick(models, "phi-3"), "qlora"
         reasons.append(f"{gpu.name} has {gpu.vram_gb:g} GB: Phi-3 with QLoRA keeps memory low.")
@@ -182,10 +277,11 @@ def decide(req: Request, models: list[ModelEntry], gpus: list[GpuEntry]) -> Reco
         questions=clarifying_questions(req),
     )
     rec.reasons.append(
-        f"Learning rate {rec.learning_rate:g}: the spec's value for {examples:,} examples with {method}."
+        f"Learning rate {rec.learning_rate:g}: VibeFlow's default for {examples:,} examples with {method}."
     )
     rec.reasons.append(
-        f"{rec.epochs} epoch{'s' if rec.epochs != 1 else ''}: the spec's range for this dataset size."
+        f"{rec.epochs} epoch{'s' if rec.epochs != 1 else ''}: VibeFlow's default for a dataset of "
+        "this size (the fewer the examples, the more passes over them)."
     )
     if examples < 1_000:
         rec.risks.append(f"{examples:,} examples is on the small side: watch for overfitting.")
@@ -193,17 +289,35 @@ def decide(req: Request, models: list[ModelEntry], gpus: list[GpuEntry]) -> Reco
         rec.risks.append(
             "Dataset size assumed to be about 1,000 examples until you tell me or upload data."
         )
-    return validate(rec, models, gpus)
+    return validate(rec, models, gpus, sizer, assumed_data)
 
 
-def validate(rec: Recommendation, models: list[ModelEntry], gpus: list[GpuEntry]) -> Recommendation:
+def validate(
+    rec: Recommendation,
+    models: list[ModelEntry],
+    gpus: list[GpuEntry],
+    sizer: Sizer | None = None,
+    assumed_data: bool = False,
+) -> Recommendation:
     """Make the recommendation trainable on its hardware, saying what changed and why.
 
     1. If the model does not fit with the method, try QLoRA on the same GPU.
     2. Else move to the cheapest GPU where it fits (LoRA, then QLoRA).
     3. Else pick the largest smaller model that fits the GPU.
+    4. On a CPU, with a ``sizer``: make it a first run that finishes in about ten minutes,
+       the full run kept as the option (GPU runs are left as they are).
     Raises ValueError for a recommendation naming a model or GPU not in the catalog.
     """
+    rec = _fit(rec, models, gpus)
+    gpu = next(g for g in gpus if g.slug == rec.hardware)
+    if gpu.is_cpu and sizer is not None:
+        plan = sizer(rec.base_model, rec.hardware, rec.method, rec.epochs)
+        if plan is not None:
+            apply_first_run(rec, plan, assumed_data)
+    return rec
+
+
+def _fit(rec: Recommendation, models: list[ModelEntry], gpus: list[GpuEntry]) -> Recommendation:
     model = next((m for m in models if m.slug == rec.base_model), None)
     gpu = next((g for g in gpus if g.slug == rec.hardware), None)
     if model is None or gpu is None:

@@ -22,7 +22,7 @@ def converse(project, user, text: str) -> Message:
     """Store the user's message, ask the agent with the recent history, store and return its answer."""
     Message.objects.create(project=project, role=Message.Role.USER, text=text, author=user)
     recent = list(project.agent_messages.order_by("-created_at", "-id")[:HISTORY_TURNS])[::-1]
-    answer = agent.reply([(m.role, m.text) for m in recent])
+    answer = agent.reply([(m.role, m.text) for m in recent], project)
     return Message.objects.create(
         project=project,
         role=Message.Role.ASSISTANT,
@@ -90,7 +90,9 @@ def start(request, message_id):
     if not message.recommendation:
         raise Http404
     with transaction.atomic():
-        run = draft_from_recommendation(project, message.recommendation, request.user)
+        run = draft_from_recommendation(
+            project, message.recommendation, request.user, size=request.POST.get("size", "")
+        )
     messages.success(
         request,
         f"Draft v{run.number} made from the recommendation. Review it, then start training.",

@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime
 
-SPEC_PRICES = "product spec's default price list"
+SPEC_PRICES = "VibeFlow's default list price"
 SPEC_DATE = datetime(2025, 11, 1, tzinfo=UTC)
 
 MODELS = [
@@ -256,7 +256,7 @@ HARDWARE = [
         hourly_price="2.000",
         provider="RunPod",
         runpod_gpu_id="NVIDIA H100 80GB HBM3",
-        price_source="rough initial figure, not a quote: refresh prices from RunPod for the current one",
+        price_source="VibeFlow's rough initial figure, not a quote from RunPod",
         price_refreshed_at=SPEC_DATE,
     ),
     dict(

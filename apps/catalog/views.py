@@ -5,6 +5,7 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
 from . import vram
+from .executors import executor_for
 from .filters import CatalogFilter
 from .models import BaseModel, Hardware
 
@@ -21,8 +22,14 @@ def model_list(request):
 
 
 def _fits(model: BaseModel, hardware: list[Hardware]) -> list[dict]:
+    """Whether the model fits each GPU's memory, and whether that GPU can be used here at all."""
+
     return [
-        {"hardware": h, "labels": {m: h.fit_label(model, m) for m in vram.METHODS}}
+        {
+            "hardware": h,
+            "labels": {m: h.fit_label(model, m) for m in vram.METHODS},
+            "runner": executor_for(h),
+        }
         for h in hardware
     ]
 
@@ -75,4 +82,6 @@ def model_compare(request):
 @login_required
 @require_GET
 def hardware_list(request):
-    return render(request, "catalog/hardware_list.html", {"hardware": Hardware.objects.all()})
+
+    rows = [(h, executor_for(h)) for h in Hardware.objects.all()]
+    return render(request, "catalog/hardware_list.html", {"rows": rows})

@@ -92,6 +92,17 @@ def read_upload(path: Path, claimed_name: str = "") -> Upload:
     )
 
 
+def unreadable_start(upload: Upload) -> str | None:
+    """Why no mapping could be proposed when not one of the first rows could be read (the
+    first one's reason: a file of broken or too deeply nested rows has no column to map);
+    None when some could be read."""
+    if not upload.first or any(isinstance(r, Row) for r in upload.first):
+        return None
+    bad = upload.first[0]
+    where = "the first rows" if len(upload.first) == DETECT_ROWS else "the file"
+    return f"No row of {where} could be read (line {bad.line}: {bad.error})."
+
+
 def _clean(text: str) -> tuple[str, bool, bool]:
     fixed, repaired = repair_text(text)
     return fixed, repaired, "\ufffd" in fixed

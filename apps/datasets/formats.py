@@ -18,10 +18,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import charset_normalizer
+import ijson
 
 FORMATS = ("csv", "tsv", "json", "jsonl", "parquet")
 _HEAD_BYTES = 64 * 1024
 csv.field_size_limit(64 * 1024 * 1024)
+
+# Levels of objects and lists a row may nest (the row itself is level 1). No real example nests
+# anywhere near this deep; Python's JSON decoder, and whatever walks a value afterwards (str(),
+# the JSON writers), recurse once per level and give up near 1,000 levels (orjson's writer at
+# 255), so a deeper row is reported as unreadable here, with a reason, rather than crash later.
+MAX_NESTING = 100
+TOO_DEEP = f"nests objects or lists more than {MAX_NESTING} levels deep; flatten it"
 
 
 class DatasetFormatError(ValueError):
@@ -181,6 +189,9 @@ def sniff(path: Path, claimed_name: str = "") -> Sniffed:
             first_line, _, rest = stripped.partition("\n")
             try:
                 first_value = json.loads(first_line)
+            except RecursionError:
+                # A whole line too deep to decode: JSON Lines, whose reader says so for that line.
+                result = Sniffed("jsonl", encoding, notices=notices)
             except ValueError:
                 result = Sniffed("json", encoding, notices=notices)
             else:
@@ -272,54 +283,146 @@ def _rows_jsonl(path: Path, sniffed: Sniffed) -> Iterator[Row | Malformed]:
                 continue
             try:
                 value = json.loads(line)
+            except RecursionError:
+                yield Malformed(number, TOO_DEEP)
+                continue
             except ValueError as exc:
                 yield Malformed(number, f"is not valid JSON ({exc.msg} at column {exc.colno})")
                 continue
             if not isinstance(value, dict):
                 yield Malformed(number, f"is a JSON {type(value).__name__}, not an object")
                 continue
+            # Only a line with that many brackets can nest that deep: almost every row skips the walk.
+            if line.count("{") + line.count("[") > MAX_NESTING and nests_too_deep(value):
+                yield Malformed(number, TOO_DEEP)
+                continue
             yield Row(number, value)
 
 
-def _rows_json(path: Path, sniffed: Sniffed) -> Iterator[Row | Malformed]:
-    import ijson
+def nests_too_deep(value, limit: int = MAX_NESTING) -> bool:
+    """Whether objects and lists in ``value`` (level 1) go more than ``limit`` levels deep.
+    Iterative: such a value is exactly what recursion cannot walk."""
+    stack = [(value, 1)]
+    while stack:
+        current, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = current.values() if isinstance(current, dict) else current
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
+
+def _rows_json(path: Path, sniffed: Sniffed) -> Iterator[Row | Malformed]:
     with _open_binary(path, sniffed) as raw:
         head = raw.peek(4096)[:4096].decode(
             sniffed.encoding if sniffed.encoding != "utf-8-sig" else "utf-8", errors="replace"
         )
         first = head.lstrip("\ufeff \t\r\n")[:1]
-        if first == "{":
-            # One object: accept the common {"data": [...]} wrapper, refuse anything else.
-            prefix = None
-            for path_, event, _value in ijson.parse(raw):
-                if event == "start_array" and path_.count(".") == 0 and path_:
-                    prefix = f"{path_}.item"
-                    break
-                if event == "end_map" and path_ == "":
-                    break
-            if prefix is None:
-                raise DatasetFormatError(
-                    "The JSON file is one object, not a list of examples. Use a JSON array of objects, "
-                    "or JSON Lines with one object per line.",
-                    "json_object",
-                )
-            sniffed.notices.append(f"The examples were read from the list under “{prefix[:-5]}”.")
-            raw.seek(0)
-        else:
-            prefix = "item"
+        # Parser events, not ijson.items: items keeps a path string per level (memory grows
+        # with the square of the depth: a 200 KB file of brackets exhausts the machine), and
+        # builds values of any depth. Here each example is built up to MAX_NESTING levels and
+        # a deeper one is read past, reported, and the rest of the file still read.
+        events = ijson.basic_parse(raw, use_float=True)
         try:
-            for index, value in enumerate(ijson.items(raw, prefix, use_float=True), start=1):
-                if isinstance(value, dict):
-                    yield Row(index, value)
-                else:
-                    yield Malformed(
-                        index, f"item {index} is a JSON {type(value).__name__}, not an object"
+            if first == "{":
+                # One object: accept the common {"data": [...]} wrapper, refuse anything else.
+                key = _wrapped_list(events)
+                if key is None:
+                    raise DatasetFormatError(
+                        "The JSON file is one object, not a list of examples. Use a JSON array of "
+                        "objects, or JSON Lines with one object per line.",
+                        "json_object",
                     )
+                sniffed.notices.append(f"The examples were read from the list under “{key}”.")
+            elif next(events, ("", None))[0] != "start_array":
+                return
+            for index, item in enumerate(_array_items(events), start=1):
+                if isinstance(item, dict):
+                    yield Row(index, item)
+                else:
+                    yield Malformed(index, f"item {index} {item}")
+            for _ in events:  # what follows the list must be valid JSON too
+                pass
         except ijson.JSONError as exc:
             raise DatasetFormatError(
                 f"The JSON file is not valid JSON: {exc}.", "bad_json"
             ) from None
+
+
+def _wrapped_list(events) -> str | None:
+    """Read a top-level object's events up to its first key holding a list; that key (the
+    events go on with the list's items), or None when the object ends without one."""
+    depth, key = 0, None
+    for event, value in events:
+        if event == "map_key" and depth == 1:
+            key = value
+        elif event in ("start_map", "start_array"):
+            if event == "start_array" and depth == 1:
+                return key
+            depth += 1
+        elif event in ("end_map", "end_array"):
+            depth -= 1
+            if depth == 0:
+                return None
+    return None
+
+
+def _skip(events, depth: int = 1) -> None:
+    """Read past the ``depth`` objects or lists already open, building nothing."""
+    for event, _ in events:
+        if event in ("start_map", "start_array"):
+            depth += 1
+        elif event in ("end_map", "end_array"):
+            depth -= 1
+            if depth == 0:
+                return
+
+
+def _array_items(events) -> Iterator[dict | str]:
+    """The items of the list just opened: each object built, or why the item is no example."""
+    for event, value in events:
+        if event == "end_array":
+            return
+        if event == "start_map":
+            yield _object(events)
+        elif event == "start_array":
+            _skip(events)
+            yield "is a JSON list, not an object"
+        else:
+            yield f"is a JSON {type(value).__name__}, not an object"
+
+
+def _object(events) -> dict | str:
+    """The object just opened, built from its events (what ijson's builder does, inline for
+    speed), or TOO_DEEP, read to its end, when it nests more than MAX_NESTING levels."""
+    root: dict = {}
+    stack: list = [root]
+    key = None
+    for event, value in events:
+        if event == "map_key":
+            key = value
+        elif event == "start_map" or event == "start_array":
+            if len(stack) == MAX_NESTING:
+                _skip(events, len(stack) + 1)
+                return TOO_DEEP
+            child = {} if event == "start_map" else []
+            parent = stack[-1]
+            if type(parent) is dict:
+                parent[key] = child
+            else:
+                parent.append(child)
+            stack.append(child)
+        elif event == "end_map" or event == "end_array":
+            stack.pop()
+            if not stack:
+                return root
+        else:
+            parent = stack[-1]
+            if type(parent) is dict:
+                parent[key] = value
+            else:
+                parent.append(value)
+    raise ijson.IncompleteJSONError("the file ends inside an example")
 
 
 def _rows_parquet(path: Path, sniffed: Sniffed) -> Iterator[Row | Malformed]:

@@ -60,6 +60,11 @@ class VersionStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+# The session key holding the version a user last accepted ("Looks good!"): the training
+# configuration they go to next preselects it.
+JUST_ACCEPTED_SESSION_KEY = "datasets:just_accepted"
+
+
 class DatasetVersion(models.Model):
     """One immutable state of a dataset: its mapping, processed rows, report and split.
 

@@ -90,7 +90,8 @@ def analyse_version(version_id: str) -> str:
             mapping = version.mapping or proposal
             if mapping["kind"] == "columns" and not mapping.get("output"):
                 raise DatasetFormatError(
-                    "No column could be used as the output. Choose the input and output columns by hand.",
+                    analysis.unreadable_start(upload)
+                    or "No column could be used as the output. Choose the input and output columns by hand.",
                     "no_mapping",
                 )
             remove_folder(folder)

@@ -19,7 +19,7 @@ from . import discovery, preview
 from .access import get_version_for_user
 from .compare import compare_reports
 from .forms import MappingForm
-from .models import Dataset, DatasetVersion, VersionStatus
+from .models import JUST_ACCEPTED_SESSION_KEY, Dataset, DatasetVersion, VersionStatus
 from .quality import ISSUE_LABELS, language_name
 from .quality import LANGUAGE_NAMES as LANGUAGE_CHOICES
 from .samples import SAMPLES
@@ -317,6 +317,7 @@ def version_accept(request, version_id):
     DatasetVersion.objects.filter(pk=version.pk, accepted_at__isnull=True).update(
         accepted_at=timezone.now()
     )
+    request.session[JUST_ACCEPTED_SESSION_KEY] = str(version.pk)
     messages.success(request, f"Version {version.number} is ready for training.")
     return redirect("version_detail", version_id=version.pk)
 

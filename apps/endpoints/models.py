@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
@@ -90,6 +91,13 @@ class Endpoint(models.Model):
     def __str__(self):
         return self.name
 
+    def badge(self) -> EndpointBadge:
+        """``endpoint_badge`` from this endpoint's versions (lists that show many endpoints)."""
+        return endpoint_badge(
+            self,
+            self.deployments.exclude(status=DeploymentStatus.RETIRED).select_related("run"),
+        )
+
 
 class DeploymentStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
@@ -123,6 +131,8 @@ class Deployment(models.Model):
     )
     step = models.PositiveSmallIntegerField(default=0)  # index into DEPLOY_STEPS
     detail = models.CharField(max_length=200, blank=True)
+    # 1 for a first try; more when this version is tried again on this endpoint after failing.
+    attempt = models.PositiveSmallIntegerField(default=1)
     # Share of the endpoint's traffic (0-100); the weights of an endpoint's ready deployments sum to 100.
     weight = models.PositiveSmallIntegerField(default=0, validators=[MaxValueValidator(100)])
     # Made live as soon as its health check passes (a first deploy, an activation, a rollback).
@@ -174,6 +184,73 @@ class Deployment(models.Model):
         if self.status == DeploymentStatus.READY:
             return 100
         return int(100 * self.step / len(DEPLOY_STEPS))
+
+    @property
+    def is_retry(self) -> bool:
+        return self.attempt > 1
+
+    @property
+    def where(self) -> str:
+        """Where this attempt stands, in the words of its steps list."""
+        version = f"v{self.run.number}"
+        if self.status == DeploymentStatus.QUEUED:
+            return f"{version}: waiting its turn"
+        name = DEPLOY_STEPS[min(self.step, len(DEPLOY_STEPS) - 1)]
+        if self.status == DeploymentStatus.FAILED:
+            return f"{version} failed at “{name}”"
+        if self.status == DeploymentStatus.DEPLOYING:
+            return f"{version}: step {self.step + 1} of {len(DEPLOY_STEPS)}, {name}"
+        return version
+
+
+def current_attempt(deployments) -> Deployment | None:
+    """The attempt an endpoint's page is about: the newest one still deploying, else the newest
+    version if it failed. ``deployments``: the endpoint's, newest first, retired ones left out."""
+    deployments = list(deployments)
+    active = next((d for d in deployments if d.is_active), None)
+    if active is not None:
+        return active
+    if deployments and deployments[0].status == DeploymentStatus.FAILED:
+        return deployments[0]
+    return None
+
+
+@dataclass(frozen=True)
+class EndpointBadge:
+    """What an endpoint's badge says: its state, then where its newest deployment attempt is."""
+
+    tone: str  # live, deploying, failed, stopped
+    label: str
+    detail: str = ""
+
+    @property
+    def icon(self) -> str:
+        return {"live": "🟢", "failed": "🔴", "stopped": "⚪"}.get(self.tone, "🟡")
+
+
+def endpoint_badge(endpoint: Endpoint, deployments) -> EndpointBadge:
+    """The one rule for an endpoint's badge, drawn from the same rows as the steps list below it,
+    so the two never disagree (a retry deploying is never shown as "Failed")."""
+    deployments = list(deployments)
+    live = any(d.status == DeploymentStatus.READY and d.weight > 0 for d in deployments)
+    attempt = current_attempt(deployments)
+    deploying = attempt is not None and attempt.is_active
+    detail = ""
+    if attempt is not None:
+        detail = attempt.where + (" (retry)" if deploying and attempt.is_retry else "")
+    if endpoint.status == EndpointStatus.STOPPED:
+        return EndpointBadge("stopped", "Stopped", detail if deploying else "")
+    if deploying and not live:
+        label = "Deploying (retry)" if attempt.is_retry else "Deploying"
+        return EndpointBadge("deploying", label, attempt.where)
+    if live:
+        return EndpointBadge("live", "Live", detail)
+    if attempt is not None:  # the newest version failed and nothing answers
+        return EndpointBadge("failed", "Failed", detail)
+    tone = {EndpointStatus.LIVE: "live", EndpointStatus.FAILED: "failed"}.get(
+        endpoint.status, "deploying"
+    )
+    return EndpointBadge(tone, endpoint.get_status_display())
 
 
 class ApiKey(models.Model):

@@ -36,8 +36,13 @@ def default_name(project) -> str:
 
 
 def _queue(deployment: Deployment) -> None:
+    """Deploy after commit. An endpoint whose last try failed is deploying again from now on:
+    its status said "Failed" for the whole of a retry."""
     from .tasks import serve_deployment
 
+    Endpoint.objects.filter(pk=deployment.endpoint_id, status=EndpointStatus.FAILED).update(
+        status=EndpointStatus.DEPLOYING
+    )
     transaction.on_commit(lambda: serve_deployment.delay(str(deployment.pk)))
 
 
@@ -69,8 +74,12 @@ def deploy_run(run, user, endpoint: Endpoint | None = None) -> Deployment:
             return existing  # already live and taking all the traffic
         if existing:
             return activate(existing)
-        deployment = Deployment.objects.create(endpoint=endpoint, run=run, created_by=user)
+        failed_before = endpoint.deployments.filter(run=run, status=DeploymentStatus.FAILED)
+        deployment = Deployment.objects.create(
+            endpoint=endpoint, run=run, created_by=user, attempt=failed_before.count() + 1
+        )
         _queue(deployment)
+        sync_project_status(endpoint.project_id)
     return deployment
 
 
@@ -84,10 +93,13 @@ def activate(deployment: Deployment) -> Deployment:
         if deployment.status == DeploymentStatus.READY and deployment.weight == 100:
             return deployment  # already the whole endpoint: re-checking it would leave a gap
         deployment.activate_when_ready = True
+        if deployment.status == DeploymentStatus.FAILED:
+            deployment.attempt += 1
         if deployment.status in (DeploymentStatus.READY, DeploymentStatus.FAILED):
             deployment.status, deployment.step, deployment.error = DeploymentStatus.QUEUED, 0, ""
             _queue(deployment)
-        deployment.save(update_fields=["activate_when_ready", "status", "step", "error"])
+        deployment.save(update_fields=["activate_when_ready", "status", "step", "error", "attempt"])
+        sync_project_status(deployment.endpoint.project_id)
     return deployment
 
 
@@ -112,16 +124,29 @@ def went_live(deployment: Deployment) -> None:
         sync_project_status(endpoint.project_id)
 
 
-def deploy_failed(deployment: Deployment, reason: str) -> None:
+def deploy_failed(deployment: Deployment, reason: str, detail: str = "") -> None:
+    """``reason`` is shown to users; ``detail``, the operator's version, replaces the failed
+    step's detail (seen in the admin, never on the page)."""
     with transaction.atomic():
         endpoint = Endpoint.objects.select_for_update().get(pk=deployment.endpoint_id)
+        fields = {"detail": detail[:200]} if detail else {}
         Deployment.objects.filter(pk=deployment.pk).update(
-            status=DeploymentStatus.FAILED, error=reason, activate_when_ready=False, weight=0
+            status=DeploymentStatus.FAILED,
+            error=reason,
+            activate_when_ready=False,
+            weight=0,
+            **fields,
         )
         live = endpoint.deployments.filter(status=DeploymentStatus.READY, weight__gt=0).exists()
-        if not live and endpoint.status == EndpointStatus.DEPLOYING:
+        trying = (
+            endpoint.deployments.exclude(pk=deployment.pk)
+            .filter(status__in=[DeploymentStatus.QUEUED, DeploymentStatus.DEPLOYING])
+            .exists()
+        )
+        if not live and not trying and endpoint.status == EndpointStatus.DEPLOYING:
             endpoint.status = EndpointStatus.FAILED
             endpoint.save(update_fields=["status"])
+        sync_project_status(endpoint.project_id)
 
 
 def start_ab(endpoint: Endpoint, candidate: Deployment, weight: int) -> None:

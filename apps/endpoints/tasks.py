@@ -65,7 +65,9 @@ def serve_deployment(deployment_id: str) -> str:
         if backend == "vllm":
             if not is_adapter(run.adapter_dir):
                 raise ServerError(
-                    "vLLM serves versions as LoRA adapters; a full fine-tuning run needs its own server."
+                    "vLLM serves versions as LoRA adapters; a full fine-tuning run needs its own server.",
+                    "This installation serves versions as LoRA adapters, and this version is a full "
+                    "fine-tune: deploy a LoRA or QLoRA version instead.",
                 )
             served = f"vf-{run.pk.hex}"
         else:
@@ -74,7 +76,7 @@ def serve_deployment(deployment_id: str) -> str:
 
             base_dir = resolve_model_dir(model_source(run.base_model))
             served = str(package_merged(base_dir, run.adapter_dir, merged_dir(run)))
-        _step(deployment, 1, url)
+        _step(deployment, 1)
         wait_for_server(url, settings.SERVING_START_TIMEOUT_S)
         _step(deployment, 2, "Loading the model into the server")
         if backend == "vllm":
@@ -88,11 +90,22 @@ def serve_deployment(deployment_id: str) -> str:
         _step(deployment, 4, "A real completion through the server")
         health_check(url, served)
     except ServerError as exc:
-        services.deploy_failed(deployment, str(exc))
+        # The user reads what happened and what to do; the operator's detail (the server's
+        # address, its answer) goes to the log and stays on the row for the admin.
+        log.warning(
+            "deployment failed",
+            extra={"deployment": deployment_id, "server_url": url, "detail": str(exc)},
+        )
+        services.deploy_failed(deployment, exc.user_message, detail=str(exc))
         return "failed"
     except Exception as exc:
-        log.exception("deployment failed", extra={"deployment": deployment_id})
-        services.deploy_failed(deployment, f"Deployment failed: {exc}")
+        log.exception("deployment failed", extra={"deployment": deployment_id, "server_url": url})
+        services.deploy_failed(
+            deployment,
+            "The deployment failed unexpectedly. Try again in a minute; if it keeps failing, "
+            "contact your administrator.",
+            detail=f"{type(exc).__name__}: {exc}",
+        )
         return "failed"
     Deployment.objects.filter(pk=deployment.pk).update(deploy_seconds=time.monotonic() - started)
     services.went_live(deployment)
@@ -195,7 +208,7 @@ def push_to_hub(push_id: str) -> str:
         HubPush.objects.filter(pk=push.pk).update(
             status=PushStatus.FAILED,
             stage="",
-            error="The push failed unexpectedly; the error is in the worker's log. Try again.",
+            error="The push failed unexpectedly. Try again; if it fails again, contact your administrator.",
             finished_at=timezone.now(),
         )
         return "failed"

@@ -8,8 +8,9 @@ from asgiref.sync import sync_to_async
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import FileResponse
+from django.http import FileResponse, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -34,7 +35,7 @@ from .forms import (
 )
 from .gateway.calls import Call, price_per_token
 from .gateway.views import proxy
-from .models import DeploymentStatus, RequestLog
+from .models import DeploymentStatus, RequestLog, current_attempt, endpoint_badge
 from .tasks import export_merged
 
 LOGS_PER_PAGE = 50
@@ -58,6 +59,17 @@ def _with_state(key_rows):
     return rows
 
 
+def _keys_context(project) -> dict:
+    """What the keys section needs. Keys belong to the project, not to an endpoint, so the
+    project's endpoints page shows them too: a key made before anything was deployed must still
+    be on a page where it can be rotated and revoked."""
+    return {
+        "keys": _with_state(project.api_keys.all()),
+        "key_form": KeyCreateForm(),
+        "rotate_form": RotateKeyForm(),
+    }
+
+
 def _context(request, endpoint, membership, **extra):
     deployments = list(
         endpoint.deployments.exclude(status=DeploymentStatus.RETIRED).select_related(
@@ -77,16 +89,16 @@ def _context(request, endpoint, membership, **extra):
         "project": project,
         "membership": membership,
         "deployments": deployments,
-        "deploying": next((d for d in deployments if d.is_active), None),
+        # The badge, the steps list and the versions table: one read of the rows.
+        "attempt": current_attempt(deployments),
+        "badge": endpoint_badge(endpoint, deployments),
         "ab": pair if len(pair) > 1 else None,
         "active": pair[0] if pair else None,
         "api_base": request.build_absolute_uri("/v1"),
-        "keys": _with_state(project.api_keys.all()),
+        **_keys_context(project),
         "today": monitoring.today_stats(endpoint),
         "stats": monitoring.endpoint_stats(endpoint),
         "settings_form": EndpointSettingsForm(instance=endpoint),
-        "key_form": KeyCreateForm(),
-        "rotate_form": RotateKeyForm(),
         "ab_form": AbTestForm(endpoint=endpoint),
         "price_per_1k": price_per_token() * 1000,
         **extra,
@@ -100,7 +112,12 @@ def project_endpoints(request, project_id):
     return render(
         request,
         "endpoints/list.html",
-        {"project": project, "membership": membership, "endpoints": project.endpoints.all()},
+        {
+            "project": project,
+            "membership": membership,
+            "endpoints": project.endpoints.all(),
+            **_keys_context(project),
+        },
     )
 
 
@@ -130,9 +147,22 @@ def endpoint_detail(request, endpoint_id):
 @login_required
 @require_GET
 def deployment_progress(request, deployment_id):
-    """Polled while a version deploys; reloads the page once it ends."""
+    """Polled while a version deploys: its steps, and the page's badge (swapped out of band),
+    both from one read of the endpoint's versions; reloads the page once it ends."""
     deployment, _ = get_deployment_for_user(request.user, deployment_id)
-    response = render(request, "endpoints/_progress.html", {"deploying": deployment})
+    endpoint = deployment.endpoint
+    deployments = list(
+        endpoint.deployments.exclude(status=DeploymentStatus.RETIRED).select_related("run")
+    )
+    deployment = next((d for d in deployments if d.pk == deployment.pk), deployment)
+    html = render_to_string(
+        "endpoints/_progress.html", {"deploying": deployment}, request=request
+    ) + render_to_string(
+        "endpoints/_badge.html",
+        {"badge": endpoint_badge(endpoint, deployments), "oob": True},
+        request=request,
+    )
+    response = HttpResponse(html)
     if not deployment.is_active:
         response["HX-Refresh"] = "true"
     return response

@@ -38,6 +38,8 @@ class Evaluation(models.Model):
     dataset_version = models.ForeignKey("datasets.DatasetVersion", on_delete=models.RESTRICT)
     status = models.CharField(max_length=10, choices=EvalStatus.choices, default=EvalStatus.QUEUED)
     stage = models.CharField(max_length=80, blank=True)
+    # When the current step began (counts in its name aside): the page says how long it has run.
+    stage_started_at = models.DateTimeField(null=True, blank=True)
     progress = models.FloatField(default=0.0)
     result = models.JSONField(default=dict, blank=True)
     # Standard benchmarks asked for (keys of workers.evaluation.benchmarks.BENCHMARKS)

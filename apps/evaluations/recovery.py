@@ -17,6 +17,7 @@ from django.utils import timezone
 from apps.billing.metering import record_evaluation
 
 from .models import EvalStatus, Evaluation
+from .signals import announce_finished
 
 
 @shared_task
@@ -31,7 +32,7 @@ def reap_lost_evaluations() -> int:
             finished = evaluation.heartbeat_at
             updated = Evaluation.objects.filter(pk=evaluation.pk, status=EvalStatus.RUNNING).update(
                 status=EvalStatus.FAILED,
-                error="The worker running this evaluation stopped answering. "
+                error="The server running this evaluation stopped answering. "
                 "Evaluate the version again.",
                 finished_at=finished,
             )
@@ -39,4 +40,5 @@ def reap_lost_evaluations() -> int:
                 lost += 1
                 evaluation.finished_at = finished
                 record_evaluation(evaluation)
+                announce_finished(evaluation.pk)
     return lost

@@ -17,6 +17,7 @@ from workers.evaluation.judge import JudgeConfig
 from .models import EvalStatus, Evaluation
 from .recovery import reap_lost_evaluations  # noqa: F401  (registered with the worker)
 from .reporting import DatabaseEvalReporter
+from .signals import announce_finished
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +60,10 @@ def _claim(evaluation_id) -> Evaluation | None:
         evaluation.status = EvalStatus.RUNNING
         evaluation.started_at = timezone.now()
         evaluation.stage = "Starting"
-        evaluation.heartbeat_at = evaluation.started_at
-        evaluation.save(update_fields=["status", "started_at", "stage", "heartbeat_at"])
+        evaluation.heartbeat_at = evaluation.stage_started_at = evaluation.started_at
+        evaluation.save(
+            update_fields=["status", "started_at", "stage", "stage_started_at", "heartbeat_at"]
+        )
         return evaluation
 
 
@@ -88,6 +91,7 @@ def run_evaluation(evaluation_id: str) -> str:
             finished_at=timezone.now(),
         )
         _bill(evaluation)
+        announce_finished(evaluation.pk)
     return EvalStatus.SUCCEEDED
 
 
@@ -98,6 +102,7 @@ def _fail(evaluation, reporter, sentence: str) -> str:
             status=EvalStatus.FAILED, error=sentence, finished_at=timezone.now()
         )
         _bill(evaluation)
+        announce_finished(evaluation.pk)
     return EvalStatus.FAILED
 
 

@@ -6,6 +6,7 @@ from django.http import Http404
 from django.template.loader import render_to_string
 
 from .access import get_project_for_user
+from .dashboard import project_figures
 from .models import Project
 
 
@@ -23,7 +24,9 @@ def _render_changed(project_id) -> str | None:
     project = Project.objects.filter(pk=project_id).first()
     if project is None:
         return None
-    return render_to_string("projects/_live_update.html", {"project": project})
+    return render_to_string(
+        "projects/_live_update.html", {"project": project, "figures": project_figures(project)}
+    )
 
 
 class ProjectConsumer(AsyncWebsocketConsumer):

@@ -37,7 +37,7 @@ def _training_time(project: Project) -> Figure:
     return Figure(
         "Total training time",
         format_duration(seconds),
-        f"worker time of {count} run{'s' if count != 1 else ''}",
+        f"wall-clock time of {count} run{'s' if count != 1 else ''}",
     )
 
 

@@ -17,4 +17,6 @@ def broadcast_project_changed(project: Project) -> None:
     def send():
         async_to_sync(get_channel_layer().group_send)(group, message)
 
-    transaction.on_commit(send)
+    # Best effort (robust: a failure is logged): every run transition and deployment change
+    # sends this, and a channel layer that hiccups must never fail the work that committed.
+    transaction.on_commit(send, robust=True)

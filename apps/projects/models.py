@@ -11,8 +11,11 @@ from apps.accounts.models import Team
 
 
 class ProjectStatus(models.TextChoices):
+    """Where the project is, from the user's side (the rule: training.models.project_status)."""
+
     DRAFT = "draft", "Draft"
     TRAINING = "training", "Training"
+    TRAINED = "trained", "Trained"  # a version is ready to deploy; nothing answers yet
     DEPLOYED = "deployed", "Deployed"
 
 
@@ -38,6 +41,8 @@ class Project(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     archived_at = models.DateTimeField(null=True, blank=True)
+    # The demo's finished example (showcase.py): deployed by itself once its evaluation ends.
+    showcase = models.BooleanField(default=False, editable=False)
 
     objects = ProjectQuerySet.as_manager()
 

@@ -2,9 +2,11 @@
 so a first look at VibeFlow shows every page with real figures beside an empty project.
 
 `seed_demo` creates the project and queues `prepare_showcase` (gpu queue): it imports the
-customer-support sample, trains the bundled model on this machine with LoRA, lets the evaluation
-that follows a run do its work, and deploys the version. Each step looks at what is already there,
-so a run command stopped half-way finishes the showcase on its next start.
+customer-support sample, trains the bundled model on this machine with LoRA and lets the evaluation
+that follows a run do its work. The deployment follows the evaluation's end (`evaluation_finished`),
+not a check made before it: a run command stopped mid-training finds the run taken by the reaper's
+resume and leaves it, and whichever evaluation ends the showcase's run deploys it. Each step looks at
+what is already there, so the next start finishes whatever a stop interrupted.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ SHOWCASE_GOAL = (
     "model, evaluated and deployed. Open its run, evaluation and endpoint pages."
 )
 # Two epochs: enough for the tuned model to beat the base model on this sample
-# (tests/evaluation/test_sample_improves.py), in a few minutes on a laptop CPU.
+# (tests/e2e/test_whole_journey.py trains the same), in a few minutes on a laptop CPU.
 EPOCHS = 2
 
 
@@ -31,7 +33,9 @@ def ensure_showcase(user, team) -> bool:
     from .models import Project
 
     project, _ = Project.objects.get_or_create(
-        team=team, name=SHOWCASE_NAME, defaults={"goal": SHOWCASE_GOAL, "created_by": user}
+        team=team,
+        name=SHOWCASE_NAME,
+        defaults={"goal": SHOWCASE_GOAL, "created_by": user, "showcase": True},
     )
     if project.runs.filter(deployments__isnull=False).exists():
         return False
@@ -98,10 +102,42 @@ def _trained_run(project, user, version):
     return run if run.status == RunStatus.SUCCEEDED else None
 
 
+def deploy_when_evaluated(run, user) -> str:
+    """Deploy the showcase's trained run once its evaluation has ended; say what it waits for."""
+    from apps.endpoints.services import NotDeployable, deploy_run
+    from apps.evaluations.models import EvalStatus
+
+    if run.deployments.exists():
+        return "ready"
+    evaluation = run.evaluations.order_by("-created_at").first()
+    if evaluation is None:  # ended before evaluations were queued by runs, or the queueing failed
+        from apps.evaluations.services import queue_for_run
+
+        queue_for_run(run, user)
+        return "waiting for its evaluation"
+    if evaluation.status not in (EvalStatus.SUCCEEDED, EvalStatus.FAILED):
+        return "waiting for its evaluation"
+    try:
+        deploy_run(run, user)  # queues the deployment (and its health check) after commit
+    except NotDeployable as exc:
+        return str(exc)
+    return "ready"
+
+
+def on_evaluation_finished(sender, evaluation, **kwargs) -> None:
+    """The showcase deploys when its run's evaluation ends, whatever happened in between."""
+    from apps.training.models import RunStatus
+
+    project = evaluation.project
+    if not project.showcase or evaluation.run is None:
+        return
+    if evaluation.run.status == RunStatus.SUCCEEDED:
+        with transaction.atomic():
+            log.info("showcase: %s", deploy_when_evaluated(evaluation.run, project.created_by))
+
+
 @shared_task(acks_late=True)
 def prepare_showcase(project_id: str) -> str:
-    from apps.endpoints.services import NotDeployable, deploy_run
-
     from .models import Project
 
     project = Project.objects.select_related("created_by").filter(pk=project_id).first()
@@ -113,10 +149,5 @@ def prepare_showcase(project_id: str) -> str:
         return "the sample could not be analysed"
     run = _trained_run(project, user, version)
     if run is None:
-        return "not trained"
-    if not run.deployments.exists():
-        try:
-            deploy_run(run, user)  # queues the deployment (and its health check) after commit
-        except NotDeployable as exc:
-            return str(exc)
-    return "ready"
+        return "training elsewhere; deployed when its evaluation ends"
+    return deploy_when_evaluated(run, user)

@@ -20,7 +20,8 @@ from .naming import name_from_goal
 
 def home(request):
     if not request.user.is_authenticated:
-        return redirect("account_login")
+        # A visitor sees what VibeFlow is before being asked to log in.
+        return render(request, "projects/landing.html")
     membership = current_membership(request)
     if not Project.objects.active().filter(team=membership.team).exists():
         return redirect("welcome")

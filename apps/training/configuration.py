@@ -24,6 +24,8 @@ class Quote:
     tips: list[Tip] | None = None
     examples: int = 0
     avg_tokens: float = 0.0
+    # On a CPU: a quick first run and the longer one it stands in for (None elsewhere).
+    first_run: estimates.FirstRun | None = None
 
 
 MEASURED_RUNS = 5  # the latest finished runs of a setup that calibrate its throughput
@@ -98,13 +100,18 @@ def measured_throughput(
     return sum(t for t, _ in runs) / sum(w for _, w in runs), len(runs)
 
 
+def trained_examples(train_count: int, max_examples: int) -> int:
+    """How many examples a run trains on: all of them, or its cap when that is fewer."""
+    return min(train_count, max_examples) if max_examples else train_count
+
+
 def _inputs(
-    version, model: BaseModel, hardware: Hardware, method: str, epochs: int
+    version, model: BaseModel, hardware: Hardware, method: str, epochs: int, max_examples: int = 0
 ) -> estimates.Inputs:
     avg, _ = average_tokens(version, model)
     measured, runs = measured_throughput(model, hardware, method)
     return estimates.Inputs(
-        examples=max(version.train_count, 1),
+        examples=max(trained_examples(version.train_count, max_examples), 1),
         avg_tokens_per_example=round(avg, 1),
         epochs=epochs,
         params_billions=model.params_billions,
@@ -116,11 +123,59 @@ def _inputs(
     )
 
 
-def quote(version, model: BaseModel, hardware: Hardware, method: str, epochs: int) -> Quote:
+# Before any data is uploaded the agent still sizes a first run: from the number of examples
+# the user gave and this length, the customer-support sample's average (82 tokens with the
+# bundled model's tokenizer and chat template). The agent says it assumed it, and the
+# configuration page recomputes everything from the uploaded data.
+ASSUMED_TOKENS_PER_EXAMPLE = 82.0
+ASSUMED_EXAMPLES = 1_000  # the recommender's own assumption when the user gave no count
+
+
+def first_run_plan(
+    version, model: BaseModel, hardware: Hardware, method: str, epochs: int, examples=None
+) -> estimates.FirstRun | None:
+    """On a CPU, the quick first run and the longer run of ``epochs`` over every example, from
+    the same inputs as the page's estimate (so the agent and the page say the same). Without a
+    ready dataset: ``examples`` (what the user said) at ASSUMED_TOKENS_PER_EXAMPLE. None on a
+    GPU, whose runs are not resized."""
+    if not hardware.is_cpu:
+        return None
+    try:
+        if version is not None and version.is_ready:
+            inputs = _inputs(version, model, hardware, method, epochs)
+        else:
+            measured, runs = measured_throughput(model, hardware, method)
+            inputs = estimates.Inputs(
+                examples=max(examples or ASSUMED_EXAMPLES, 1),
+                avg_tokens_per_example=ASSUMED_TOKENS_PER_EXAMPLE,
+                epochs=epochs,
+                params_billions=model.params_billions,
+                method=method,
+                hourly_price=float(hardware.hourly_price),
+                gpu_slug=hardware.slug,
+                measured_tokens_per_second=measured,
+                measured_runs=runs,
+            )
+        return estimates.first_run(inputs)
+    except ValueError:
+        return None
+
+
+def quote(
+    version,
+    model: BaseModel,
+    hardware: Hardware,
+    method: str,
+    epochs: int,
+    max_examples: int = 0,
+    full_epochs: int | None = None,
+) -> Quote:
+    """The estimate of these settings; on a CPU also the quick first run and the longer run of
+    ``full_epochs`` (default: ``epochs``) over every example, for the page to offer."""
     if version is None or not version.is_ready:
         return Quote(None, "Choose a ready dataset version to estimate cost and time.")
     try:
-        inputs = _inputs(version, model, hardware, method, epochs)
+        inputs = _inputs(version, model, hardware, method, epochs, max_examples)
         result = estimates.estimate(inputs)
     except ValueError as exc:
         if hardware.is_cpu:
@@ -134,17 +189,22 @@ def quote(version, model: BaseModel, hardware: Hardware, method: str, epochs: in
     result.sources["tokens"] += " (" + average_tokens(version, model)[1] + ")"
     return Quote(
         result,
-        tips=tips(version, model, hardware, method, epochs, result),
+        tips=tips(version, model, hardware, method, epochs, result, max_examples),
         examples=inputs.examples,
         avg_tokens=inputs.avg_tokens_per_example,
+        first_run=first_run_plan(version, model, hardware, method, full_epochs or epochs),
     )
 
 
-def tips(version, model, hardware, method, epochs, current: estimates.Estimate) -> list[Tip]:
+def tips(
+    version, model, hardware, method, epochs, current: estimates.Estimate, max_examples: int = 0
+) -> list[Tip]:
     """Ways to spend less, each with its saving computed by the same formula."""
     found: list[Tip] = []
     if epochs > 1:
-        fewer = estimates.estimate(_inputs(version, model, hardware, method, epochs - 1))
+        fewer = estimates.estimate(
+            _inputs(version, model, hardware, method, epochs - 1, max_examples)
+        )
         found.append(Tip(f"Reduce epochs from {epochs} to {epochs - 1}", current.cost - fewer.cost))
     if method != "qlora":
         options = [
@@ -156,7 +216,12 @@ def tips(version, model, hardware, method, epochs, current: estimates.Estimate) 
         for h in options:
             try:
                 priced.append(
-                    (estimates.estimate(_inputs(version, model, h, "qlora", epochs)).cost, h)
+                    (
+                        estimates.estimate(
+                            _inputs(version, model, h, "qlora", epochs, max_examples)
+                        ).cost,
+                        h,
+                    )
                 )
             except ValueError:
                 continue
@@ -170,6 +235,8 @@ def tips(version, model, hardware, method, epochs, current: estimates.Estimate) 
         .first()
     )
     if smaller and hardware.fit_label(smaller, method) == "fits":
-        cost = estimates.estimate(_inputs(version, smaller, hardware, method, epochs)).cost
+        cost = estimates.estimate(
+            _inputs(version, smaller, hardware, method, epochs, max_examples)
+        ).cost
         found.append(Tip(f"Use the smaller {smaller.name}", current.cost - cost))
     return [t for t in found if t.saving >= 0.0001]  # a saving that rounds to $0.0000 is no tip

@@ -3,6 +3,7 @@ from __future__ import annotations
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.http import Http404
+from django.template.loader import render_to_string
 
 from .access import get_run_for_user
 from .reporting import run_group
@@ -17,6 +18,20 @@ def _run_if_member(user, run_id):
     return run
 
 
+def _fragments(run) -> str:
+    """The parts of the run page that say its state, rendered from the database, each with the
+    id of the element it replaces (static/js/run_chart.js swaps them in)."""
+    return render_to_string("training/_status_badge.html", {"run": run}).strip()
+
+
+@database_sync_to_async
+def _status(run_id) -> dict:
+    from .models import TrainingRun
+
+    run = TrainingRun.objects.filter(pk=run_id).first()
+    return {"status": run.status, "html": _fragments(run)} if run else {}
+
+
 @database_sync_to_async
 def _history(run_id) -> dict:
     from .models import TrainingRun
@@ -25,6 +40,7 @@ def _history(run_id) -> dict:
     return {
         "type": "history",
         "status": run.status,
+        "html": _fragments(run),
         "points": [p.data for p in run.points.all()],
         "checkpoints": [
             {"step": c.step, "eval_loss": c.eval_loss, "best": c.best}
@@ -71,4 +87,7 @@ class RunConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "alert", "code": event["code"], "message": event["message"]})
 
     async def run_status(self, event):
-        await self.send_json({"type": "status", "status": event["status"]})
+        # The state as stored now (a later change may have followed the event), with the
+        # header's badge rendered for it: the page follows without a reload.
+        current = await _status(self.run_id)
+        await self.send_json({"type": "status", "status": event["status"], **current})

@@ -19,6 +19,7 @@ HELP = {
     "batch_size": "Examples processed together on the device; bounded by memory.",
     "gradient_accumulation": "Batches summed before each update: effective batch = batch × this.",
     "epochs": "Passes over the training set. More can overfit small datasets.",
+    "max_examples": "Train on at most this many examples, picked at random (the same ones every time); 0 uses them all. Fewer finishes sooner: a quick first run on a CPU uses it.",
     "warmup_steps": "Steps during which the learning rate ramps up from zero.",
     "weight_decay": "Pulls weights toward zero to reduce overfitting.",
     "optimizer": "How updates are computed; AdamW is the standard.",
@@ -43,6 +44,7 @@ class TrainingConfigForm(forms.ModelForm):
             "batch_size",
             "gradient_accumulation",
             "epochs",
+            "max_examples",
             "warmup_steps",
             "weight_decay",
             "optimizer",
@@ -60,12 +62,16 @@ class TrainingConfigForm(forms.ModelForm):
             f"{v.dataset.name} v{v.number} ({v.train_count} train)"
         )
         self.fields["dataset_version"].required = False
+        # Left empty (or absent, from a form saved before it existed) means every example.
+        self.fields["max_examples"].required = False
         self.fields["learning_rate"].widget = forms.NumberInput(attrs={"step": "any"})
         self.fields["lora_dropout"].widget = forms.NumberInput(attrs={"step": "any"})
         self.fields["weight_decay"].widget = forms.NumberInput(attrs={"step": "any"})
 
     def clean(self):
         data = super().clean()
+        if data.get("max_examples") is None and "max_examples" not in self.errors:
+            data["max_examples"] = 0
         ranges = {
             "lora_r": (1, 256, "LoRA rank must be between 1 and 256."),
             "lora_alpha": (1, 1024, "LoRA alpha must be between 1 and 1024."),
@@ -78,6 +84,11 @@ class TrainingConfigForm(forms.ModelForm):
             "batch_size": (1, 256, "Batch size must be between 1 and 256."),
             "gradient_accumulation": (1, 128, "Gradient accumulation must be between 1 and 128."),
             "epochs": (1, 50, "Epochs must be between 1 and 50."),
+            "max_examples": (
+                0,
+                100_000_000,
+                "Train on at most: 0 for every example, or how many to use.",
+            ),
             "warmup_steps": (0, 100_000, "Warmup steps cannot be negative."),
             "weight_decay": (0, 1, "Weight decay must be between 0 and 1."),
             "max_seq_length": (

@@ -65,32 +65,50 @@ class InvalidTransition(Exception):
 ACTIVE = ("queued", "provisioning", "running", "stopping")
 
 
-def sync_project_status(project_id) -> None:
-    """The sidebar's status: Deployed while a version of it answers (a live, not stopped
-    endpoint), else Training while a run is active, else Draft."""
+def project_status(project_id) -> str:
+    """The one rule for a project's status, first match wins:
+    Deployed while a version of it answers (a ready deployment with traffic on an endpoint that
+    is not stopped), Training while a run is active, Trained once a version is ready to deploy
+    (a run that succeeded, or stopped with a checkpoint, left a model), else Draft."""
     from apps.endpoints.models import Deployment, DeploymentStatus, EndpointStatus
-    from apps.projects.live import broadcast_project_changed
-    from apps.projects.models import Project, ProjectStatus
+    from apps.projects.models import ProjectStatus
 
-    project = Project.objects.filter(pk=project_id).first()
-    if project is None:
-        return
-    live = (
+    if (
         Deployment.objects.filter(
             endpoint__project_id=project_id, status=DeploymentStatus.READY, weight__gt=0
         )
         .exclude(endpoint__status=EndpointStatus.STOPPED)
         .exists()
-    )
-    training = TrainingRun.objects.filter(project_id=project_id, status__in=ACTIVE).exists()
-    if live:
-        wanted = ProjectStatus.DEPLOYED
-    else:
-        wanted = ProjectStatus.TRAINING if training else ProjectStatus.DRAFT
+    ):
+        return ProjectStatus.DEPLOYED
+    runs = TrainingRun.objects.filter(project_id=project_id)
+    if runs.filter(status__in=ACTIVE).exists():
+        return ProjectStatus.TRAINING
+    if (
+        runs.filter(status__in=(RunStatus.SUCCEEDED, RunStatus.STOPPED))
+        .exclude(adapter_dir="")
+        .exists()
+    ):
+        return ProjectStatus.TRAINED
+    return ProjectStatus.DRAFT
+
+
+def sync_project_status(project_id) -> None:
+    """Store the project's status (``project_status``) and, after commit, redraw the pages
+    watching the project (status, sidebar entry, the dashboard's runs and endpoints). Every change
+    of a run's, a deployment's or an endpoint's state calls it, so the pages follow those states
+    even when the status itself stays the same."""
+    from apps.projects.live import broadcast_project_changed
+    from apps.projects.models import Project
+
+    project = Project.objects.filter(pk=project_id).first()
+    if project is None:
+        return
+    wanted = project_status(project_id)
     if project.status != wanted:
         Project.objects.filter(pk=project_id).update(status=wanted)
         project.status = wanted
-        broadcast_project_changed(project)
+    broadcast_project_changed(project)
 
 
 def _announce_status(run_id, status: str) -> None:
@@ -146,6 +164,12 @@ class TrainingRun(models.Model):
     batch_size = models.PositiveIntegerField("Batch size", default=4)
     gradient_accumulation = models.PositiveIntegerField("Gradient accumulation", default=2)
     epochs = models.PositiveIntegerField(default=3)
+    # 0: every training example. A quick first run on a CPU trains on a seeded sample of them.
+    max_examples = models.PositiveIntegerField(
+        "Train on at most (examples)",
+        default=0,
+        help_text="0 trains on every example; a number trains on that many, picked at random",
+    )
     warmup_steps = models.PositiveIntegerField(default=10)
     weight_decay = models.FloatField(default=0.01)
     optimizer = models.CharField(max_length=20, choices=Optimizer.choices, default=Optimizer.ADAMW)

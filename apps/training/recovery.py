@@ -101,7 +101,8 @@ def reap_lost_runs() -> list[str]:
 
 
 def _recover(run_id) -> str:
-    from .executors import RUNPOD, executor_for
+    from apps.catalog.executors import RUNPOD, executor_for
+
     from .remote import launch_on_runpod
     from .tasks import append_log, run_training
 

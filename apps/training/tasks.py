@@ -59,6 +59,7 @@ def build_spec(run: TrainingRun) -> JobSpec:
             batch_size=run.batch_size,
             gradient_accumulation=run.gradient_accumulation,
             epochs=run.epochs,
+            max_examples=run.max_examples,
             warmup_steps=run.warmup_steps,
             weight_decay=run.weight_decay,
             optimizer=run.optimizer,
@@ -114,6 +115,13 @@ def run_training(run_id: str) -> str:
         # optimizer and scheduler state.
         spec = replace(spec, resume_from=last.path)
         reporter.log(f"Resuming from the checkpoint at step {last.step}")
+        # Until the first step after it, the page shows where training goes on from, not the
+        # step a lost worker had reached past the checkpoint.
+        point = run.points.filter(step=last.step).first()
+        TrainingRun.objects.filter(pk=run.pk).update(
+            steps_done=last.step,
+            tokens_seen=int((point.data if point else {}).get("tokens_seen") or run.tokens_seen),
+        )
     heartbeat = Heartbeat(run.pk, run.attempts)
     reporter.superseded = lambda: heartbeat.superseded
     try:

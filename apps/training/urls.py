@@ -8,6 +8,7 @@ urlpatterns = [
     path("runs/<uuid:run_id>/estimate/", views.run_estimate, name="run_estimate"),
     path("runs/<uuid:run_id>/start/", views.run_start, name="run_start"),
     path("runs/<uuid:run_id>/reset/", views.run_reset, name="run_reset"),
+    path("runs/<uuid:run_id>/size/", views.run_size, name="run_size"),
     path("runs/<uuid:run_id>/stop/", views.run_stop, name="run_stop"),
     path("runs/<uuid:run_id>/resume/", views.run_resume, name="run_resume"),
     path("runs/<uuid:run_id>/progress/", views.run_progress, name="run_progress"),

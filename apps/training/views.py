@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import logging
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, HttpResponse
@@ -9,17 +11,26 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from apps.accounts.models import Role
 from apps.billing.budgets import start_check
 from apps.catalog import vram
+from apps.catalog.executors import RUNPOD, executor_for
 from apps.catalog.models import Hardware
+from apps.datasets.models import JUST_ACCEPTED_SESSION_KEY
 from apps.projects.access import get_project_for_user
 
 from .access import get_run_for_user
 from .configuration import quote, storage
-from .executors import RUNPOD, executor_for
 from .forms import TrainingConfigForm
 from .models import InvalidTransition, RunStatus, TrainingRun
 from .remote import finish_remote, launch_on_runpod
-from .services import draft_for_project, reset_to_recommended
+from .services import (
+    choose_size,
+    draft_for_project,
+    full_epochs,
+    preselect_version,
+    reset_to_recommended,
+)
 from .tasks import run_folder, run_training
+
+log = logging.getLogger(__name__)
 
 
 @login_required
@@ -38,12 +49,24 @@ def _page(request, run, membership, form, status=200):
     hardware = data["hardware"] if data else run.hardware
     method = data["method"] if data else run.method
     epochs = data["epochs"] if data else run.epochs
+    max_examples = data["max_examples"] if data else run.max_examples
+    priced = quote(
+        version,
+        model,
+        hardware,
+        method,
+        epochs,
+        max_examples,
+        full_epochs=full_epochs(run.recommendation, version),
+    )
     context = {
         "run": run,
         "project": run.project,
         "membership": membership,
         "form": form,
-        "quote": quote(version, model, hardware, method, epochs),
+        "quote": priced,
+        # Which of the CPU's two offers (quick first run, longer run) these settings are.
+        "size_selected": priced.first_run.which(max_examples, epochs) if priced.first_run else "",
         "storage": storage(model, method, data["lora_r"] if data else run.lora_r),
         "alternatives": [
             (h, h.fit_label(model, method), executor_for(h)) for h in Hardware.objects.all()
@@ -54,6 +77,7 @@ def _page(request, run, membership, form, status=200):
         else None,
         "selected": {"model": model, "hardware": hardware, "method": method, "version": version},
         "start_check": start_check(run) if run.is_draft and run.dataset_version_id else None,
+        "start_blocker": _start_blocker(run) if run.is_draft else "",
     }
     template = (
         "training/_estimate.html"
@@ -61,6 +85,15 @@ def _page(request, run, membership, form, status=200):
         else "training/run_config.html"
     )
     return render(request, template, context, status=status)
+
+
+def _start_blocker(run: TrainingRun) -> str:
+    """Why Start Training cannot work with the saved configuration, said next to the disabled
+    button; "" when it can start."""
+    if run.dataset_version_id is None:
+        return "Choose the training data in Settings and save, then start."
+    executor = executor_for(run.hardware)
+    return "" if executor.available else executor.reason
 
 
 @login_required
@@ -77,6 +110,8 @@ def run_config(request, run_id):
         form.save()
         messages.success(request, "Configuration saved.")
         return redirect("run_config", run_id=run.pk)
+    if membership.can_write:
+        preselect_version(run, request.session.get(JUST_ACCEPTED_SESSION_KEY))
     return _page(request, run, membership, TrainingConfigForm(instance=run, project=run.project))
 
 
@@ -107,6 +142,14 @@ def run_start(request, run_id):
     else:
         executor = executor_for(run.hardware)
         if not executor.available:
+            log.info(
+                "start refused: hardware unavailable",
+                extra={
+                    "run": str(run.pk),
+                    "hardware": run.hardware.slug,
+                    "detail": executor.detail,
+                },
+            )
             messages.error(request, executor.reason)
             return redirect("run_config", run_id=run.pk)
         check = start_check(run)
@@ -131,7 +174,8 @@ def run_start(request, run_id):
             else:
                 run_training.delay_on_commit(str(run.pk))
                 messages.success(
-                    request, f"v{run.number} is queued. It starts when a worker takes it."
+                    request,
+                    f"v{run.number} is queued. It starts as soon as the server is free to train it.",
                 )
     return redirect("run_config", run_id=run.pk)
 
@@ -229,6 +273,19 @@ def run_log(request, run_id):
         filename=f"{run.project.name}-v{run.number}-train.log.txt",
         content_type="text/plain; charset=utf-8",
     )
+
+
+@login_required
+@require_POST
+def run_size(request, run_id):
+    """One click from the estimate: the quick first run, or the longer run it stands in for."""
+    run, _ = get_run_for_user(request.user, run_id, write=True)
+    chosen = choose_size(run, request.POST.get("size", "")) if run.is_draft else ""
+    if chosen:
+        messages.success(request, f"Settings changed to {chosen}.")
+    else:
+        messages.error(request, "This run has no quick or longer option to switch to.")
+    return redirect("run_config", run_id=run.pk)
 
 
 @login_required

@@ -27,14 +27,25 @@ document.addEventListener("DOMContentLoaded", () => {
     }
   };
   const upsert = (p) => points.set(p.step, { ...(points.get(p.step) || {}), ...p });
+  // The server renders the parts of the page that say the run's state (the header's badge);
+  // each replaces the element with its id, so the page follows the state without a reload.
+  const swapFragments = (html) => {
+    if (!html) return;
+    const template = document.createElement("template");
+    template.innerHTML = html;
+    [...template.content.children].forEach((fragment) => {
+      const current = fragment.id && document.getElementById(fragment.id);
+      if (current) current.replaceWith(fragment);
+    });
+  };
 
   const connect = () => {
     const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${el.dataset.ws}`);
     ws.onmessage = (event) => {
       const message = JSON.parse(event.data);
-      if (message.type === "history") { message.points.forEach(upsert); draw(); }
+      if (message.type === "history") { message.points.forEach(upsert); draw(); swapFragments(message.html); }
       else if (message.type === "metrics") { upsert(message.point); draw(); }
-      else if (message.type === "status") { htmx.trigger("#run-progress", "refresh"); }
+      else if (message.type === "status") { swapFragments(message.html); htmx.trigger("#run-progress", "refresh"); }
     };
     // After a drop the server resends the whole history, so the curve never has a gap.
     ws.onclose = (event) => { if (event.code !== 4404) setTimeout(connect, 2000); };

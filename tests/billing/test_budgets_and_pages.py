@@ -13,9 +13,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.billing import budgets
-from apps.billing.metering import account_for
+from apps.billing.csv_cells import spreadsheet_safe
+from apps.billing.metering import account_for, record_request
 from apps.billing.models import BillingAccount, UsageEvent, UsageKind
 from apps.catalog.models import Hardware
+from apps.endpoints.models import Endpoint
+from apps.projects.models import Project
 from apps.training.models import RunStatus, TrainingRun
 from tests.training.helpers import draft_run
 
@@ -131,6 +134,59 @@ def test_usage_page_and_csv_add_up_to_the_events(login, owner, team):
         in client.get(reverse("team_usage", args=[team.pk]) + "?month=2020-01").content
     )
     assert client.get(reverse("team_usage", args=[team.pk]) + "?month=abc").status_code == 200
+
+
+def test_spreadsheet_safe_neutralises_formula_text_and_keeps_numbers():
+    for text in ("=1+1", "+1", "-1", "@SUM(A1)", "\t=1", "\r=1"):
+        assert spreadsheet_safe(text) == "'" + text
+    for kept in ("Support Bot", "", "1-1", Decimal("-3.000"), -3, 0.5, None):
+        assert spreadsheet_safe(kept) == kept
+
+
+def test_usage_csv_never_hands_a_spreadsheet_a_formula(login, owner, team):
+    hostile = "=cmd|' /C calc'!A0"
+    project = Project.objects.create(team=team, name=hostile, created_by=owner)
+    # A valid slug that a spreadsheet would still compute (-2-3 = -5).
+    endpoint = Endpoint.objects.create(
+        project=project, name="-2-3", rate_limit_rpm=10, tokens_per_minute=100, timeout_s=5
+    )
+    record_request(
+        request_id="r1",
+        team_id=team.pk,
+        project_id=project.pk,
+        project_name=project.name,
+        endpoint=endpoint,
+        tokens_in=3,
+        tokens_out=4,
+        cost=Decimal("0.00007"),
+    )
+    # A negative quantity (a correction) is a number and must stay one.
+    UsageEvent.objects.create(
+        team=team,
+        project_name="@SUM(1+1)",
+        kind=UsageKind.INFERENCE,
+        meter="tokens",
+        quantity=Decimal(-3),
+        unit_price=Decimal("0.00001"),
+        cost=Decimal("-0.00003"),
+        description="-3 tokens corrected",
+        source="correction",
+    )
+    client = login(owner)
+    body = b"".join(client.get(reverse("team_usage_csv", args=[team.pk])).streaming_content)
+    rows = list(csv.DictReader(io.StringIO(body.decode())))
+    assert [(r["project"], r["endpoint"]) for r in rows] == [
+        ("'" + hostile, "'-2-3"),
+        ("'@SUM(1+1)", ""),
+    ]
+    assert rows[1]["description"] == "'-3 tokens corrected"
+    assert (rows[1]["quantity"], rows[1]["cost_usd"]) == ("-3.000", "-0.000030")
+    assert rows[0]["quantity"] == "7.000" and rows[0]["tokens_in"] == "3"
+    # No cell of the file starts a formula.
+    for row in csv.reader(io.StringIO(body.decode())):
+        for cell in row:
+            assert not cell.startswith(("=", "+", "@", "\t", "\r")), cell
+            assert not cell.startswith("-") or Decimal(cell) < 0, cell
 
 
 def test_budget_form_refuses_bad_values_and_keeps_the_old_one(login, owner, team):

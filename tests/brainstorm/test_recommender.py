@@ -13,6 +13,7 @@ from apps.brainstorm.recommender import (
     validate,
 )
 from apps.catalog.seed import HARDWARE, MODELS
+from apps.training.estimates import Inputs, first_run
 
 CATALOG = [
     ModelEntry(m["slug"], m["name"], m["params_billions"], m["kind"], m.get("bundled", False))
@@ -94,3 +95,75 @@ def test_a_recommendation_that_cannot_fit_is_moved_to_a_gpu_where_it_does():
 def test_an_unknown_model_is_refused():
     with pytest.raises(ValueError):
         validate(Recommendation("gpt-9", "lora", "t4", 8, 16, [], 5e-4, 4, 2, 3), CATALOG, GPUS)
+
+
+def cpu_sizer(examples=1000, avg_tokens=600.0, measured=None):
+    """What the Django side passes in, on plain numbers: ~1,000 examples of 600 tokens."""
+
+    def size(model_slug, hardware_slug, method, epochs):
+        size.calls.append((model_slug, hardware_slug, method, epochs))
+        return first_run(
+            Inputs(
+                examples=examples,
+                avg_tokens_per_example=avg_tokens,
+                epochs=epochs,
+                params_billions=0.135,
+                method=method,
+                hourly_price=0.0,
+                gpu_slug=hardware_slug,
+                measured_tokens_per_second=measured,
+                measured_runs=1 if measured else 0,
+            )
+        )
+
+    size.calls = []
+    return size
+
+
+def test_no_gpu_gets_a_first_run_of_about_ten_minutes_and_the_longer_run_as_an_option():
+    rec = decide(Request("customer support replies", 1000, None, "cpu"), CATALOG, GPUS, cpu_sizer())
+    # 3 epochs over 1,000 × 600 tokens at the CPU's assumed 250 tokens/s take 7,200 s; one
+    # epoch over a quarter of them (250) takes 600 s.
+    assert (rec.hardware, rec.epochs, rec.max_examples) == ("cpu", 1, 250)
+    assert rec.first_run == {
+        "examples": 250,
+        "epochs": 1,
+        "max_examples": 250,
+        "seconds": 600.0,
+        "seconds_low": 510.0,
+        "seconds_high": 690.0,
+    }
+    assert rec.longer_run["epochs"] == 3 and rec.longer_run["max_examples"] == 0
+    assert rec.longer_run["seconds"] == 7200.0
+    # The words come from those figures (510–690 s, 6,120–8,280 s), as the page shows them.
+    assert "a first run of 1 epoch over 250 of the 1,000 examples takes about 8m–12m" in rec.timing
+    assert "all 1,000 examples × 3 epochs, takes about 1h 42m–2h 18m" in rec.timing
+    assert "usually fits your task better" in rec.timing
+    assert "an assumption until your first run here measures it" in rec.timing
+    assert not any("in minutes" in r for r in rec.reasons)
+    assert not any(r.startswith("3 epochs") for r in rec.reasons)
+    assert any(r.startswith("Sized to finish in about 10 minutes") for r in rec.reasons)
+
+
+def test_a_measured_cpu_is_not_called_an_assumption():
+    rec = decide(Request("support", 1000, None, "cpu"), CATALOG, GPUS, cpu_sizer(measured=1000.0))
+    # one epoch over all: 600 s at the measured 1,000 tokens/s; the longer run takes 1,800 s
+    assert (rec.epochs, rec.max_examples) == (1, 0)
+    assert "1 epoch over all 1,000 examples" in rec.timing and "assumption" not in rec.timing
+
+
+def test_gpu_recommendations_are_not_resized():
+    sizer = cpu_sizer()
+    rec = decide(Request("customer support", 1000, "accuracy", "a100-40gb"), CATALOG, GPUS, sizer)
+    assert sizer.calls == []
+    assert (rec.epochs, rec.max_examples, rec.first_run, rec.timing) == (3, 0, None, "")
+
+
+def test_a_gemini_cpu_recommendation_is_sized_by_validate_too():
+    rec = Recommendation(
+        "smollm2-135m-instruct", "lora", "cpu", 8, 16, ["q_proj", "v_proj"], 5e-4, 4, 2, 4
+    )
+    sizer = cpu_sizer()
+    rec = validate(rec, CATALOG, GPUS, sizer)
+    assert sizer.calls == [("smollm2-135m-instruct", "cpu", "lora", 4)]
+    assert (rec.epochs, rec.max_examples) == (1, 250) and rec.longer_run["epochs"] == 4

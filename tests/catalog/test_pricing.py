@@ -29,9 +29,7 @@ def test_it_stores_current_prices_with_their_source(runpod_api):
     assert h100.hourly_price == Decimal("2.690")
     assert h100.price_source == "RunPod's lowest on-demand price"
     # RunPod does not list the A100 80GB here, and never offered the T4: both keep their price and source.
-    assert (
-        Hardware.objects.get(slug="a100-80gb").price_source == "product spec's default price list"
-    )
+    assert Hardware.objects.get(slug="a100-80gb").price_source == "VibeFlow's default list price"
     assert Hardware.objects.get(slug="t4").hourly_price == Decimal("0.150")
     assert all("gpuTypes" in q for q in runpod_api.queries)
 

@@ -68,6 +68,26 @@ def test_the_reviews_sample_maps_text_to_label(tmp_path):
     assert report["total"] == 240
 
 
+def test_a_row_nested_too_deep_is_an_unreadable_row_and_the_rest_is_analysed(tmp_path):
+    good = [{"question": f"What is {i} plus {i}?", "answer": f"It is {2 * i}."} for i in range(30)]
+    deep = '{"question": ' + "[" * 10_000 + "1" + "]" * 10_000 + ', "answer": "x"}'
+    lines = [json.dumps(r) for r in good[:10]] + [deep] + [json.dumps(r) for r in good[10:]]
+    for name, content in (
+        ("deep.jsonl", "\n".join(lines) + "\n"),
+        ("deep.json", "[" + ",".join(lines) + "]"),
+    ):
+        path = tmp_path / name
+        path.write_text(content)
+        upload, report = analyse(path, tmp_path / name.replace(".", "_"))
+        assert (upload.proposal.inputs, upload.proposal.output) == (["question"], "answer")
+        assert report["total"] == 31 and report["usable"] == 30
+        assert report["issue_counts"]["malformed"] == 1
+        assert report["malformed"][0]["line"] == 11
+        assert "more than 100 levels deep" in report["malformed"][0]["error"]
+        unreadable = next(c for c in report["checks"] if c["code"] == "malformed")
+        assert "Unreadable rows: 1 (first: line 11" in unreadable["text"]
+
+
 def test_the_split_is_seeded_and_stable():
     keys = [(i, bytes([i % 50])) for i in range(500)]
     assert choose_test_rows(keys, seed=1, test_fraction=0.2) == choose_test_rows(

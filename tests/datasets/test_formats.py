@@ -7,7 +7,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from apps.datasets.formats import DatasetFormatError, Malformed, Row, iter_rows, sniff
+from apps.datasets.formats import (
+    MAX_NESTING,
+    TOO_DEEP,
+    DatasetFormatError,
+    Malformed,
+    Row,
+    iter_rows,
+    sniff,
+)
 
 
 def rows_of(path, name=""):
@@ -115,6 +123,52 @@ def test_one_huge_object_is_refused(tmp_path):
 def test_invalid_json_is_refused(tmp_path):
     with pytest.raises(DatasetFormatError, match="not valid JSON"):
         rows_of(write(tmp_path, "a.json", '[{"a": 1}, {"a": '))
+
+
+def nested(levels: int) -> str:
+    """A row nesting ``levels`` levels of objects and lists, the row itself included."""
+    inner = levels - 1
+    return '{"q": ' + "[" * inner + '"deep"' + "]" * inner + ', "a": "b"}'
+
+
+GOOD = '{"q": "hi", "a": "hello"}'
+
+
+def test_a_jsonl_row_nested_too_deep_is_reported_with_its_line(tmp_path):
+    lines = [GOOD, nested(10_000), nested(MAX_NESTING), nested(MAX_NESTING + 1), GOOD]
+    sniffed, rows = rows_of(write(tmp_path, "a.jsonl", "\n".join(lines) + "\n"))
+    assert sniffed.format == "jsonl"
+    assert [type(r) for r in rows] == [Row, Malformed, Row, Malformed, Row]
+    assert (rows[1].line, rows[1].error) == (2, TOO_DEEP)
+    assert (rows[3].line, rows[3].error) == (4, TOO_DEEP)
+    assert rows[4].values == {"q": "hi", "a": "hello"}
+
+
+def test_a_first_line_too_deep_to_decode_is_read_as_json_lines(tmp_path):
+    sniffed, rows = rows_of(write(tmp_path, "a.jsonl", nested(10_000) + "\n" + GOOD + "\n"))
+    assert sniffed.format == "jsonl"
+    assert [type(r) for r in rows] == [Malformed, Row] and rows[0].error == TOO_DEEP
+
+
+def test_a_json_item_nested_too_deep_is_reported_and_the_rest_read(tmp_path):
+    items = [GOOD, nested(10_000), nested(MAX_NESTING), nested(MAX_NESTING + 1), GOOD]
+    _, rows = rows_of(write(tmp_path, "a.json", "[" + ",".join(items) + "]"))
+    assert [type(r) for r in rows] == [Row, Malformed, Row, Malformed, Row]
+    assert rows[1].error == f"item 2 {TOO_DEEP}" and rows[3].line == 4
+    assert json.dumps(rows[2].values).count("[") == MAX_NESTING - 1
+    # A wrapper whose other keys nest deep still gives its list.
+    meta = '{"a": ' * 10_000 + "1" + "}" * 10_000
+    wrapper = '{\n  "meta": ' + meta + ',\n  "data": [' + GOOD + "]\n}\n"
+    sniffed, rows = rows_of(write(tmp_path, "b.json", wrapper))
+    assert rows == [Row(1, {"q": "hi", "a": "hello"})]
+    assert any("“data”" in n for n in sniffed.notices)
+
+
+def test_brackets_nested_a_hundred_thousand_deep_are_read_in_bounded_memory(tmp_path):
+    """ijson.items keeps a path string per level: this 200 KB file needed tens of GB."""
+    depth = 100_000
+    _, rows = rows_of(write(tmp_path, "a.json", "[" * depth + "]" * depth))
+    assert rows == [Malformed(1, "item 1 is a JSON list, not an object")]
 
 
 def test_it_reads_parquet_and_flattens_nested_columns(tmp_path):

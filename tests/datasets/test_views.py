@@ -122,6 +122,26 @@ def test_a_zip_renamed_csv_fails_with_a_sentence(login, owner, project):
     assert not version.folder.exists()
 
 
+def test_rows_nested_too_deep_fail_with_a_sentence_not_unexpectedly(login, owner, project):
+    deep = b'{"question": ' + b"[" * 10_000 + b"1" + b"]" * 10_000 + b', "answer": "x"}\n'
+    good = b'{"question": "Where is my order?", "answer": "It left the warehouse today."}\n'
+    client = login(owner)
+    upload(client, project, "only.jsonl", deep)
+    upload(client, project, "mixed.jsonl", good + deep + good.replace(b"today", b"yesterday"))
+    only, mixed = DatasetVersion.objects.order_by("created_at")
+    # A file of nothing but such a row says what is wrong with it.
+    assert analyse_version(str(only.pk)) == "failed"
+    only.refresh_from_db()
+    assert only.error == (
+        "No row of the file could be read "
+        "(line 1: nests objects or lists more than 100 levels deep; flatten it)."
+    )
+    # Among readable rows it is one unreadable row, and the rest is analysed.
+    assert analyse_version(str(mixed.pk)) == "ready"
+    mixed.refresh_from_db()
+    assert (mixed.total, mixed.report["malformed"][0]["line"]) == (3, 2)
+
+
 def test_a_redelivered_analysis_does_nothing(ready_version):
     assert analyse_version(str(ready_version.pk)) == "skipped"
 

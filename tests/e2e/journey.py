@@ -2,8 +2,8 @@
 (tests/e2e/test_whole_journey.py) and the journey benchmark (bench/bench_journey.py).
 
 sign up → describe the use case to the Brainstorm Agent → Start → upload the customer-support
-sample → fix what the report found → review the configuration and its estimate → train with the
-recommended configuration, watching the live curve → the evaluation that follows by itself shows
+sample → fix what the report found → review the configuration and its estimate (the test sets
+fewer epochs there, as a user may) → train, watching the live curve → the evaluation that follows by itself shows
 the tuned model beating the base model → deploy → create a key → call the endpoint with plain
 HTTP and with the `openai` client → see the calls on the usage dashboard."""
 
@@ -28,8 +28,11 @@ def walk(
     screenshot: Callable[[str], object] = lambda name: None,
     step: Callable[[str], None] = lambda name: None,
     email: str = "ada@example.com",
+    epochs: int | None = None,
 ) -> None:
-    """Every step, asserting what the user should see; ``step(name)`` marks where each begins."""
+    """Every step, asserting what the user should see; ``step(name)`` marks where each begins.
+    ``epochs`` changes the recommended number in the advanced settings before training (None:
+    train as recommended)."""
     page.set_default_timeout(30_000)
 
     # 1. Sign up: the welcome page asks what the model should do.
@@ -78,6 +81,11 @@ def walk(
     expect(page.get_by_text(re.compile(r"✅ Training Data: \d+ examples loaded"))).to_be_visible()
     expect(page.get_by_text(re.compile(r"Estimated Cost: \$0\.00"))).to_be_visible()
     screenshot("journey-05-configuration")
+    if epochs is not None:
+        page.get_by_text("Show Advanced Settings").click()
+        page.get_by_label("Epochs", exact=True).fill(str(epochs))
+        page.get_by_role("button", name="Save Config").click()
+        expect(page.get_by_label("Epochs", exact=True)).to_have_value(str(epochs))
 
     # 5. Train with the recommended configuration, watching the live curve.
     step("training")

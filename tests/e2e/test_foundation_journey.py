@@ -13,7 +13,9 @@ def test_a_new_user_signs_up_creates_a_project_and_switches_team(
 ):
     page = browser_page
     page.goto(live_server_url + "/")
-    expect(page).to_have_url(re.compile(r"/accounts/login/"))
+    # A visitor lands on what VibeFlow is, with the way in.
+    expect(page.get_by_role("heading", name=re.compile("Fine-tune an open LLM"))).to_be_visible()
+    screenshot("00-landing")
 
     page.get_by_role("link", name="Sign up").first.click()
     page.get_by_label("Email:").fill("ada@example.com")

@@ -49,7 +49,9 @@ def test_from_a_goal_to_a_validated_configuration(
     page.locator("#agent-panel").get_by_role("button", name="Start").click()
     expect(page.get_by_role("heading", name="Training Configuration")).to_be_visible()
     expect(page.get_by_text("Cost Estimate")).to_be_visible()
-    expect(page.get_by_text(re.compile(r"spec table \(800 tokens/s for lora"))).to_be_attached()
+    expect(
+        page.get_by_text(re.compile(r"VibeFlow's reference rate \(800 tokens/s for lora"))
+    ).to_be_attached()
     expect(page.get_by_text("✅ Training Data: 238 examples loaded")).to_be_visible()
 
     page.get_by_role("button", name="Save Config").click()

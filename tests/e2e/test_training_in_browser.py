@@ -52,11 +52,14 @@ def test_start_watch_stop_resume_finish_and_evaluate(
     page.get_by_role("button", name="Stop Training").click()
     progress = page.locator("#run-progress")
     expect(progress.get_by_text("Status: Stopped")).to_be_visible(timeout=120_000)
+    badge = page.locator("#run-status-badge")  # the header follows the state, no reload
+    expect(badge).to_have_text("Stopped")
     expect(progress.get_by_text(re.compile(r"^Adapter saved \("))).to_be_visible()
     screenshot("training-2-stopped")
 
     progress.get_by_role("button", name="Resume Training").click()
     expect(progress.get_by_text("Status: Succeeded")).to_be_visible(timeout=300_000)
+    expect(badge).to_have_text("Succeeded")
     expect(progress.get_by_text(re.compile(r"Steps 6/6"))).to_be_visible()
     progress.get_by_text("View Detailed Logs").click()
     expect(

@@ -149,7 +149,7 @@ def test_the_project_reads_deployed_while_a_version_answers(deployed):
     assert project.status == ProjectStatus.DEPLOYED
     services.set_stopped(deployed.endpoint, True)
     project.refresh_from_db()
-    assert project.status == ProjectStatus.DRAFT
+    assert project.status == ProjectStatus.TRAINED  # nothing answers; a version is ready
     services.set_stopped(deployed.endpoint, False)
     project.refresh_from_db()
     assert project.status == ProjectStatus.DEPLOYED

@@ -8,6 +8,7 @@ import time
 import uuid
 from datetime import timedelta
 
+from django.urls import reverse
 from django.utils import timezone
 
 from apps.endpoints import keys, ratelimit
@@ -82,3 +83,38 @@ def test_revoking_a_key_reaches_the_gateways_cached_directory(client, deployed, 
     assert post().status_code == 200  # served from the cache
     keys.revoke_key(ApiKey.objects.get(key_hash=keys.hash_key(api_key)))
     assert post().status_code == 401
+
+
+def test_a_key_made_before_any_endpoint_is_listed_where_it_can_be_revoked(
+    login, owner, outsider, project
+):
+    """Keys belong to the project: one made before anything is deployed already works, so it
+    must be on a page (the project's endpoints and keys page, linked from the project) where a
+    member rotates or revokes it; another team gets 404 there."""
+    client = login(owner)
+    response = client.post(reverse("key_create", args=[project.pk]), {"name": "early"})
+    raw = response.content.decode().split('data-testid="new-api-key">')[1].split("<")[0]
+    key = ApiKey.objects.get(key_hash=keys.hash_key(raw))
+    models = lambda: client.get("/v1/models", HTTP_AUTHORIZATION=f"Bearer {raw}")  # noqa: E731
+    assert models().status_code == 200
+
+    keys_page = reverse("project_endpoints", args=[project.pk])
+    assert keys_page in client.get(reverse("project_detail", args=[project.pk])).content.decode()
+    html = client.get(keys_page).content.decode()
+    assert f'data-key-prefix="{key.prefix}"' in html
+    assert reverse("key_revoke", args=[key.pk]) in html
+    assert reverse("key_rotate", args=[key.pk]) in html
+
+    stranger = login(outsider)
+    assert stranger.get(keys_page).status_code == 404
+    assert stranger.post(reverse("key_revoke", args=[key.pk])).status_code == 404
+    key.refresh_from_db()
+    assert keys.key_state(key) == "active"
+
+    client = login(owner)
+    response = client.post(reverse("key_revoke", args=[key.pk]))
+    assert response.status_code == 302 and response["Location"] == keys_page
+    key.refresh_from_db()
+    assert keys.key_state(key) == "revoked"
+    assert models().status_code == 401
+    assert "revoked" in client.get(keys_page).content.decode()

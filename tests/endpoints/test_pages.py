@@ -246,7 +246,7 @@ def test_merged_download_is_built_by_a_task_then_served(
     client = login(owner)
     assert "Prepare the merged model" in client.get(url).content.decode()
     client.post(url)
-    assert "Waiting for a worker" in client.get(url).content.decode()
+    assert "Waiting its turn on the server" in client.get(url).content.decode()
     assert export_merged(str(trained_run.pk)) == "ready"
     page = client.get(url).content.decode()
     assert "Download the merged model (.zip)" in page

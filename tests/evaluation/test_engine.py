@@ -113,3 +113,37 @@ def test_a_fully_fine_tuned_model_is_evaluated_against_its_base(
     )
     assert result.tuned is not None
     assert result.tuned["perplexity"] < result.base["perplexity"]
+
+
+def test_progress_moves_within_a_batch_and_says_what_is_done(
+    tiny_model_dir, chat_files, adapter, tmp_path, monkeypatch
+):
+    """One batch of long answers took minutes at "Loading the base model… 0%": the page must
+    name the step it is on, and progress must move token by token, not only when a batch ends."""
+    from workers.evaluation import run
+
+    monkeypatch.setattr(run, "PROGRESS_EVERY_S", 0.0, raising=False)  # every token
+    stages = Stages()
+    evaluate(
+        EvalSpec(
+            ModelSource("path", str(tiny_model_dir)),
+            chat_files[1],
+            str(tmp_path / "eval"),
+            adapter,
+            batch_size=8,  # both examples in one batch
+        ),
+        stages,
+    )
+    names = [name for name, _ in stages.stages]
+    assert names[0] == "Loading the base model"
+    assert names[1] == "Answering 0/2 test prompts with the base model"
+    base = [p for name, p in stages.stages if name.endswith("with the base model")]
+    # Inside the one batch (before any answer is complete) it moved more than once.
+    within = [
+        p for name, p in stages.stages if name == "Answering 0/2 test prompts with the base model"
+    ]
+    assert len({p for p in within if 0 < p < 0.45}) >= 2
+    assert max(base) == pytest.approx(0.45)  # half of the 90% for generation, both sides
+    assert any(name.startswith("Answering 2/2 test prompts with the tuned model") for name in names)
+    progress = [p for _, p in stages.stages]
+    assert progress == sorted(progress) and progress[-1] == 1.0

@@ -236,5 +236,5 @@ def test_the_dashboard_counts_training_time_and_the_current_model(login, owner, 
         project=project, number=3, base_model=model, hardware=cpu
     )  # a draft: not counted
     html = login(owner).get(reverse("project_detail", args=[project.pk])).content.decode()
-    assert "12m" in html and "worker time of 2 runs" in html
+    assert "12m" in html and "wall-clock time of 2 runs" in html
     assert "v2" in html and "SmolLM2 135M Instruct, trained" in html

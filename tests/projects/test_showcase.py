@@ -1,5 +1,6 @@
 """The demo's finished example: the sample imported and analysed, a version trained on this
-machine, its evaluation queued by the run, and a deployment of it queued; again is a no-op."""
+machine, its evaluation queued by the run, and a deployment queued when that evaluation ends,
+whatever happened in between; again is a no-op."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from django.core.management import call_command
 from apps.accounts.demo import DEMO_EMAIL
 from apps.accounts.models import User
 from apps.endpoints.models import Deployment
-from apps.evaluations.models import Evaluation
+from apps.evaluations.models import EvalStatus, Evaluation
+from apps.evaluations.tasks import run_evaluation
 from apps.projects.models import Project
 from apps.projects.showcase import SHOWCASE_NAME, prepare_showcase
-from apps.training.models import RunStatus
+from apps.training.models import RunStatus, TrainingRun
 from workers.training import ModelSource
 
 pytestmark = pytest.mark.django_db
@@ -21,24 +23,55 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def tiny_source(monkeypatch, tiny_model_dir):
     """Train the tiny random model instead of the bundled one: the steps are what is tested."""
-    monkeypatch.setattr(
-        "apps.training.tasks.model_source", lambda model: ModelSource("path", str(tiny_model_dir))
-    )
+
+    def tiny(model):
+        return ModelSource("path", str(tiny_model_dir))
+
+    monkeypatch.setattr("apps.training.tasks.model_source", tiny)
+    monkeypatch.setattr("apps.evaluations.tasks.model_source", tiny)
 
 
-def test_seed_then_prepare_makes_a_trained_evaluated_deployed_project(tiny_source):
+def test_seed_then_prepare_makes_a_trained_evaluated_deployed_project(
+    tiny_source, django_capture_on_commit_callbacks
+):
     call_command("seed_demo", "--showcase")
     user = User.objects.get(email=DEMO_EMAIL)
     names = set(Project.objects.filter(created_by=user).values_list("name", flat=True))
     assert names == {"Customer Support Bot", SHOWCASE_NAME}  # an empty one and the example
     project = Project.objects.get(name=SHOWCASE_NAME)
+    assert project.showcase
 
-    assert prepare_showcase(str(project.pk)) == "ready"
+    # Trained; the run queued its evaluation, and the deployment waits for it to end.
+    assert prepare_showcase(str(project.pk)) == "waiting for its evaluation"
     run = project.runs.get()
     assert run.status == RunStatus.SUCCEEDED and run.epochs == 2 and run.hardware.is_cpu
     assert run.dataset_version.train_count > 200
-    assert Evaluation.objects.filter(run=run).exists()  # queued by the run itself
-    assert Deployment.objects.filter(run=run).exists()
+    evaluation = Evaluation.objects.get(run=run)  # queued by the run itself
+    assert not Deployment.objects.filter(run=run).exists()
+
+    # The run command restarted mid-training: the reaper's resume holds the run, so this start
+    # leaves it alone (it used to answer "not trained" here, and nothing deployed it afterwards).
+    TrainingRun.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING)
+    assert prepare_showcase(str(project.pk)).startswith("training elsewhere")
+    TrainingRun.objects.filter(pk=run.pk).update(status=RunStatus.SUCCEEDED)
+    assert not Deployment.objects.filter(run=run).exists()
+
+    # Its evaluation ends: the committed end is announced, and the showcase deploys.
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert run_evaluation(str(evaluation.pk)) == EvalStatus.SUCCEEDED
+    assert not Deployment.objects.filter(run=run).exists()  # nothing before the commit
+    for callback in callbacks:
+        callback()
+    assert Deployment.objects.filter(run=run).count() == 1
+
     # Again (the next start of the run command): nothing new.
     assert prepare_showcase(str(project.pk)) == "ready"
     assert project.runs.count() == 1 and Deployment.objects.filter(run=run).count() == 1
+
+
+def test_only_the_seeded_example_deploys_by_itself(owner, team):
+    # A user's own project with the same name is an ordinary project.
+    mine = Project.objects.create(team=team, name=SHOWCASE_NAME, created_by=owner)
+    assert not mine.showcase
+    call_command("seed_demo", "--showcase")
+    assert Project.objects.get(name=SHOWCASE_NAME, created_by__email=DEMO_EMAIL).showcase

@@ -64,7 +64,9 @@ def test_a_new_run_is_recommended_for_this_cpu(run, version):
 def test_the_page_explains_the_settings(login, owner, run):
     html = login(owner).get(reverse("run_config", args=[run.pk])).content.decode()
     assert "AI Recommended Setup" in html and "Why these settings?" in html
-    assert "the first run measures it" in html  # no invented CPU throughput
+    # The CPU's speed is a stated assumption until a run here measures it, never "measured"
+    assert "Assumes this CPU trains about 250 tokens a second" in html
+    assert "your first run here measures its real speed" in html
     assert "Pre-Training Checklist" in html
 
 
@@ -83,7 +85,7 @@ def test_the_estimate_follows_the_form_without_saving(login, owner, run):
     assert (
         "Cost Estimate" in html
         and "tokens/s" in html
-        and "spec table (800 tokens/s for lora" in html
+        and "reference rate (800 tokens/s for lora" in html
     )
     assert "Reduce epochs from 3 to 2" in html
     run.refresh_from_db()

@@ -47,10 +47,24 @@ async def test_a_member_gets_the_history_then_live_points(owner, run, tmp_path):
     assert message == {"type": "metrics", "point": {"step": 2, "loss": 2.1, "total_steps": 4}}
 
     await sync_to_async(run.transition)(RunStatus.STOPPING)
-    assert await communicator.receive_json_from(timeout=5) == {
-        "type": "status",
-        "status": "stopping",
-    }
+    message = await communicator.receive_json_from(timeout=5)
+    assert message["type"] == "status" and message["status"] == "stopping"
+    await communicator.disconnect()
+
+
+async def test_a_status_event_carries_the_header_badge_for_the_new_state(owner, run):
+    """The header said "Running" after the run succeeded until a reload: the status event now
+    carries the badge rendered for the new state, which the page swaps in by its id."""
+    communicator = socket(owner, run)
+    assert (await communicator.connect())[0]
+    history = await communicator.receive_json_from(timeout=5)
+    assert 'id="run-status-badge"' in history["html"] and ">Running<" in history["html"]
+
+    await sync_to_async(run.transition)(RunStatus.SUCCEEDED)
+    message = await communicator.receive_json_from(timeout=5)
+    assert message["type"] == "status" and message["status"] == "succeeded"
+    assert message["html"].startswith('<span id="run-status-badge" class="badge"')
+    assert ">Succeeded</span>" in message["html"] and "Running" not in message["html"]
     await communicator.disconnect()
 
 

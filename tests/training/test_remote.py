@@ -3,12 +3,13 @@
 import io
 import json
 import tarfile
+from html import unescape
 
 import pytest
 from django.urls import reverse
 
+from apps.catalog.executors import GPU_QUEUE, LOCAL, RUNPOD, executor_for
 from apps.catalog.models import Hardware
-from apps.training.executors import GPU_QUEUE, LOCAL, RUNPOD, executor_for
 from apps.training.models import RunStatus, TrainingRun
 from apps.training.remote import token_hash
 
@@ -22,9 +23,9 @@ def test_where_a_run_trains(settings):
     a100 = Hardware.objects.get(slug="a100-80gb")
     assert executor_for(cpu).kind == LOCAL
     settings.RUNPOD_API_KEY, settings.GPU_WORKERS = "", False
-    assert not executor_for(a100).available and "RUNPOD_API_KEY" in executor_for(a100).reason
+    assert not executor_for(a100).available and "RUNPOD_API_KEY" in executor_for(a100).detail
     settings.RUNPOD_API_KEY, settings.VIBEFLOW_PUBLIC_URL = "key", ""
-    assert "VIBEFLOW_PUBLIC_URL" in executor_for(a100).reason
+    assert "VIBEFLOW_PUBLIC_URL" in executor_for(a100).detail
     settings.VIBEFLOW_PUBLIC_URL = "https://vibeflow.example"
     assert executor_for(a100).kind == RUNPOD
     settings.RUNPOD_API_KEY, settings.GPU_WORKERS = "", True
@@ -38,8 +39,8 @@ def test_a_gpu_run_without_a_way_to_train_is_not_started(login, owner, project, 
     client = login(owner)
     run = draft_run(client, project)
     TrainingRun.objects.filter(pk=run.pk).update(hardware=Hardware.objects.get(slug="a100-80gb"))
-    page = client.post(reverse("run_start", args=[run.pk]), follow=True).content.decode()
-    assert "is not available here" in page
+    page = unescape(client.post(reverse("run_start", args=[run.pk]), follow=True).content.decode())
+    assert "can't be used on this installation" in page and "RUNPOD_API_KEY" not in page
     run.refresh_from_db()
     assert run.status == RunStatus.DRAFT  # never sent to a CPU worker in the GPU's name
 

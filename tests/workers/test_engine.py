@@ -1,5 +1,7 @@
 """The engine on a tiny random Llama: real transformers Trainer and peft, in seconds on a CPU."""
 
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -126,6 +128,40 @@ def test_a_stop_saves_and_ends_within_one_step_then_resume_continues(
     result = train(spec, resumed)
     steps = [p["step"] for p in resumed.points if "loss" in p]
     assert steps[0] == 3 and result.steps == 8
+
+
+def test_counters_continue_across_a_resume(tiny_model_dir, chat_files, tmp_path):
+    """Tokens seen and time trained go on from the checkpoint's values, not from zero: a run
+    stopped at step 3 and resumed ends with the tokens of one that never stopped."""
+
+    def spec(out, resume_from=""):
+        s = spec_for(tiny_model_dir, chat_files, out, max_steps=6, save_steps=100, eval_steps=0)
+        return replace(s, resume_from=resume_from)
+
+    def timed(*args):
+        started = time.monotonic()
+        return train(*args), time.monotonic() - started
+
+    whole = ListReporter()
+    straight, took = timed(spec(tmp_path / "straight"), whole)
+    assert straight.wall_seconds <= took + 0.01  # counted once
+
+    stopper = ListReporter(stop_after_step=3)
+    stopped, took_first = timed(spec(tmp_path / "run"), stopper)
+    assert stopped.steps == 3 and stopped.tokens_seen > 0
+    resumed_reporter = ListReporter()
+    resumed, took_second = timed(
+        spec(tmp_path / "run", str(tmp_path / "run" / "checkpoint-3")), resumed_reporter
+    )
+    first = next(p for p in resumed_reporter.points if "loss" in p)
+    assert first["step"] == 4 and first["tokens_seen"] > stopped.tokens_seen
+    assert resumed.tokens_seen == straight.tokens_seen  # the same batches, counted once each
+    by_step = {p["step"]: p["tokens_seen"] for p in whole.points}
+    assert [p["tokens_seen"] for p in resumed_reporter.points] == [
+        by_step[p["step"]] for p in resumed_reporter.points
+    ]
+    assert first["elapsed_s"] > stopper.points[-1]["elapsed_s"]  # time goes on, too
+    assert stopped.wall_seconds < resumed.wall_seconds <= took_first + took_second + 0.01
 
 
 def test_packing_learns_exactly_what_padding_learns(tiny_model_dir, chat_files, tmp_path):

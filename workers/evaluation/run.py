@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -18,6 +19,8 @@ from workers.training.spec import ModelSource
 from .judge import JudgeConfig, JudgeResult, judge
 from .metrics import Scores, length_alert, score_outputs, token_prf
 from .quality import quality
+
+PROGRESS_EVERY_S = 1.0  # while generating, progress is written at most this often (and per answer)
 
 
 class EvalReporter(Protocol):
@@ -136,8 +139,10 @@ def evaluate(spec: EvalSpec, reporter: EvalReporter) -> EvalResult:
     if skipped:
         reporter.log(f"{skipped} test examples had an empty reference and were left out")
 
+    # Loading is its own step, named while it runs: the page shows how long it has taken.
     reporter.stage("Loading the base model", 0.0)
     model, tokenizer = _load(spec)
+    reporter.log("Base model loaded")
     conversations = [c for c, _, _ in pairs]
     prompts = [p for _, p, _ in pairs]
     references = [r for _, _, r in pairs]
@@ -151,14 +156,27 @@ def evaluate(spec: EvalSpec, reporter: EvalReporter) -> EvalResult:
     total_stages = 2 if spec.adapter_dir else 1
 
     def progress(stage_index):
-        return lambda done: reporter.stage(
-            "Generating answers"
-            + (" with the tuned model" if stage_index else " with the base model"),
-            (stage_index + done / n) / total_stages * 0.9,
-        )
+        """Generation reports after every token (a batch of long answers takes minutes on a
+        CPU); the row is written when an answer completes, or at most once a second."""
+        side = "the tuned model" if stage_index else "the base model"
+        last = {"answered": -1, "at": 0.0}
+
+        def report(done: float, answered: int) -> None:
+            now = time.monotonic()
+            if answered == last["answered"] and now - last["at"] < PROGRESS_EVERY_S and done < n:
+                return
+            last.update(answered=answered, at=now)
+            reporter.stage(
+                f"Answering {answered}/{n} test prompts with {side}",
+                (stage_index + done / n) / total_stages * 0.9,
+            )
+
+        report(0.0, 0)
+        return report
 
     base_answers = generate_answers(model, tokenizer, prompts, max_new_tokens, spec, progress(0))
     base_scores = score_outputs(base_answers, references)
+    reporter.stage("Scoring the reference answers with the base model", 0.9 / total_stages)
     base_scores.perplexity = _perplexity(model, tokenizer, conversations, spec)
     benchmark_items = _benchmark_items(spec, reporter)
     benchmark_results = _benchmark_scores(benchmark_items, model, tokenizer, "base", {})
@@ -184,6 +202,7 @@ def evaluate(spec: EvalSpec, reporter: EvalReporter) -> EvalResult:
             model, tokenizer, prompts, max_new_tokens, spec, progress(1)
         )
         tuned_scores = score_outputs(tuned_answers, references)
+        reporter.stage("Scoring the reference answers with the tuned model", 0.9)
         tuned_scores.perplexity = _perplexity(model, tokenizer, conversations, spec)
         benchmark_results = _benchmark_scores(
             benchmark_items, model, tokenizer, "tuned", benchmark_results
@@ -299,11 +318,11 @@ def _benchmark_scores(items: dict, model, tokenizer, side: str, results: dict) -
     return results
 
 
-def generate_answers(model, tokenizer, prompts, max_new_tokens, spec, on_batch) -> list[str]:
+def generate_answers(model, tokenizer, prompts, max_new_tokens, spec, on_progress) -> list[str]:
     from .generate import generate
 
     batch = spec.batch_size or (32 if model.device.type == "cuda" else 8)
-    return generate(model, tokenizer, prompts, max_new_tokens, batch, on_batch)
+    return generate(model, tokenizer, prompts, max_new_tokens, batch, on_progress)
 
 
 def _perplexity(model, tokenizer, conversations, spec) -> float | None:

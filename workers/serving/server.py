@@ -7,9 +7,18 @@ import time
 
 import httpx
 
+AGAIN = "Try again in a minute; if it keeps failing, contact your administrator."
+HEALTH_FAILED = f"The model loaded but did not answer a test request. {AGAIN}"
+
 
 class ServerError(Exception):
-    """The inference server is unreachable or answered with an error; the message says which."""
+    """The inference server is unreachable or answered with an error. ``str()`` is the detail
+    for operators and the log (addresses, status codes, the server's own words);
+    ``user_message`` says what happened for the person deploying, and what they can do."""
+
+    def __init__(self, detail: str, user_message: str = ""):
+        super().__init__(detail)
+        self.user_message = user_message or f"The model server could not load this version. {AGAIN}"
 
 
 def server_alive(url: str, timeout: float = 2.0) -> bool:
@@ -27,7 +36,8 @@ def wait_for_server(url: str, timeout: float) -> None:
         time.sleep(0.5)
     raise ServerError(
         f"The inference server at {url} did not answer within {timeout:.0f} s. "
-        "Is its process running (the `inference` process of the Procfile)?"
+        "Is its process running (the `inference` process of the Procfile)?",
+        f"The model server did not answer. {AGAIN}",
     )
 
 
@@ -83,12 +93,13 @@ def health_check(url: str, model: str, timeout: float = 120.0) -> dict:
             timeout=timeout,
         )
     except httpx.HTTPError as exc:
-        raise ServerError(f"The health check request failed: {exc}") from exc
+        raise ServerError(f"The health check request failed: {exc}", HEALTH_FAILED) from exc
     if response.status_code != 200:
         raise ServerError(
-            f"The health check answered {response.status_code}: {response.text[:300]}"
+            f"The health check answered {response.status_code}: {response.text[:300]}",
+            HEALTH_FAILED,
         )
     body = response.json()
     if not body.get("choices"):
-        raise ServerError(f"The health check got no answer: {response.text[:300]}")
+        raise ServerError(f"The health check got no answer: {response.text[:300]}", HEALTH_FAILED)
     return {"latency_ms": (time.monotonic() - started) * 1000, "usage": body.get("usage") or {}}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,22 @@ class Tokenized:
 def read_records(path: str | Path) -> list[list[dict]]:
     with open(path, encoding="utf-8") as f:
         return [json.loads(line)["messages"] for line in f if line.strip()]
+
+
+def subset(records: list, limit: int, seed: int) -> list:
+    """At most ``limit`` records (0: all): the first ``limit`` of the records shuffled with
+    ``seed``, kept in file order.
+
+    Shuffled, because a train split keeps the uploaded file's order, which is often sorted
+    (by date, by topic), and its first rows alone would teach one corner of the task.
+    Seeded, so every attempt of a run (a resume from a checkpoint, a retry after a lost
+    worker) trains on the same examples its optimizer state and step count belong to.
+    """
+    if limit <= 0 or limit >= len(records):
+        return records
+    order = list(range(len(records)))
+    random.Random(seed).shuffle(order)
+    return [records[i] for i in sorted(order[:limit])]
 
 
 def _assistant_spans(tokenizer, messages: list[dict]) -> tuple[str, list[tuple[int, int]]]:

@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from .alerts import AlertWatch, overfitting_risk
-from .data import read_records, tokenize
+from .data import read_records, subset, tokenize
 from .gpu import probe as gpu_probe
 from .reporter import Reporter
 from .spec import JobSpec, Result
@@ -35,33 +35,75 @@ def resolve_model_dir(source) -> str:
     return source.value  # a local path, or a Hub id that transformers downloads
 
 
-def _callback(reporter: Reporter, counter, started: float, total_steps_hint, gpu=None):
+def _callback(reporter: Reporter, started: float, total_steps_hint, gpu=None):
     from transformers import TrainerCallback
+    from transformers.trainer_callback import ExportableState
 
-    class Events(TrainerCallback):
-        """Trainer events → Reporter; the stop request is checked after every step."""
+    class Events(TrainerCallback, ExportableState):
+        """Trainer events → Reporter; the stop request is checked after every step.
+
+        Tokens seen are the trainer's own count (``state.num_input_tokens_seen``: the tokens of
+        the batches actually trained on, eval batches not included), which every checkpoint
+        stores and a resume restores. The time trained before a checkpoint is stored in it too,
+        as this callback's exported state (``stateful_callbacks`` in trainer_state.json), so
+        after a resume elapsed time and the run's wall time go on from the checkpoint's values.
+        """
 
         def __init__(self):
             self.best_eval = math.inf
             self.last_eval = None
             self.watch = AlertWatch()
+            self.elapsed_before = 0.0  # trained before the checkpoint this attempt resumed
+            self.first_step = 0  # the step this attempt started from
+            self.tokens_at_start = 0
+
+        def state(self) -> dict:
+            return {
+                "args": {},
+                "attributes": {
+                    "elapsed_s": round(self.elapsed(), 2),
+                    # on_save marks the checkpoint being saved after this is written
+                    "best_eval": _finite(min(self.best_eval, self.last_eval or math.inf)),
+                },
+            }
+
+        def elapsed(self) -> float:
+            """Time trained in all: this attempt's and what came before its checkpoint."""
+            return self.elapsed_before + (time.monotonic() - started)
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.first_step = state.global_step
+            self.tokens_at_start = state.num_input_tokens_seen
+            if not state.global_step:
+                return  # a fresh start: the state holds this callback's own values, not saved ones
+            # Resumed: the checkpoint's trainer_state.json is loaded by now.
+            saved = (state.stateful_callbacks or {}).get(type(self).__name__) or {}
+            if isinstance(saved, list):
+                saved = saved[-1] if saved else {}
+            attributes = saved.get("attributes", {})
+            self.elapsed_before = float(attributes.get("elapsed_s") or 0.0)
+            if attributes.get("best_eval") is not None:
+                self.best_eval = float(attributes["best_eval"])
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             logs = dict(logs or {})
-            elapsed = time.monotonic() - started
+            session = time.monotonic() - started
             total = state.max_steps or total_steps_hint
+            tokens = int(state.num_input_tokens_seen)
             point = {
                 "step": state.global_step,
                 "total_steps": total,
                 "epoch": round(state.epoch or 0, 4),
-                "elapsed_s": round(elapsed, 2),
-                "tokens_seen": counter.tokens,
-                "tokens_per_s": round(counter.tokens / elapsed, 1) if elapsed > 0 else 0.0,
+                "elapsed_s": round(self.elapsed(), 2),
+                "tokens_seen": tokens,
+                # This attempt's rate and steps: what the machine does now.
+                "tokens_per_s": round((tokens - self.tokens_at_start) / session, 1)
+                if session > 0
+                else 0.0,
             }
-            if state.global_step:
-                point["remaining_s"] = round(
-                    elapsed / state.global_step * (total - state.global_step), 1
-                )
+            done = state.global_step - self.first_step
+            if done > 0:
+                point["remaining_s"] = round(session / done * (total - state.global_step), 1)
             for key in ("loss", "eval_loss", "learning_rate", "grad_norm"):
                 if key in logs:
                     point[key] = float(logs[key])
@@ -89,16 +131,8 @@ def _callback(reporter: Reporter, counter, started: float, total_steps_hint, gpu
     return Events()
 
 
-class _TokenCounter:
-    """Counts the real (non-padding) tokens the model trained on, batch by batch."""
-
-    def __init__(self, collator):
-        self.collator = collator
-        self.tokens = 0
-
-    def __call__(self, features):
-        self.tokens += sum(len(f["input_ids"]) for f in features)
-        return self.collator(features)
+def _finite(value: float) -> float | None:
+    return None if math.isinf(value) else value
 
 
 class OutOfGpuMemory(RuntimeError):
@@ -121,7 +155,8 @@ def train(spec: JobSpec, reporter: Reporter) -> Result:
     """Fine-tune as the spec says; events go to ``reporter``.
 
     1. Refuse QLoRA without CUDA before loading anything.
-    2. Tokenize train/test with the model's chat template, labels on assistant tokens only.
+    2. Tokenize train/test with the model's chat template, labels on assistant tokens only
+       (train: at most max_examples of it, a sample seeded with the run's seed).
     3. Load the model, wrap it with LoRA (peft) unless full fine-tuning.
     4. Train with transformers' Trainer, seeded; callbacks report metrics, checkpoints, stops.
        Out of GPU memory: halve the per-device batch, double gradient accumulation (the
@@ -145,7 +180,14 @@ def train(spec: JobSpec, reporter: Reporter) -> Result:
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
 
-    train_set = tokenize(tokenizer, read_records(spec.train_file), hp.max_seq_length)
+    records = read_records(spec.train_file)
+    chosen = subset(records, hp.max_examples, spec.seed)
+    if len(chosen) < len(records):
+        reporter.log(
+            f"Training on {len(chosen)} of the {len(records)} training examples (a quick run; "
+            "the same ones on every attempt)"
+        )
+    train_set = tokenize(tokenizer, chosen, hp.max_seq_length)
     test_set = (
         tokenize(tokenizer, read_records(spec.test_file), hp.max_seq_length)
         if spec.test_file
@@ -172,10 +214,19 @@ def train(spec: JobSpec, reporter: Reporter) -> Result:
         reporter.alert("overfitting_risk", risk)
 
     resume_from = spec.resume_from or None
+    attempt_started = started
     while True:
         try:
-            trainer, tokens, output = _attempt(
-                spec, hp, model_dir, tokenizer, train_set, test_set, reporter, started, resume_from
+            trainer, events, output = _attempt(
+                spec,
+                hp,
+                model_dir,
+                tokenizer,
+                train_set,
+                test_set,
+                reporter,
+                attempt_started,
+                resume_from,
             )
             break
         except Exception as exc:
@@ -197,6 +248,8 @@ def train(spec: JobSpec, reporter: Reporter) -> Result:
                 gradient_accumulation=hp.gradient_accumulation * 2,
             )
             resume_from = _last_checkpoint(spec.output_dir) or None
+            if resume_from:  # the checkpoint holds the time trained up to it
+                attempt_started = time.monotonic()
             reporter.log(
                 f"CUDA out of memory: retrying with batch size {hp.batch_size} and gradient "
                 f"accumulation {hp.gradient_accumulation} (same effective batch), "
@@ -212,7 +265,10 @@ def train(spec: JobSpec, reporter: Reporter) -> Result:
     adapter_dir = Path(spec.output_dir) / "adapter"
     trainer.save_model(str(adapter_dir))
     tokenizer.save_pretrained(str(adapter_dir))
-    wall = time.monotonic() - started
+    # Wall time in all (a resumed run's includes the time before its checkpoint); GPU time is
+    # this stretch's alone: the stretches before were billed when they ended.
+    wall = events.elapsed()
+    stretch = time.monotonic() - started
     reporter.log(
         ("Stopped" if stopped else "Finished")
         + f" at step {trainer.state.global_step}; adapter saved to {adapter_dir}"
@@ -220,9 +276,9 @@ def train(spec: JobSpec, reporter: Reporter) -> Result:
     return Result(
         adapter_dir=str(adapter_dir),
         steps=trainer.state.global_step,
-        tokens_seen=tokens,
+        tokens_seen=int(trainer.state.num_input_tokens_seen),
         wall_seconds=round(wall, 2),
-        gpu_seconds=round(wall, 2) if torch.cuda.is_available() else 0.0,
+        gpu_seconds=round(stretch, 2) if torch.cuda.is_available() else 0.0,
         final_metrics={
             k: float(v) for k, v in (output.metrics or {}).items() if isinstance(v, (int, float))
         },
@@ -235,7 +291,7 @@ def train(spec: JobSpec, reporter: Reporter) -> Result:
 
 
 def _attempt(spec, hp, model_dir, tokenizer, train_set, test_set, reporter, started, resume_from):
-    """Load the model and train once; returns (trainer, tokens counted, TrainOutput)."""
+    """Load the model and train once; returns (trainer, its events callback, TrainOutput)."""
     import torch
     from transformers import (
         AutoModelForCausalLM,
@@ -309,6 +365,9 @@ def _attempt(spec, hp, model_dir, tokenizer, train_set, test_set, reporter, star
         use_cpu=not cuda,
         remove_unused_columns=False,
         disable_tqdm=True,
+        # Tokens trained on, kept in the trainer's state (so in every checkpoint): padding is not
+        # counted; a packed batch has none (and no attention mask to count it by).
+        include_num_input_tokens_seen="all" if hp.packing else "non_padding",
     )
     if hp.packing:
         # Padding-free packing: the batch becomes one row with position ids restarting at each
@@ -319,18 +378,17 @@ def _attempt(spec, hp, model_dir, tokenizer, train_set, test_set, reporter, star
         collator = DataCollatorWithFlattening()
     else:
         collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
-    counter = _TokenCounter(collator)
-    events = _callback(reporter, counter, started, total_steps, gpu=gpu_probe())
+    events = _callback(reporter, started, total_steps, gpu=gpu_probe())
     trainer = Trainer(
         model=model,
         args=args,
         train_dataset=train_set.examples,
         eval_dataset=test_set.examples if evaluate else None,
-        data_collator=counter,
+        data_collator=collator,
         callbacks=[events],
     )
     reporter.log(
         "Training started" if not resume_from else f"Training resumed from {Path(resume_from).name}"
     )
     output = trainer.train(resume_from_checkpoint=resume_from)
-    return trainer, counter.tokens, output
+    return trainer, events, output

@@ -34,6 +34,9 @@ class Hyperparameters:
     batch_size: int = 4
     gradient_accumulation: int = 1
     epochs: float = 1.0
+    # Train on at most this many examples of the train split (0: all of them): a seeded
+    # sample, the same on every attempt, so a quick first run on a CPU and its resume agree.
+    max_examples: int = 0
     max_steps: int = -1  # -1: as many as the epochs make
     warmup_steps: int = 0
     weight_decay: float = 0.0
@@ -58,6 +61,8 @@ class Hyperparameters:
             raise ValueError("batch_size and gradient_accumulation must be at least 1")
         if self.epochs <= 0 and self.max_steps <= 0:
             raise ValueError("set epochs or max_steps")
+        if self.max_examples < 0:
+            raise ValueError("max_examples cannot be negative (0 means all)")
         if self.max_seq_length < 16:
             raise ValueError("max_seq_length must be at least 16")
 

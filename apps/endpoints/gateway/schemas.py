@@ -24,6 +24,13 @@ def _max_tokens_ok(value: int | None) -> int | None:
     return value
 
 
+def _no_nul(value: str | None) -> str | None:
+    # The name is looked up in PostgreSQL, which refuses NUL in text (that was a 500).
+    if value is not None and "\x00" in value:
+        raise ValueError("must not contain a NUL character")
+    return value
+
+
 class Message(BaseModel):
     model_config = ConfigDict(extra="allow")
     role: Literal["system", "user", "assistant", "developer"]
@@ -41,6 +48,7 @@ class ChatCompletionRequest(BaseModel):
     _check_max = field_validator("max_tokens", "max_completion_tokens")(
         lambda cls, v: _max_tokens_ok(v)
     )
+    _check_model = field_validator("model")(lambda cls, v: _no_nul(v))
 
 
 class CompletionRequest(BaseModel):
@@ -51,6 +59,7 @@ class CompletionRequest(BaseModel):
     stream: bool = False
 
     _check_max = field_validator("max_tokens")(lambda cls, v: _max_tokens_ok(v))
+    _check_model = field_validator("model")(lambda cls, v: _no_nul(v))
 
 
 class CompleteRequest(BaseModel):
@@ -63,6 +72,7 @@ class CompleteRequest(BaseModel):
     temperature: float | None = Field(default=None, ge=0, le=2)
 
     _check_max = field_validator("max_tokens")(lambda cls, v: _max_tokens_ok(v))
+    _check_model = field_validator("model")(lambda cls, v: _no_nul(v))
 
 
 class FeedbackRequest(BaseModel):

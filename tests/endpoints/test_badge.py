@@ -1,0 +1,122 @@
+"""The endpoint's badge follows its newest deployment attempt and agrees with the steps list
+below it: a retry deploying after a failure once kept saying "Failed"."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from apps.catalog.models import BaseModel, Hardware
+from apps.endpoints import services
+from apps.endpoints.models import Deployment, DeploymentStatus, EndpointStatus
+from apps.endpoints.tasks import _claim, _step, serve_deployment
+from apps.training.models import RunStatus, TrainingRun
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def unreachable_server(settings):
+    """Deploys that fail at "Starting the inference server", as when its process is down: a
+    vLLM node (which loads a LoRA adapter, no merge to do) nobody answers on."""
+    settings.INFERENCE_BACKEND = "vllm"
+    settings.INFERENCE_SERVER_URL = "http://127.0.0.1:9"
+    settings.SERVING_START_TIMEOUT_S = 1
+
+
+@pytest.fixture
+def version(project, tmp_path):
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text("{}")
+    return TrainingRun.objects.create(
+        project=project,
+        number=1,
+        base_model=BaseModel.objects.get(slug="smollm2-135m-instruct"),
+        hardware=Hardware.objects.get(slug="cpu"),
+        status=RunStatus.SUCCEEDED,
+        finished_at=timezone.now(),
+        adapter_dir=str(adapter),
+    )
+
+
+def _badge(html: str) -> str:
+    return html.split('id="endpoint-status"', 1)[1].split("</span></span>", 1)[0]
+
+
+def test_a_retry_deploying_after_a_failure_is_never_shown_failed(
+    login, owner, version, unreachable_server
+):
+    client = login(owner)
+    deployment = services.deploy_run(version, owner)
+    assert serve_deployment(str(deployment.pk)) == "failed"
+    endpoint = deployment.endpoint
+    endpoint.refresh_from_db()
+    assert endpoint.status == EndpointStatus.FAILED
+    page = client.get(reverse("endpoint_detail", args=[endpoint.pk])).content.decode()
+    assert "🔴 Failed" in _badge(page) and "v1 failed at “Starting the inference server”" in page
+    progress = page.split('id="deploy-progress"', 1)[1].split(">", 1)[0]
+    assert "hx-get" not in progress  # nothing to poll: this attempt is over
+
+    # Retry from the versions table; a worker takes it and reaches the second step.
+    response = client.post(reverse("deployment_activate", args=[deployment.pk]))
+    assert response.status_code == 302
+    endpoint.refresh_from_db()
+    assert endpoint.status == EndpointStatus.DEPLOYING
+    claimed = _claim(str(deployment.pk))
+    _step(claimed, 1)
+
+    page = client.get(reverse("endpoint_detail", args=[endpoint.pk])).content.decode()
+    badge = _badge(page)
+    assert "Failed" not in badge
+    assert "🟡 Deploying (retry)" in badge
+    assert "v1: step 2 of 5, Starting the inference server" in badge
+    assert "Creating API Endpoint… v1 (retry)" in page
+    assert "⏳ Starting the inference server" in page  # the steps list says the same step
+
+    # The progress poll redraws the badge too (out of band), from the same read of the rows.
+    _step(claimed, 2, "Loading the model into the server")
+    poll = client.get(reverse("deployment_progress", args=[deployment.pk])).content.decode()
+    assert "⏳ Deploying" in poll
+    badge = _badge(poll)
+    assert 'hx-swap-oob="true"' in badge and "Deploying (retry)" in badge
+    assert "v1: step 3 of 5, Deploying" in badge
+    assert "HX-Refresh" not in client.get(reverse("deployment_progress", args=[deployment.pk]))
+
+    # The project's page and the endpoints list say the same.
+    for url in (
+        reverse("project_detail", args=[endpoint.project_id]),
+        reverse("project_endpoints", args=[endpoint.project_id]),
+    ):
+        assert "🟡 Deploying (retry)" in client.get(url).content.decode(), url
+
+    # The retry fails too: the badge says so, and the poll asks for the page again.
+    services.deploy_failed(claimed, "The model server did not answer.")
+    poll = client.get(reverse("deployment_progress", args=[deployment.pk]))
+    assert poll["HX-Refresh"] == "true" and "🔴 Failed" in _badge(poll.content.decode())
+    endpoint.refresh_from_db()
+    assert endpoint.status == EndpointStatus.FAILED
+
+
+def test_a_version_failing_while_another_deploys_leaves_the_endpoint_deploying(
+    owner, version, unreachable_server
+):
+    first = services.deploy_run(version, owner)
+    second_run = TrainingRun.objects.create(
+        project=version.project,
+        number=2,
+        base_model=version.base_model,
+        hardware=version.hardware,
+        status=RunStatus.SUCCEEDED,
+        finished_at=timezone.now(),
+        adapter_dir=version.adapter_dir,
+    )
+    second = services.deploy_run(second_run, owner, first.endpoint)
+    assert serve_deployment(str(first.pk)) == "failed"
+    first.endpoint.refresh_from_db()
+    assert first.endpoint.status == EndpointStatus.DEPLOYING  # v2 is still on its way
+    badge = first.endpoint.badge()
+    assert (badge.tone, badge.label) == ("deploying", "Deploying")
+    assert badge.detail == "v2: waiting its turn"
+    assert Deployment.objects.get(pk=second.pk).status == DeploymentStatus.QUEUED
