@@ -15,7 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
 from workers.models.bundled import bundled_gguf_path, ensure_bundled_model  # noqa: E402
 
@@ -32,7 +33,8 @@ def timed(load, repeat: int) -> list[float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("cache_dir", nargs="?", default="var/models")
+    # The run and test commands' cache (var/models of this checkout, wherever this runs from)
+    parser.add_argument("cache_dir", nargs="?", default=str(ROOT / "var" / "models"))
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
 

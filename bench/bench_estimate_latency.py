@@ -2,17 +2,17 @@
 the cheapest request the site serves (/healthz) in the same process, same run.
 
 Sets up a user, a project, the customer-support sample analysed into a version and a draft run
-in the database of DATABASE_URL (a migrated one: the one `./vibeflow run` uses), then times
-`--requests` estimate requests through Django's test client (no network: the server's own
-time) and prints p50/p95 against the 200 ms target of issue 4, and the ratio to /healthz.
+in the database of DATABASE_URL, then times `--requests` estimate requests through Django's test
+client (no network: the server's own time) and prints p50/p95 against the 200 ms target of
+issue 4, and the ratio to /healthz. With DATABASE_URL / REDIS_URL unset, the embedded PostgreSQL
+and Redis start (and are migrated) under var/bench/ and stop at the end (bench/_stack.py).
 
-    DATABASE_URL=... REDIS_URL=... .venv/bin/python bench/bench_estimate_latency.py [--requests 50]
+    .venv/bin/python bench/bench_estimate_latency.py [--requests 50]
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -20,8 +20,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vibeflow_site.settings")
-os.environ.setdefault("DEBUG", "1")
+sys.path.insert(0, str(ROOT / "bench"))
+
+from _stack import django_stack  # noqa: E402
 
 
 def timed(client, url, params, n) -> list[float]:
@@ -38,10 +39,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=50)
     args = parser.parse_args()
+    with django_stack():
+        measure(args)
 
-    import django
 
-    django.setup()
+def measure(args: argparse.Namespace) -> None:
     from django.test import Client
     from django.urls import reverse
 

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from _stack import require_cuda  # noqa: E402
 from bench_training_engine import sample_records  # noqa: E402
 from bench_training_gpu import SMOLLM2_1_7B, engine, random_model  # noqa: E402
 
@@ -39,15 +40,13 @@ class Stages:
 
 
 def main() -> None:
-    import torch
-
+    require_cuda()  # before the arguments: on a CPU machine, that is the one thing to say
     parser = argparse.ArgumentParser()
     parser.add_argument("--tokenizer", type=Path, required=True)
     parser.add_argument("--examples", type=int, default=64)
     args = parser.parse_args()
-    if not torch.cuda.is_available():
-        print("no CUDA GPU here: this benchmark is for GPU nodes")
-        return
+    import torch
+
     print(f"GPU: {torch.cuda.get_device_name()}")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

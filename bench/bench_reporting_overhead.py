@@ -3,17 +3,17 @@ the channel layer, against the step time of the bundled model on this CPU.
 
 Each step of a run reports one metrics point (a row upsert, the run's progress, a channel-layer
 send) and a log line now and then; this times `--steps` of those against the real services of
-DATABASE_URL / REDIS_URL (a migrated database: the one `./vibeflow run` uses), then divides by
-the step time measured by the engine benchmark (`--step-seconds`, default the last figure of
-bench_training_engine.py on this machine: 20 steps in 28.2 s).
+DATABASE_URL / REDIS_URL, then divides by the step time measured by the engine benchmark
+(`--step-seconds`, default the last figure of bench_training_engine.py on this machine: 20 steps
+in 28.2 s). Unset, they are the embedded PostgreSQL and Redis, started (and migrated) under
+var/bench/ and stopped at the end (bench/_stack.py).
 
-    DATABASE_URL=... REDIS_URL=... .venv/bin/python bench/bench_reporting_overhead.py [--steps 200]
+    .venv/bin/python bench/bench_reporting_overhead.py [--steps 200]
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -21,8 +21,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vibeflow_site.settings")
-os.environ.setdefault("DEBUG", "1")
+sys.path.insert(0, str(ROOT / "bench"))
+
+from _stack import django_stack  # noqa: E402
 
 
 def main() -> None:
@@ -30,10 +31,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--step-seconds", type=float, default=28.2 / 20)
     args = parser.parse_args()
+    with django_stack():
+        measure(args)
 
-    import django
 
-    django.setup()
+def measure(args: argparse.Namespace) -> None:
     from apps.accounts.models import User
     from apps.catalog.models import BaseModel, Hardware
     from apps.projects.models import Project

@@ -1,11 +1,12 @@
 """Serving the bundled model: the gateway + `transformers serve` against calling transformers'
 generate directly in a loop, at concurrency 1, 8 and 32.
 
-Sets up, in the database of DATABASE_URL (a migrated one: the one `./vibeflow run` uses), a
-project whose version is the bundled SmolLM2-135M-Instruct with a LoRA adapter (freshly
-initialised: peft starts B at zero, so it serves exactly like a trained one of the same rank),
-deploys it through the real deploy task into a `transformers serve` child process, and starts
-Daphne for the gateway. Then:
+Sets up, in the database of DATABASE_URL (unset: the embedded PostgreSQL and Redis, started
+and migrated under var/bench/ and stopped at the end, by bench/_stack.py), a project whose
+version is the bundled SmolLM2-135M-Instruct with a LoRA adapter (freshly initialised: peft
+starts B at zero, so it serves exactly like a trained one of the same rank), deploys it
+through the real deploy task into a `transformers serve` child process, and starts Daphne for
+the gateway. Then:
 
 1. the sequential baseline: the merged model loaded here, `generate` for one request at a time;
 2. gateway overhead: max_tokens=1 requests, alternating straight to the server and through the
@@ -13,7 +14,7 @@ Daphne for the gateway. Then:
 3. through the gateway at concurrency 1, 8 and 32: requests/s, completion tokens/s, p50/p95
    latency, and the tokens/s ratio to the baseline (target at 8 and above: above 1).
 
-    DATABASE_URL=... REDIS_URL=... .venv/bin/python bench/bench_serving.py [--tokens 32]
+    .venv/bin/python bench/bench_serving.py [--tokens 32] [--overhead-requests 40]
         [--kv-cache-gb 1.0]   (continuous batching's cache; 0: off)
 """
 
@@ -34,8 +35,9 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vibeflow_site.settings")
-os.environ.setdefault("DEBUG", "1")
+sys.path.insert(0, str(ROOT / "bench"))
+
+from _stack import django_stack  # noqa: E402
 
 PROMPTS = [
     "How do I reset my password?",
@@ -231,10 +233,11 @@ def main() -> None:
         help="the ASGI server in front of the site (deploy/Procfile: web is daphne, api uvicorn)",
     )
     args = parser.parse_args()
+    with django_stack():
+        measure(args)
 
-    import django
 
-    django.setup()
+def measure(args: argparse.Namespace) -> None:
     import torch
     from django.conf import settings
     from django.test import Client

@@ -25,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _stack import require_cuda  # noqa: E402
 from bench_serving import baseline, free_port, load, wait_http  # noqa: E402
 
 
@@ -60,6 +61,8 @@ def line(label: str, r: dict, base: dict | None = None) -> str:
 
 
 def main() -> int:
+    if not any(a == "--device" or a.startswith("--device=") for a in sys.argv[1:]):
+        require_cuda()  # before the arguments: on a CPU machine, that is the one thing to say
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", required=True)
     parser.add_argument("--tokens", type=int, default=32)

@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from _stack import require_cuda  # noqa: E402
 from bench_training_engine import sample_records  # noqa: E402
 
 from workers.training import Hyperparameters, JobSpec, ListReporter, ModelSource, train  # noqa: E402
@@ -145,15 +146,13 @@ def long_records(path: Path, words: int) -> None:
 
 
 def main() -> None:
-    import torch
-
+    require_cuda()  # before the arguments: on a CPU machine, that is the one thing to say
     parser = argparse.ArgumentParser()
     parser.add_argument("--tokenizer", type=Path, required=True)
     parser.add_argument("--steps", type=int, default=30)
     args = parser.parse_args()
-    if not torch.cuda.is_available():
-        print("no CUDA GPU here: this benchmark is for GPU nodes")
-        return
+    import torch
+
     GIB = 1024**3
     print(f"GPU: {torch.cuda.get_device_name()}, torch {torch.__version__}")
     with tempfile.TemporaryDirectory() as tmp:
