@@ -66,10 +66,15 @@ def _endpoint(view):
 def spec(request, run):
     job = build_spec(run).as_dict()
     files = [name for name in FILES if job.get(name.replace(".jsonl", "_file"))]
+    hyperparameters = dict(job["hyperparameters"])
+    # A pod image older than the subset setting refuses unknown fields: send it only when a run
+    # uses it, so those images keep training whole-dataset runs until they are rebuilt.
+    if not hyperparameters.get("max_examples"):
+        hyperparameters.pop("max_examples", None)
     return JsonResponse(
         {
             "model": job["model"],
-            "hyperparameters": job["hyperparameters"],
+            "hyperparameters": hyperparameters,
             "seed": job["seed"],
             "files": files,
         }

@@ -85,50 +85,50 @@ def cpu_example(**changes):
 
 def test_the_cpu_has_a_stated_default_until_a_run_measures_it():
     e = estimate(cpu_example())
-    assert e.assumed and e.tokens_per_second == CPU_DEFAULT_TOKENS_PER_SECOND == 250
-    assert e.throughput_source.startswith("assumed: 250 tokens/s")
+    assert e.assumed and e.tokens_per_second == CPU_DEFAULT_TOKENS_PER_SECOND == 223
+    assert e.throughput_source.startswith("assumed: 223 tokens/s")
     assert "first run on this machine measures" in e.throughput_source
     # measured the same way as a past run (whole-run wall time): no overhead on top
-    assert e.seconds == pytest.approx(1000 * 600 * 3 / 250)  # 7,200 s: two hours
+    assert e.seconds == pytest.approx(1000 * 600 * 3 / 223)  # 8,072 s: over two hours
     measured = estimate(cpu_example(measured_tokens_per_second=100, measured_runs=2))
     assert not measured.assumed and measured.tokens_per_second == 100
     # a larger model on the CPU is slower in proportion
-    assert estimate(cpu_example(params_billions=0.27)).tokens_per_second == pytest.approx(125)
+    assert estimate(cpu_example(params_billions=0.27)).tokens_per_second == pytest.approx(223 / 2)
 
 
 def test_a_first_run_that_fits_is_the_whole_run():
     plan = first_run(cpu_example(examples=300, avg_tokens_per_example=82, epochs=5))
-    # 300 × 82 × 5 / 250 = 492 s: under ten minutes as it is
+    # 300 × 82 × 5 / 223 = 552 s: under ten minutes as it is
     assert not plan.reduced and plan.max_examples == 0
     assert (plan.quick.examples, plan.quick.epochs) == (300, 5)
 
 
 def test_a_first_run_takes_fewer_epochs_over_every_example_when_one_fits():
     plan = first_run(cpu_example(avg_tokens_per_example=82))
-    # one epoch: 1,000 × 82 / 250 = 328 s; two would be 656 s, over ten minutes
+    # one epoch: 1,000 × 82 / 223 = 368 s; two would be 735 s, over ten minutes
     assert plan.reduced and (plan.quick.examples, plan.quick.epochs) == (1000, 1)
     assert plan.max_examples == 0
-    assert plan.quick.estimate.seconds == pytest.approx(328)
+    assert plan.quick.estimate.seconds == pytest.approx(1000 * 82 / 223)
     assert (plan.longer.examples, plan.longer.epochs) == (1000, 3)
-    assert plan.longer.estimate.seconds == pytest.approx(984)
+    assert plan.longer.estimate.seconds == pytest.approx(3 * 1000 * 82 / 223)
 
 
 def test_a_first_run_samples_the_examples_when_one_epoch_is_too_long():
     plan = first_run(cpu_example())
-    # one epoch over all takes 2,400 s; 600 s of it is a quarter: 250 examples, read as 250
-    assert (plan.quick.examples, plan.quick.epochs, plan.max_examples) == (250, 1, 250)
+    # one epoch over all takes 2,691 s; 600 s of it is 223 examples, rounded down to 220
+    assert (plan.quick.examples, plan.quick.epochs, plan.max_examples) == (220, 1, 220)
     quick = plan.quick.estimate
-    assert quick.seconds == pytest.approx(600) and quick.seconds <= FIRST_RUN_SECONDS
-    assert plan.longer.estimate.seconds == pytest.approx(7200)
-    assert plan.which(250, 1) == "quick" and plan.which(0, 3) == "longer"
+    assert quick.seconds == pytest.approx(220 * 600 / 223) and quick.seconds <= FIRST_RUN_SECONDS
+    assert plan.longer.estimate.seconds == pytest.approx(1000 * 600 * 3 / 223)
+    assert plan.which(220, 1) == "quick" and plan.which(0, 3) == "longer"
     assert plan.which(5000, 3) == "longer" and plan.which(0, 2) == ""
-    # 1,000 × 610 tokens: the share that fits is 245.9 examples, rounded down to 240
-    assert first_run(cpu_example(avg_tokens_per_example=610)).quick.examples == 240
+    # 1,000 × 610 tokens: the share that fits is 219.3 examples, rounded down to 210
+    assert first_run(cpu_example(avg_tokens_per_example=610)).quick.examples == 210
 
 
 def test_a_sample_never_leaves_out_a_few_examples_or_drops_below_a_useful_size():
-    # 1 epoch over all: 1,000 × 160 / 250 = 640 s; a sample of 930 would save 45 s: take all
-    plan = first_run(cpu_example(avg_tokens_per_example=160))
+    # 1 epoch over all: 1,000 × 145 / 223 = 650 s; a sample of 920 would save 50 s: take all
+    plan = first_run(cpu_example(avg_tokens_per_example=145))
     assert (plan.quick.examples, plan.quick.epochs, plan.max_examples) == (1000, 1, 0)
     # 20,000 tokens an example: 7 would fit; a run of 100 is the least worth drawing a curve of
     tiny = first_run(cpu_example(avg_tokens_per_example=20_000))
@@ -171,7 +171,7 @@ def test_past_runs_calibrate_the_estimate(queued_run):
 
     run = queued_run
     before = quote(run.dataset_version, run.base_model, run.hardware, run.method, 2)
-    assert before.estimate.assumed and before.estimate.tokens_per_second == 250.0
+    assert before.estimate.assumed and before.estimate.tokens_per_second == 223.0
     run.transition(RunStatus.RUNNING)
     run.transition(RunStatus.SUCCEEDED)
     TrainingRun.objects.filter(pk=run.pk).update(tokens_seen=3000, wall_seconds=12.0)

@@ -84,7 +84,7 @@ def test_about_1000_examples_no_gpu_gets_a_ten_minute_first_run_everywhere(
 
     html = client.get(reverse("run_config", args=[run.pk])).content.decode()
     assert f'<p class="big">{said}</p>' in html  # the page's time estimate
-    assert "Assumes this CPU trains about 250 tokens a second" in html
+    assert "Assumes this CPU trains about 223 tokens a second" in html
     assert (
         f"Quick first run: {run.max_examples:,} of the {version.train_count:,} examples × 1 epoch:"
         f" about {said}" in html

@@ -1,6 +1,7 @@
 """Progress that tells the truth: what a queued run or evaluation waits for, a run whose worker
 was lost says so until it resumes, and counters go on across a resume."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -135,7 +136,8 @@ def test_the_evaluation_page_names_the_step_and_how_long_it_has_taken(login, own
     )
     page = login(owner).get(reverse("evaluation_progress", args=[evaluation.pk])).content.decode()
     assert "Loading the base model… 0%" in page
-    assert "This step: 2 min 5 s so far · 3 min 5 s in all" in page
+    # a slow request may cross a second or two after the rows were stamped
+    assert re.search(r"This step: 2 min [5-7] s so far · 3 min [5-7] s in all", page)
 
 
 def test_counters_go_on_from_the_checkpoint_after_a_lost_worker(

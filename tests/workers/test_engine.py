@@ -164,6 +164,33 @@ def test_counters_continue_across_a_resume(tiny_model_dir, chat_files, tmp_path)
     assert stopped.wall_seconds < resumed.wall_seconds <= took_first + took_second + 0.01
 
 
+def test_a_checkpoint_saved_before_counters_were_kept_still_resumes(
+    tiny_model_dir, chat_files, tmp_path
+):
+    """A checkpoint written by the engine before it stored its own state (a run stopped, or
+    lost to a worker restart, across an upgrade) resumes and saves further checkpoints."""
+    import json
+
+    out = tmp_path / "run"
+    stopped = train(
+        spec_for(tiny_model_dir, chat_files, out, max_steps=6, save_steps=2, eval_steps=0),
+        ListReporter(stop_after_step=2),
+    )
+    assert stopped.steps == 2
+    state_file = out / "checkpoint-2" / "trainer_state.json"
+    state = json.loads(state_file.read_text())
+    state["stateful_callbacks"] = {
+        k: v for k, v in state["stateful_callbacks"].items() if k == "TrainerControl"
+    }
+    state_file.write_text(json.dumps(state))
+
+    spec = spec_for(tiny_model_dir, chat_files, out, max_steps=6, save_steps=2, eval_steps=0)
+    resumed = ListReporter()
+    result = train(replace(spec, resume_from=str(out / "checkpoint-2")), resumed)
+    assert result.steps == 6 and not result.stopped_early
+    assert [c["step"] for c in resumed.checkpoints] == [4, 6]
+
+
 def test_packing_learns_exactly_what_padding_learns(tiny_model_dir, chat_files, tmp_path):
     """Each packed example attends only to itself: the same batches give the same losses."""
     curves, tokens = {}, {}

@@ -76,7 +76,10 @@ def _callback(reporter: Reporter, started: float, total_steps_hint, gpu=None):
             self.tokens_at_start = state.num_input_tokens_seen
             if not state.global_step:
                 return  # a fresh start: the state holds this callback's own values, not saved ones
-            # Resumed: the checkpoint's trainer_state.json is loaded by now.
+            # Resumed: the checkpoint's trainer_state.json is loaded by now. One written before
+            # this callback kept state has no entry for it, and the Trainer's next checkpoint
+            # save looks that entry up (KeyError): give it one.
+            state.stateful_callbacks.setdefault(type(self).__name__, {})
             saved = (state.stateful_callbacks or {}).get(type(self).__name__) or {}
             if isinstance(saved, list):
                 saved = saved[-1] if saved else {}
