@@ -60,6 +60,11 @@ class Project(models.Model):
         return self.archived_at is not None
 
     @property
+    def run_list(self):
+        """The project's versions for its pages, each with its base model in the same query."""
+        return self.runs.select_related("base_model")
+
+    @property
     def group_name(self) -> str:
         """The channel-layer group of this project's live updates."""
         return f"project_{self.pk.hex}"
