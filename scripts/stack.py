@@ -221,23 +221,6 @@ def wait_for(url: str, timeout: float) -> bool:
     return False
 
 
-def end_process_groups(leaders) -> None:
-    """What is left of each process's group once its leader has stopped.
-
-    honcho starts every process in a session of its own and stops it with SIGTERM to the whole
-    group; a prefork Celery worker then sees its busy pool child die and forks a replacement just
-    before it exits itself, and that orphan lingers. Nothing in these groups should outlive
-    Ctrl-C (a training run it held is resumed from its checkpoint on the next start).
-    """
-    for pid in leaders:
-        if not pid:
-            continue
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass  # the whole group is gone already
-
-
 def command_run(args: argparse.Namespace) -> int:
     data_dir = Path(os.environ.get("VIBEFLOW_DATA_DIR", ROOT / "var")).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -302,7 +285,6 @@ def command_run(args: argparse.Namespace) -> int:
 
         threading.Thread(target=announce, daemon=True).start()
         manager.loop()
-        end_process_groups(entry.get("pid") for entry in manager._processes.values())
         return manager.returncode or 0
 
 
