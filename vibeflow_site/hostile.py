@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 from urllib.parse import unquote_to_bytes
 
+from django.conf import settings
+from django.http import HttpResponseBadRequest
 from django.http.cookie import parse_cookie
 
 from apps.endpoints.gateway.errors import ApiError
@@ -35,12 +37,15 @@ def url_has_nul(scope) -> bool:
 
 
 def cookies_have_nul(scope) -> bool:
-    """True when a cookie's name or value, as Django will decode it, holds a NUL."""
+    """True when a cookie of ours (the session's, the CSRF token's), as Django will decode it,
+    holds a NUL. Other cookies are never read by us, and on localhost another program's cookies
+    come along with ours: refusing those would shut a user out of every page."""
+    ours = {settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME}
     for name, value in scope.get("headers") or ():
         if name.lower() == b"cookie":
             # As Django reads it: header bytes as latin-1, then the cookie's own escapes.
             cookies = parse_cookie(value.decode("latin-1"))
-            if any("\x00" in k + v for k, v in cookies.items()):
+            if any("\x00" in v for k, v in cookies.items() if k in ours):
                 return True
     return False
 
@@ -90,3 +95,41 @@ class RefuseNul:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+FORM_PAGE = (
+    PAGE.replace("This address cannot be opened", "This form cannot be sent")
+    .replace(
+        "The address (or a cookie sent with it) contains",
+        "A field of the form contains",
+    )
+    .replace(
+        "Check the link you followed or the address you typed.", "Remove it and send it again."
+    )
+)
+
+
+class RefuseNulInForms:
+    """Django middleware: the same refusal for a posted form. Forms' fields refuse a NUL, but a
+    view that reads ``request.POST`` itself (the agent's message box, the plan chosen at
+    checkout) passed it on to PostgreSQL. The form is read where CSRF's check reads it anyway:
+    for views that are not CSRF-exempt. Exempt views read their own bodies (the dataset upload
+    installs its own upload handler first; the API and webhooks take JSON)."""
+
+    FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        if (
+            request.method == "POST"
+            and request.content_type in self.FORMS
+            and not getattr(view_func, "csrf_exempt", False)
+            and any("\x00" in key + "".join(values) for key, values in request.POST.lists())
+        ):
+            return HttpResponseBadRequest(FORM_PAGE)
+        return None

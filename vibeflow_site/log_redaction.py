@@ -45,6 +45,11 @@ _TOKEN_PATTERNS = [
         re.compile(r"(?i)\b(sessionid|csrftoken|csrfmiddlewaretoken)=[^;,\s'\"\\]+"),
         r"\1=" + REDACTED,
     ),
+    # Tokens that travel in a URL's path, which every request's log line carries: a password
+    # reset link's key (valid until used: it sets a new password), an e-mail confirmation key,
+    # a team invitation's token.
+    (re.compile(r"(/password/reset/key/[0-9A-Za-z]+-)[^/\s'\"\\?#]+"), r"\1" + REDACTED),
+    (re.compile(r"(/(?:confirm-email|invitations)/)[^/\s'\"\\?#]+"), r"\1" + REDACTED),
 ]
 
 # A sensitive name then its value, as raw text has them: a dict or keyword repr

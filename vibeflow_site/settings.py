@@ -70,6 +70,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "vibeflow_site.hostile.RefuseNulInForms",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -424,16 +425,29 @@ def _log_processors(renderer) -> list:
     ]
 
 
+# Lines from the standard library's loggers (ours, Django's, Celery's) get what structlog's own
+# lines carry: level, logger, time, and the ``extra=`` fields (an operator's detail travels
+# there, e.g. a failed deploy's server address), redacted like everything else.
+_FOREIGN_PRE_CHAIN = [
+    structlog.contextvars.merge_contextvars,
+    structlog.stdlib.add_log_level,
+    structlog.stdlib.add_logger_name,
+    structlog.processors.TimeStamper(fmt="iso"),
+    structlog.stdlib.ExtraAdder(),
+]
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
         "json": {
             "()": structlog.stdlib.ProcessorFormatter,
+            "foreign_pre_chain": _FOREIGN_PRE_CHAIN,
             "processors": _log_processors(structlog.processors.JSONRenderer()),
         },
         "console": {
             "()": structlog.stdlib.ProcessorFormatter,
+            "foreign_pre_chain": _FOREIGN_PRE_CHAIN,
             "processors": _log_processors(
                 structlog.dev.ConsoleRenderer(
                     colors=False, exception_formatter=structlog.dev.plain_traceback

@@ -78,7 +78,9 @@ def read_upload(path: Path, claimed_name: str = "") -> Upload:
     columns: list[str] = []
     for row in good:
         for key in row.values:
-            if key not in columns:
+            # A name holding a NUL (JSON's \u0000) is no column: PostgreSQL refuses it in the
+            # version's columns and mapping, and no one could mean to map it.
+            if key not in columns and "\x00" not in key:
                 columns.append(key)
     proposal = detection.propose(columns, [r.values for r in good])
     return Upload(

@@ -333,7 +333,9 @@ def _rows_json(path: Path, sniffed: Sniffed) -> Iterator[Row | Malformed]:
                         "objects, or JSON Lines with one object per line.",
                         "json_object",
                     )
-                sniffed.notices.append(f"The examples were read from the list under “{key}”.")
+                # Shown without a NUL (JSON's \u0000): the report is jsonb, which refuses it.
+                shown = key.replace("\x00", "\ufffd")
+                sniffed.notices.append(f"The examples were read from the list under “{shown}”.")
             elif next(events, ("", None))[0] != "start_array":
                 return
             for index, item in enumerate(_array_items(events), start=1):

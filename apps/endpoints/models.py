@@ -92,11 +92,14 @@ class Endpoint(models.Model):
         return self.name
 
     def badge(self) -> EndpointBadge:
-        """``endpoint_badge`` from this endpoint's versions (lists that show many endpoints)."""
-        return endpoint_badge(
-            self,
-            self.deployments.exclude(status=DeploymentStatus.RETIRED).select_related("run"),
-        )
+        """``endpoint_badge`` from this endpoint's versions (lists that show many endpoints:
+        ``prefetch_badges`` loads them for all at once)."""
+        deployments = getattr(self, "badge_deployments", None)
+        if deployments is None:
+            deployments = self.deployments.exclude(status=DeploymentStatus.RETIRED).select_related(
+                "run"
+            )
+        return endpoint_badge(self, deployments)
 
 
 class DeploymentStatus(models.TextChoices):
@@ -251,6 +254,22 @@ def endpoint_badge(endpoint: Endpoint, deployments) -> EndpointBadge:
         endpoint.status, "deploying"
     )
     return EndpointBadge(tone, endpoint.get_status_display())
+
+
+def prefetch_badges(project) -> None:
+    """Load ``project.endpoints.all`` with the versions their badges read: two queries for any
+    number of endpoints, not one more per endpoint (the endpoints list, the project's page and
+    its live redraw)."""
+    versions = Deployment.objects.exclude(status=DeploymentStatus.RETIRED).select_related("run")
+    models.prefetch_related_objects(
+        [project],
+        models.Prefetch(
+            "endpoints",
+            queryset=Endpoint.objects.prefetch_related(
+                models.Prefetch("deployments", queryset=versions, to_attr="badge_deployments")
+            ),
+        ),
+    )
 
 
 class ApiKey(models.Model):

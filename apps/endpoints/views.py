@@ -35,7 +35,13 @@ from .forms import (
 )
 from .gateway.calls import Call, price_per_token
 from .gateway.views import proxy
-from .models import DeploymentStatus, RequestLog, current_attempt, endpoint_badge
+from .models import (
+    DeploymentStatus,
+    RequestLog,
+    current_attempt,
+    endpoint_badge,
+    prefetch_badges,
+)
 from .tasks import export_merged
 
 LOGS_PER_PAGE = 50
@@ -109,6 +115,7 @@ def _context(request, endpoint, membership, **extra):
 @require_GET
 def project_endpoints(request, project_id):
     project, membership = get_project_for_user(request.user, project_id)
+    prefetch_badges(project)
     return render(
         request,
         "endpoints/list.html",

@@ -34,4 +34,6 @@ def announce_finished(evaluation_id) -> None:
                     extra={"receiver": getattr(receiver, "__qualname__", repr(receiver))},
                 )
 
-    transaction.on_commit(send)
+    # robust: the evaluation has ended and is committed; a failure to announce it (the database
+    # gone for a moment) must not fail the task or stop the reaper's loop half-way.
+    transaction.on_commit(send, robust=True)

@@ -5,6 +5,8 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.http import Http404
 from django.template.loader import render_to_string
 
+from apps.endpoints.models import prefetch_badges
+
 from .access import get_project_for_user
 from .dashboard import project_figures
 from .models import Project
@@ -24,6 +26,7 @@ def _render_changed(project_id) -> str | None:
     project = Project.objects.filter(pk=project_id).first()
     if project is None:
         return None
+    prefetch_badges(project)  # one query for every endpoint's badge
     return render_to_string(
         "projects/_live_update.html", {"project": project, "figures": project_figures(project)}
     )

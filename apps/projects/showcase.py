@@ -111,9 +111,12 @@ def deploy_when_evaluated(run, user) -> str:
         return "ready"
     evaluation = run.evaluations.order_by("-created_at").first()
     if evaluation is None:  # ended before evaluations were queued by runs, or the queueing failed
-        from apps.evaluations.services import queue_for_run
+        from apps.evaluations.services import NotEvaluable, queue_for_run
 
-        queue_for_run(run, user)
+        try:
+            queue_for_run(run, user)
+        except NotEvaluable as exc:
+            return str(exc)
         return "waiting for its evaluation"
     if evaluation.status not in (EvalStatus.SUCCEEDED, EvalStatus.FAILED):
         return "waiting for its evaluation"

@@ -9,6 +9,7 @@ from django_htmx.http import trigger_client_event
 
 from apps.accounts.access import current_membership, require_write, set_current_team
 from apps.brainstorm.views import converse
+from apps.endpoints.models import prefetch_badges
 
 from .access import get_project_for_user
 from .dashboard import project_figures
@@ -99,6 +100,7 @@ def project_create(request):
 def project_detail(request, project_id):
     project, membership = get_project_for_user(request.user, project_id)
     set_current_team(request, project.team)  # the sidebar follows the project being looked at
+    prefetch_badges(project)  # one query for every endpoint's badge
     request._vibeflow_membership = membership
     return render(
         request,

@@ -142,6 +142,26 @@ def test_rows_nested_too_deep_fail_with_a_sentence_not_unexpectedly(login, owner
     assert (mixed.total, mixed.report["malformed"][0]["line"]) == (3, 2)
 
 
+def test_a_field_name_holding_a_nul_never_reaches_the_database(login, owner, project):
+    # PostgreSQL's jsonb refuses \u0000: the version's column list once carried it, the task's
+    # final write raised and the version stayed "Analysing" for ever.
+    good = b'{"question": "Where is my order?", "answer": "It left the warehouse today."}\n'
+    hostile = b'{"ques\\u0000tion": "a", "question": "Is it late?", "answer": "No."}\n'
+    upload(login(owner), project, "nul.jsonl", hostile + good * 20)
+    version = DatasetVersion.objects.get(dataset__project=project)
+    assert analyse_version(str(version.pk)) == "ready"
+    version.refresh_from_db()
+    assert version.columns == ["question", "answer"]
+    assert version.total == 21
+    # A JSON wrapper's key is named in a notice of the report (jsonb too).
+    wrapped = b'{"da\\u0000ta": [' + b",".join([good.strip()] * 20) + b"]}"
+    upload(login(owner), project, "nul.json", wrapped)
+    version = DatasetVersion.objects.get(dataset__project=project, original_name="nul.json")
+    assert analyse_version(str(version.pk)) == "ready"
+    version.refresh_from_db()
+    assert version.total == 20
+
+
 def test_a_redelivered_analysis_does_nothing(ready_version):
     assert analyse_version(str(ready_version.pk)) == "skipped"
 

@@ -4,13 +4,16 @@ below it: a retry deploying after a failure once kept saying "Failed"."""
 from __future__ import annotations
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from apps.catalog.models import BaseModel, Hardware
 from apps.endpoints import services
-from apps.endpoints.models import Deployment, DeploymentStatus, EndpointStatus
+from apps.endpoints.models import Deployment, DeploymentStatus, Endpoint, EndpointStatus
 from apps.endpoints.tasks import _claim, _step, serve_deployment
+from apps.projects.consumers import _render_changed
 from apps.training.models import RunStatus, TrainingRun
 
 pytestmark = pytest.mark.django_db
@@ -120,3 +123,47 @@ def test_a_version_failing_while_another_deploys_leaves_the_endpoint_deploying(
     assert (badge.tone, badge.label) == ("deploying", "Deploying")
     assert badge.detail == "v2: waiting its turn"
     assert Deployment.objects.get(pk=second.pk).status == DeploymentStatus.QUEUED
+
+
+def _queries(fn) -> int:
+    with CaptureQueriesContext(connection) as ctx:
+        fn()
+    return len(ctx.captured_queries)
+
+
+def test_lists_of_endpoints_read_every_badge_in_one_query(login, owner, version):
+    """The endpoints list, the project's page and its live redraw show a badge per endpoint (and
+    the page a line per run, with its base model): the same number of queries for one endpoint
+    and one run as for five of each (it was one more per endpoint, and per run)."""
+    client = login(owner)
+    project = version.project
+    pages = [reverse(name, args=[project.pk]) for name in ("project_endpoints", "project_detail")]
+    for url in pages:  # what a first request loads once (the session, the sidebar's team)
+        client.get(url)
+    counts = []
+    for total in (1, 5):
+        while project.endpoints.count() < total:
+            endpoint = Endpoint.objects.create(
+                project=project,
+                name=f"e{project.endpoints.count()}",
+                rate_limit_rpm=10,
+                tokens_per_minute=100,
+                timeout_s=5,
+            )
+            Deployment.objects.create(endpoint=endpoint, run=version, created_by=owner)
+        while project.runs.count() < total:
+            TrainingRun.objects.create(
+                project=project,
+                number=project.runs.count() + 1,
+                base_model=version.base_model,
+                hardware=version.hardware,
+            )
+        counts.append(
+            [
+                *(_queries(lambda url=url: client.get(url)) for url in pages),
+                _queries(lambda: _render_changed.func(project.pk)),
+            ]
+        )
+    page = client.get(reverse("project_endpoints", args=[project.pk])).content.decode()
+    assert page.count("🟡 Deploying") == 5  # every badge still drawn from its own versions
+    assert counts[0] == counts[1], counts

@@ -11,10 +11,13 @@ from apps.accounts.demo import DEMO_EMAIL
 from apps.accounts.models import User
 from apps.endpoints.models import Deployment
 from apps.evaluations.models import EvalStatus, Evaluation
+from apps.evaluations.services import queue_for_run
+from apps.evaluations.signals import evaluation_finished
 from apps.evaluations.tasks import run_evaluation
 from apps.projects.models import Project
 from apps.projects.showcase import SHOWCASE_NAME, prepare_showcase
 from apps.training.models import RunStatus, TrainingRun
+from tests.evaluation.conftest import trained_run  # noqa: F401, F811  (a fixture)
 from workers.training import ModelSource
 
 pytestmark = pytest.mark.django_db
@@ -69,9 +72,20 @@ def test_seed_then_prepare_makes_a_trained_evaluated_deployed_project(
     assert project.runs.count() == 1 and Deployment.objects.filter(run=run).count() == 1
 
 
-def test_only_the_seeded_example_deploys_by_itself(owner, team):
-    # A user's own project with the same name is an ordinary project.
-    mine = Project.objects.create(team=team, name=SHOWCASE_NAME, created_by=owner)
-    assert not mine.showcase
+def test_only_the_seeded_example_deploys_by_itself(trained_run, owner):  # noqa: F811
+    # A user's own project, even one named like the example: its evaluation ends, nothing deploys.
+    project = trained_run.project
+    Project.objects.filter(pk=project.pk).update(name=SHOWCASE_NAME)
+    evaluation = queue_for_run(trained_run, owner)
+    Evaluation.objects.filter(pk=evaluation.pk).update(status=EvalStatus.SUCCEEDED)
+    evaluation.refresh_from_db()
+    evaluation_finished.send(sender=Evaluation, evaluation=evaluation)
+    assert not Deployment.objects.filter(run=trained_run).exists()
+
+    # The example itself (the flag seed_demo sets) deploys on the same event.
+    Project.objects.filter(pk=project.pk).update(showcase=True)
+    evaluation.refresh_from_db()
+    evaluation_finished.send(sender=Evaluation, evaluation=evaluation)
+    assert Deployment.objects.filter(run=trained_run).count() == 1
     call_command("seed_demo", "--showcase")
     assert Project.objects.get(name=SHOWCASE_NAME, created_by__email=DEMO_EMAIL).showcase

@@ -123,6 +123,22 @@ async def test_a_nul_in_a_cookie_is_a_bad_request_too(cookie):
     assert response["status"] == 400
 
 
+async def test_a_nul_in_another_programs_cookie_is_not_ours_to_refuse():
+    # On localhost every program's cookies come along; we never read this one.
+    response = await get("/catalog/", (b"cookie", b'other_app="\\000x"; theme=dark'))
+    assert response["status"] in (200, 302)  # the page, or the log-in it asks for
+
+
+@pytest.mark.django_db
+def test_a_nul_in_a_posted_form_is_a_bad_request(client, owner, project):
+    # Views that read request.POST themselves passed it to PostgreSQL: a 500.
+    client.force_login(owner)
+    response = client.post(f"/projects/{project.pk}/agent/", {"text": "hello\x00world"})
+    assert response.status_code == 400
+    assert "This form cannot be sent" in response.content.decode()
+    assert client.post(f"/projects/{project.pk}/agent/", {"text": "hello world"}).status_code < 500
+
+
 @pytest.fixture(autouse=True)
 def origin_allowed(monkeypatch):
     """The socket stack's Origin check copied ALLOWED_HOSTS when the application was imported,

@@ -6,6 +6,7 @@ import logging
 import pytest
 import structlog
 from django.conf import settings
+from django.urls import reverse
 
 from vibeflow_site.log_redaction import redact_text
 
@@ -130,3 +131,56 @@ def test_redact_text_keeps_the_name_and_drops_the_value(text, kept):
 def test_redact_text_leaves_ordinary_words_alone():
     text = "The basic plan allows 3 runs; no CSRF cookie was set; token counts: 45"
     assert redact_text(text) == text
+
+
+@pytest.mark.django_db
+def test_a_password_reset_link_in_a_request_line_is_redacted(client, owner):
+    # Every request is logged with its path (django_structlog's request_started): the key of a
+    # password reset link, valid until used, set a new password for whoever read the log.
+    from allauth.account.forms import default_token_generator
+    from allauth.account.utils import user_pk_to_url_str
+
+    key = default_token_generator.make_token(owner)
+    url = reverse(
+        "account_reset_password_from_key",
+        kwargs={"uidb36": user_pk_to_url_str(owner), "key": key},
+    )
+    handlers = [h for h in logging.getLogger().handlers if isinstance(h, logging.StreamHandler)]
+    handler = next(
+        h for h in handlers if isinstance(h.formatter, structlog.stdlib.ProcessorFormatter)
+    )
+    stream = io.StringIO()
+    previous = handler.setStream(stream)
+    try:
+        assert client.get(url).status_code == 302  # the key goes to the session
+    finally:
+        handler.setStream(previous)
+    output = stream.getvalue()
+    assert "/accounts/password/reset/key/" in output  # the request was logged...
+    assert key not in output and key.split("-")[1] not in output  # ...without its key
+
+
+@pytest.mark.parametrize(
+    "path, secret",
+    [
+        ("GET /accounts/password/reset/key/2-cb0x7k-5d1f0a9c2b3e4d5f6a7b/", "5d1f0a9c2b3e4d5f6a7b"),
+        ("GET /accounts/confirm-email/MQ:1vWxYz:abcDEF123ghi/", "MQ:1vWxYz:abcDEF123ghi"),
+        ("POST /invitations/Zx8-token_value_1234/ 302", "Zx8-token_value_1234"),
+    ],
+)
+def test_tokens_in_paths_are_redacted(path, secret):
+    assert secret not in redact_text(path)
+    assert "[redacted]" in redact_text(path)
+
+
+def test_a_standard_loggers_extra_fields_reach_the_line_redacted(log_output):
+    # An operator's detail travels in `extra=` (a failed deploy's server address); the line also
+    # says its level and logger, like structlog's own lines.
+    logging.getLogger("tests.log_redaction").error(
+        "deployment failed",
+        extra={"server": "http://10.0.0.7:8100", "detail": f"Authorization: Bearer {API_KEY}"},
+    )
+    output = log_output.getvalue()
+    assert "http://10.0.0.7:8100" in output and "error" in output.lower()
+    assert "tests.log_redaction" in output
+    assert API_KEY not in output
