@@ -139,6 +139,28 @@ def on_evaluation_finished(sender, evaluation, **kwargs) -> None:
             log.info("showcase: %s", deploy_when_evaluated(evaluation.run, project.created_by))
 
 
+# A run the reaper gave up on (its worker lost again and again: the run command stopped during
+# the first minutes, several times) is tried afresh, up to this many failed runs in all; a run
+# that fails for a reason of its own would fail the same way each time.
+MAX_FAILED_RUNS = 3
+
+
+def on_run_finished(sender, run, **kwargs) -> None:
+    """The showcase starts over when its run failed, so it still completes by itself."""
+    from apps.training.models import RunStatus
+
+    project = run.project
+    if not project.showcase or run.status != RunStatus.FAILED:
+        return
+    runs = project.runs.all()
+    if runs.filter(status=RunStatus.SUCCEEDED).exists():
+        return
+    if runs.filter(status=RunStatus.FAILED).count() >= MAX_FAILED_RUNS:
+        log.warning("showcase: %s failed runs, not trying again", MAX_FAILED_RUNS)
+        return
+    prepare_showcase.delay(str(project.pk))
+
+
 @shared_task(acks_late=True)
 def prepare_showcase(project_id: str) -> str:
     from .models import Project

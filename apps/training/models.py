@@ -273,6 +273,10 @@ class TrainingRun(models.Model):
                 )
             sync_project_status(self.project_id)
             transaction.on_commit(lambda: _announce_status(self.pk, new))
+            if "finished_at" in fields:
+                from .signals import announce_finished
+
+                announce_finished(self.pk)
 
 
 class MetricPoint(models.Model):

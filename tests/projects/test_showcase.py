@@ -18,6 +18,7 @@ from apps.projects.models import Project
 from apps.projects.showcase import SHOWCASE_NAME, prepare_showcase
 from apps.training.models import RunStatus, TrainingRun
 from tests.evaluation.conftest import trained_run  # noqa: F401, F811  (a fixture)
+from tests.training.conftest import queued_run  # noqa: F401  (a fixture)
 from workers.training import ModelSource
 
 pytestmark = pytest.mark.django_db
@@ -89,3 +90,49 @@ def test_only_the_seeded_example_deploys_by_itself(trained_run, owner):  # noqa:
     assert Deployment.objects.filter(run=trained_run).count() == 1
     call_command("seed_demo", "--showcase")
     assert Project.objects.get(name=SHOWCASE_NAME, created_by__email=DEMO_EMAIL).showcase
+
+
+def test_a_showcase_run_lost_for_good_is_tried_afresh(
+    queued_run,  # noqa: F811
+    monkeypatch,
+    django_capture_on_commit_callbacks,
+):
+    # The run command stopped during the first minutes, again and again: the reaper fails the
+    # run. Nothing would train the example until the next start; its failure queues it again.
+    queued = []
+    monkeypatch.setattr(prepare_showcase, "delay", lambda project_id: queued.append(project_id))
+    project = queued_run.project
+
+    def fail(run):
+        with django_capture_on_commit_callbacks(execute=True):
+            run.transition(RunStatus.RUNNING)
+            run.transition(RunStatus.FAILED)
+
+    fail(queued_run)
+    assert queued == []  # an ordinary project's failed run is the user's to look at
+
+    Project.objects.filter(pk=project.pk).update(showcase=True)
+    second = TrainingRun.create_next(
+        project,
+        dataset_version=queued_run.dataset_version,
+        base_model=queued_run.base_model,
+        hardware=queued_run.hardware,
+        method="lora",
+        created_by=queued_run.created_by,
+    )
+    second.transition(RunStatus.QUEUED)
+    fail(second)
+    assert queued == [str(project.pk)]
+
+    # A run that fails for a reason of its own would fail each time: three, then no more.
+    third = TrainingRun.create_next(
+        project,
+        dataset_version=queued_run.dataset_version,
+        base_model=queued_run.base_model,
+        hardware=queued_run.hardware,
+        method="lora",
+        created_by=queued_run.created_by,
+    )
+    third.transition(RunStatus.QUEUED)
+    fail(third)
+    assert queued == [str(project.pk)]
