@@ -9,7 +9,10 @@ training it is most of this test's time."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
+from django.db import connection
 
 from apps.evaluations.models import EvalStatus, Evaluation
 from tests.endpoints.conftest import inference_server  # noqa: F401  (a fixture)
@@ -35,10 +38,19 @@ def test_from_sign_up_to_a_called_endpoint(
     browser_page.set_default_timeout(30_000)
     walk(browser_page, live_server_url, screenshot=screenshot, epochs=EPOCHS)
 
-    evaluation = Evaluation.objects.select_related("run", "dataset_version").get()
-    assert evaluation.status == EvalStatus.SUCCEEDED and evaluation.run.epochs == EPOCHS
+    # Playwright's sync API runs an event loop in this thread, where the ORM refuses to run.
+    def read():
+        try:
+            evaluation = Evaluation.objects.select_related("run", "dataset_version").get()
+            return evaluation, evaluation.run.epochs, evaluation.dataset_version.test_count
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(1) as thread:
+        evaluation, epochs, test_count = thread.submit(read).result()
+    assert evaluation.status == EvalStatus.SUCCEEDED and epochs == EPOCHS
     result = evaluation.result
-    assert result["examples"] == evaluation.dataset_version.test_count
+    assert result["examples"] == test_count
     assert result["tuned"]["f1"] > result["base"]["f1"] + 0.1
     assert result["tuned"]["perplexity"] < result["base"]["perplexity"]
     assert result["tuned_quality"]["score"] - result["base_quality"]["score"] > 10
