@@ -6,34 +6,14 @@ finished example, which deploys when its evaluation ends) connect to it instead 
 from here.
 """
 
-import logging
-
-from django.db import transaction
 from django.dispatch import Signal
 
-log = logging.getLogger(__name__)
+from vibeflow_site.events import send_after_commit
 
 evaluation_finished = Signal()
 
 
 def announce_finished(evaluation_id) -> None:
-    """Send `evaluation_finished` once the current transaction commits."""
+    from .models import Evaluation
 
-    def send():
-        from .models import Evaluation
-
-        evaluation = Evaluation.objects.filter(pk=evaluation_id).first()
-        if evaluation is None:
-            return
-        # A receiver's failure is its own: the evaluation has ended either way.
-        for receiver, result in evaluation_finished.send_robust(Evaluation, evaluation=evaluation):
-            if isinstance(result, Exception):
-                log.error(
-                    "evaluation_finished receiver failed",
-                    exc_info=result,
-                    extra={"receiver": getattr(receiver, "__qualname__", repr(receiver))},
-                )
-
-    # robust: the evaluation has ended and is committed; a failure to announce it (the database
-    # gone for a moment) must not fail the task or stop the reaper's loop half-way.
-    transaction.on_commit(send, robust=True)
+    send_after_commit(evaluation_finished, Evaluation, evaluation_id, "evaluation")

@@ -109,10 +109,23 @@ def _inputs(
     version, model: BaseModel, hardware: Hardware, method: str, epochs: int, max_examples: int = 0
 ) -> estimates.Inputs:
     avg, _ = average_tokens(version, model)
+    return _inputs_for(
+        max(trained_examples(version.train_count, max_examples), 1),
+        round(avg, 1),
+        model,
+        hardware,
+        method,
+        epochs,
+    )
+
+
+def _inputs_for(
+    examples: int, avg_tokens: float, model: BaseModel, hardware: Hardware, method: str, epochs
+) -> estimates.Inputs:
     measured, runs = measured_throughput(model, hardware, method)
     return estimates.Inputs(
-        examples=max(trained_examples(version.train_count, max_examples), 1),
-        avg_tokens_per_example=round(avg, 1),
+        examples=examples,
+        avg_tokens_per_example=avg_tokens,
         epochs=epochs,
         params_billions=model.params_billions,
         method=method,
@@ -144,17 +157,13 @@ def first_run_plan(
         if version is not None and version.is_ready:
             inputs = _inputs(version, model, hardware, method, epochs)
         else:
-            measured, runs = measured_throughput(model, hardware, method)
-            inputs = estimates.Inputs(
-                examples=max(examples or ASSUMED_EXAMPLES, 1),
-                avg_tokens_per_example=ASSUMED_TOKENS_PER_EXAMPLE,
-                epochs=epochs,
-                params_billions=model.params_billions,
-                method=method,
-                hourly_price=float(hardware.hourly_price),
-                gpu_slug=hardware.slug,
-                measured_tokens_per_second=measured,
-                measured_runs=runs,
+            inputs = _inputs_for(
+                max(examples or ASSUMED_EXAMPLES, 1),
+                ASSUMED_TOKENS_PER_EXAMPLE,
+                model,
+                hardware,
+                method,
+                epochs,
             )
         return estimates.first_run(inputs)
     except ValueError:

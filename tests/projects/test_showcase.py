@@ -92,6 +92,20 @@ def test_only_the_seeded_example_deploys_by_itself(trained_run, owner):  # noqa:
     assert Project.objects.get(name=SHOWCASE_NAME, created_by__email=DEMO_EMAIL).showcase
 
 
+def another_run(run) -> TrainingRun:
+    """A queued run like ``run``, in its project."""
+    new = TrainingRun.create_next(
+        run.project,
+        dataset_version=run.dataset_version,
+        base_model=run.base_model,
+        hardware=run.hardware,
+        method="lora",
+        created_by=run.created_by,
+    )
+    new.transition(RunStatus.QUEUED)
+    return new
+
+
 def test_a_showcase_run_lost_for_good_is_tried_afresh(
     queued_run,  # noqa: F811
     monkeypatch,
@@ -112,27 +126,9 @@ def test_a_showcase_run_lost_for_good_is_tried_afresh(
     assert queued == []  # an ordinary project's failed run is the user's to look at
 
     Project.objects.filter(pk=project.pk).update(showcase=True)
-    second = TrainingRun.create_next(
-        project,
-        dataset_version=queued_run.dataset_version,
-        base_model=queued_run.base_model,
-        hardware=queued_run.hardware,
-        method="lora",
-        created_by=queued_run.created_by,
-    )
-    second.transition(RunStatus.QUEUED)
-    fail(second)
+    fail(another_run(queued_run))
     assert queued == [str(project.pk)]
 
     # A run that fails for a reason of its own would fail each time: three, then no more.
-    third = TrainingRun.create_next(
-        project,
-        dataset_version=queued_run.dataset_version,
-        base_model=queued_run.base_model,
-        hardware=queued_run.hardware,
-        method="lora",
-        created_by=queued_run.created_by,
-    )
-    third.transition(RunStatus.QUEUED)
-    fail(third)
+    fail(another_run(queued_run))
     assert queued == [str(project.pk)]
