@@ -46,8 +46,8 @@ def sizer_for(project, stated_examples: int | None) -> tuple[recommender.Sizer, 
     draft made from the recommendation trains on that same version), else from the number of
     examples the user gave at an assumed length. Returns the sizer and whether the data's
     size was assumed. The configuration page's estimate uses the same function."""
+    from apps.datasets.models import latest_version
     from apps.training.configuration import first_run_plan
-    from apps.training.services import latest_version
 
     version = latest_version(project) if project is not None else None
 

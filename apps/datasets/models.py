@@ -158,3 +158,13 @@ def _remove_version_files(sender, instance, **kwargs):
 @receiver(post_delete, sender=Dataset)
 def _remove_dataset_folder(sender, instance, **kwargs):
     remove_after_commit(Path(settings.DATA_DIR) / "datasets" / str(instance.pk))
+
+
+def latest_version(project) -> DatasetVersion | None:
+    """The project's newest accepted version, else its newest ready one: what a new run trains
+    on and what the agent sizes a first run from."""
+    versions = DatasetVersion.objects.filter(dataset__project=project, status=VersionStatus.READY)
+    return (
+        versions.filter(accepted_at__isnull=False).order_by("-created_at").first()
+        or versions.order_by("-created_at").first()
+    )

@@ -40,5 +40,5 @@ def reap_lost_evaluations() -> int:
                 lost += 1
                 evaluation.finished_at = finished
                 record_evaluation(evaluation)
-                announce_finished(evaluation.pk)
+                announce_finished(evaluation)
     return lost

@@ -13,7 +13,6 @@ from vibeflow_site.events import send_after_commit
 evaluation_finished = Signal()
 
 
-def announce_finished(evaluation_id) -> None:
-    from .models import Evaluation
-
-    send_after_commit(evaluation_finished, Evaluation, evaluation_id, "evaluation")
+def announce_finished(evaluation) -> None:
+    """Send the signal with this row, read again once the current transaction commits."""
+    send_after_commit(evaluation_finished, type(evaluation), evaluation.pk, "evaluation")

@@ -91,7 +91,7 @@ def run_evaluation(evaluation_id: str) -> str:
             finished_at=timezone.now(),
         )
         _bill(evaluation)
-        announce_finished(evaluation.pk)
+        announce_finished(evaluation)
     return EvalStatus.SUCCEEDED
 
 
@@ -102,7 +102,7 @@ def _fail(evaluation, reporter, sentence: str) -> str:
             status=EvalStatus.FAILED, error=sentence, finished_at=timezone.now()
         )
         _bill(evaluation)
-        announce_finished(evaluation.pk)
+        announce_finished(evaluation)
     return EvalStatus.FAILED
 
 

@@ -276,7 +276,7 @@ class TrainingRun(models.Model):
             if "finished_at" in fields:
                 from .signals import announce_finished
 
-                announce_finished(self.pk)
+                announce_finished(self)
 
 
 class MetricPoint(models.Model):

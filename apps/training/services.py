@@ -4,20 +4,11 @@ from __future__ import annotations
 
 from apps.brainstorm.recommender import Request, decide, epochs_for
 from apps.catalog.models import BaseModel, Hardware
-from apps.datasets.models import DatasetVersion, VersionStatus
+from apps.datasets.models import DatasetVersion, VersionStatus, latest_version
 
 from .models import RunStatus, TrainingRun
 
 QUICK, LONGER = "quick", "longer"  # a CPU draft's two sizes: a first run, or the full one
-
-
-def latest_version(project) -> DatasetVersion | None:
-    """The newest accepted version, else the newest ready one."""
-    versions = DatasetVersion.objects.filter(dataset__project=project, status=VersionStatus.READY)
-    return (
-        versions.filter(accepted_at__isnull=False).order_by("-created_at").first()
-        or versions.order_by("-created_at").first()
-    )
 
 
 def preselect_version(run: TrainingRun, just_accepted: str | None = None) -> None:

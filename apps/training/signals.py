@@ -12,7 +12,6 @@ from vibeflow_site.events import send_after_commit
 run_finished = Signal()
 
 
-def announce_finished(run_id) -> None:
-    from .models import TrainingRun
-
-    send_after_commit(run_finished, TrainingRun, run_id, "run")
+def announce_finished(run) -> None:
+    """Send the signal with this row, read again once the current transaction commits."""
+    send_after_commit(run_finished, type(run), run.pk, "run")
