@@ -159,8 +159,12 @@ def run_training(run_id: str) -> str:
             run.transition(RunStatus.STOPPING)
         run.transition(RunStatus.STOPPED)
     else:
-        run.transition(RunStatus.SUCCEEDED)
-        evaluate_when_trained(run, reporter)
+        # One transaction: a page that reads the run as succeeded also finds its evaluation
+        # (the run page stopped polling when it saw "Succeeded" a moment before the evaluation
+        # existed, and never showed its link).
+        with transaction.atomic():
+            run.transition(RunStatus.SUCCEEDED)
+            evaluate_when_trained(run, reporter)
     return run.status
 
 
