@@ -14,17 +14,18 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from .gateway_asgi import GatewayASGIHandler, SplitByPath  # noqa: E402
-from .hostile import RefuseNul  # noqa: E402
+from .hostile import RefuseNul, RefuseNulInApiBodies  # noqa: E402
 from .limits import RequestBodyLimit, dataset_upload_limit, gateway_body_limit  # noqa: E402
 from .routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        # Outermost: a request no page can mean (a NUL in its URL or cookies) is refused
-        # before anything reads it.
+        # Outermost: a request no page can mean (a NUL in its URL, cookies or headers) is
+        # refused before anything reads it. An API body is read whole for its NUL check only
+        # inside the size limit, which bounds what that check holds in memory.
         "http": RefuseNul(
             RequestBodyLimit(
-                SplitByPath(django_asgi_app, GatewayASGIHandler()),
+                RefuseNulInApiBodies(SplitByPath(django_asgi_app, GatewayASGIHandler())),
                 [
                     (r"^/projects/[^/]+/datasets/upload/$", dataset_upload_limit),
                     (r"^/v1/", gateway_body_limit),

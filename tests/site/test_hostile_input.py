@@ -1,5 +1,5 @@
-"""What a careless or hostile client sends at the edge: a NUL in a URL, a cookie or an API body's
-model name, an unknown socket path.
+"""What a careless or hostile client sends at the edge: a NUL in a URL, a cookie, a header or an
+API body, an unknown socket path.
 
 These go through the whole ASGI application, as Daphne calls it, with a logged-in session: a NUL
 that reached a view would reach PostgreSQL, which refuses it in text (a 500)."""
@@ -74,6 +74,7 @@ async def test_a_nul_in_an_api_url_is_an_openai_shaped_bad_request(path, api_key
     assert error["code"] == "invalid_request_url"
     assert error["type"] == "invalid_request_error"
     assert set(error) == {"message", "type", "param", "code"}
+    assert len(dict(response["headers"])[b"x-request-id"]) == 36  # a uuid4, as the gateway
 
 
 @pytest.mark.parametrize(
@@ -100,6 +101,98 @@ async def test_a_nul_in_an_api_model_name_is_a_bad_request(path, body, api_key_h
     assert response["status"] == 400
     error = json.loads(response["body"])["error"]
     assert (error["code"], error["param"]) == ("invalid_value", "model")
+
+
+async def post(path: str, body: bytes, *headers) -> dict:
+    communicator = HttpCommunicator(
+        application,
+        "POST",
+        path,
+        body=body,
+        headers=[HOST, (b"content-type", b"application/json"), *headers],
+    )
+    return await communicator.get_response(timeout=30)
+
+
+CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+
+
+def chat_with(**fields) -> bytes:
+    return json.dumps(CHAT | fields).encode()
+
+
+@pytest.mark.parametrize(
+    "path, body, param",
+    [
+        (
+            "/v1/chat/completions",
+            chat_with(messages=[{"role": "user", "content": "h\x00i"}]),
+            "messages.0.content",
+        ),
+        # A raw NUL byte inside a string: the gateway's decoder called it invalid JSON.
+        ("/v1/chat/completions", chat_with().replace(b'"m"', b'"a\x00b"'), "model"),
+        ("/v1/chat/completions", chat_with(metadata={"k\x00": "v"}), "metadata.k\x00"),
+        ("/v1/chat/completions", chat_with().replace(b", ", b",\x00 ", 1), None),
+        (
+            "/v1/completions",
+            json.dumps({"model": "m", "prompt": ["a", "\x00"]}).encode(),
+            "prompt.1",
+        ),
+        ("/v1/feedback", json.dumps({"id": "a\x00b", "score": 3}).encode(), "id"),
+        # The page's test console takes the same body, answered in the same shape.
+        (
+            "/endpoints/8d4f2a52-0000-4000-8000-000000000000/console/",
+            chat_with(messages=[{"role": "user", "content": "\x00"}]),
+            "messages.0.content",
+        ),
+    ],
+)
+async def test_a_nul_anywhere_in_an_api_body_is_a_bad_request(path, body, param, api_key_header):
+    response = await post(path, body, api_key_header)
+    assert response["status"] == 400
+    headers = dict(response["headers"])
+    assert headers[b"content-type"] == b"application/json"
+    assert len(headers[b"x-request-id"]) == 36
+    error = json.loads(response["body"])["error"]
+    assert (error["code"], error["param"], error["type"]) == (
+        "invalid_value",
+        param,
+        "invalid_request_error",
+    )
+    assert "NUL" in error["message"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # The text "\u0000" (an escaped backslash, then "u0000") holds no NUL.
+        chat_with(messages=[{"role": "user", "content": "a \\u0000 b"}]),
+        # UTF-16 JSON is made of NUL bytes that are not NUL characters; the gateway reads it.
+        json.dumps(CHAT).encode("utf-16"),
+    ],
+)
+async def test_an_api_body_without_a_nul_reaches_the_gateway(body, api_key_header):
+    response = await post("/v1/chat/completions", body, api_key_header)
+    # The gateway's own answer (no such model, today), not the edge's refusal.
+    assert response["status"] < 500
+    assert b"NUL" not in response["body"]
+
+
+async def test_a_nul_in_an_api_header_is_an_openai_shaped_bad_request():
+    # Daphne's Twisted answers a raw NUL in a header with a bare 400 of its own before the
+    # application runs (tests/site/test_edge_under_daphne.py); other ASGI servers pass it on.
+    response = await get("/v1/models", (b"authorization", b"Bearer vf_live_a\x00b"))
+    assert response["status"] == 400
+    assert len(dict(response["headers"])[b"x-request-id"]) == 36
+    error = json.loads(response["body"])["error"]
+    assert error["code"] == "invalid_header"
+    assert "'authorization' header" in error["message"]
+
+
+async def test_a_nul_in_a_page_header_is_a_bad_request_page(session_cookie):
+    response = await get("/catalog/", session_cookie, (b"user-agent", b"curl\x00"))
+    assert response["status"] == 400
+    assert b"<title>Bad request</title>" in response["body"]
 
 
 async def test_urls_without_nul_still_reach_the_site(session_cookie, api_key_header):

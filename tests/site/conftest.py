@@ -1,0 +1,1 @@
+from tests.e2e.conftest import live_server_url  # noqa: F401  (a fixture)
