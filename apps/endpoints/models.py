@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
+from django.utils import dateformat, timezone
 
 from vibeflow_site.disk import remove_after_commit
+
+if TYPE_CHECKING:
+    from .monitoring import Health
 
 
 def _bump_directory() -> None:
@@ -22,7 +28,7 @@ def _bump_directory() -> None:
 
 
 # Changes that never affect who may call what: a key's last use is stamped by the gateway itself.
-_NOT_ROUTING = {"last_used_at", "step", "detail", "deploy_seconds"}
+_NOT_ROUTING = {"last_used_at", "step", "detail", "deploy_seconds", "down_since"}
 
 
 class DirectoryQuerySet(models.QuerySet):
@@ -79,6 +85,10 @@ class Endpoint(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     stopped_at = models.DateTimeField(null=True, blank=True)
+    # When its live server stopped answering (the outage's first failure seen in the rows); empty
+    # while it answers. Kept on the row so "since when" holds still while the outage lasts, and
+    # lists show it without reading any call.
+    down_since = models.DateTimeField(null=True, blank=True)
 
     objects = DirectoryQuerySet.as_manager()
 
@@ -100,6 +110,21 @@ class Endpoint(models.Model):
                 "run"
             )
         return endpoint_badge(self, deployments)
+
+    def record_health(self, down_since: datetime | None) -> None:
+        """Note that the endpoint stopped answering (``down_since``: the outage's first failure)
+        or answers again (None). check_endpoints and the pages showing the endpoint all see the
+        same outage: the first to see it sets the time and the others keep it (a conditional
+        update), so "since" does not move while the outage lasts."""
+        if down_since is None:
+            if self.down_since is not None:
+                Endpoint.objects.filter(pk=self.pk).update(down_since=None)
+                self.down_since = None
+        elif self.down_since is None:
+            Endpoint.objects.filter(pk=self.pk, down_since__isnull=True).update(
+                down_since=down_since
+            )
+            self.refresh_from_db(fields=["down_since"])
 
 
 class DeploymentStatus(models.TextChoices):
@@ -222,18 +247,25 @@ def current_attempt(deployments) -> Deployment | None:
 class EndpointBadge:
     """What an endpoint's badge says: its state, then where its newest deployment attempt is."""
 
-    tone: str  # live, deploying, failed, stopped
+    tone: str  # live, down, deploying, failed, stopped
     label: str
     detail: str = ""
 
     @property
     def icon(self) -> str:
-        return {"live": "🟢", "failed": "🔴", "stopped": "⚪"}.get(self.tone, "🟡")
+        return {"live": "🟢", "down": "🔴", "failed": "🔴", "stopped": "⚪"}.get(self.tone, "🟡")
 
 
-def endpoint_badge(endpoint: Endpoint, deployments) -> EndpointBadge:
+def when(moment: datetime) -> str:
+    """A time as the endpoint pages write it (their tables use the same format)."""
+    return dateformat.format(timezone.localtime(moment), "M j H:i")
+
+
+def endpoint_badge(endpoint: Endpoint, deployments, health: Health | None = None) -> EndpointBadge:
     """The one rule for an endpoint's badge, drawn from the same rows as the steps list below it,
-    so the two never disagree (a retry deploying is never shown as "Failed")."""
+    so the two never disagree (a retry deploying is never shown as "Failed"). A live endpoint
+    whose server stopped answering (``endpoint.down_since``) is never shown "Live"; ``health``
+    (monitoring.endpoint_health) adds what callers got, where the page has read it."""
     deployments = list(deployments)
     live = any(d.status == DeploymentStatus.READY and d.weight > 0 for d in deployments)
     attempt = current_attempt(deployments)
@@ -246,6 +278,13 @@ def endpoint_badge(endpoint: Endpoint, deployments) -> EndpointBadge:
     if deploying and not live:
         label = "Deploying (retry)" if attempt.is_retry else "Deploying"
         return EndpointBadge("deploying", label, attempt.where)
+    if live and endpoint.down_since is not None:
+        why = health.why if health is not None and health.down else ""
+        return EndpointBadge(
+            "down",
+            f"Not answering since {when(endpoint.down_since)}",
+            "; ".join(part for part in (why, detail) if part),
+        )
     if live:
         return EndpointBadge("live", "Live", detail)
     if attempt is not None:  # the newest version failed and nothing answers
@@ -303,8 +342,22 @@ class ApiKey(models.Model):
         return f"{self.prefix}…"
 
 
+def call_failed(status_code: int, error_code: str) -> bool:
+    """Whether a call failed on our side: the server's error (5xx), or a stream that began (the
+    caller saw 200) and then ended with an error event. 4xx are the caller's mistakes (a bad key,
+    a bad body, over its limits, hung up): no outage. ``FAILED_CALL`` is the same in SQL."""
+    return status_code >= 500 or (status_code < 400 and bool(error_code))
+
+
+FAILED_CALL = models.Q(status_code__gte=500) | (
+    models.Q(status_code__lt=400) & ~models.Q(error_code="")
+)
+ANSWERED_CALL = models.Q(status_code__lt=400, error_code="")
+
+
 class RequestLog(models.Model):
-    """One API request through the gateway (or the page's test console, with no key)."""
+    """One API request through the gateway (or the page's test console, with no key). Its id is
+    the ``x-request-id`` callers get."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     project = models.ForeignKey(
@@ -339,9 +392,14 @@ class RequestLog(models.Model):
     def __str__(self):
         return f"{self.route} {self.status_code}"
 
+    @property
+    def failed(self) -> bool:
+        return call_failed(self.status_code, self.error_code)
+
 
 class HealthCheck(models.Model):
-    """A periodic probe of a live endpoint's server: uptime is the share that passed."""
+    """A periodic probe of a live endpoint's server (check_endpoints): with the calls, it makes the
+    page's uptime and tells whether the endpoint answers (monitoring)."""
 
     endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="health_checks")
     ok = models.BooleanField()

@@ -1,19 +1,34 @@
 """What the endpoint page shows about traffic, all computed from RequestLog and HealthCheck rows.
 
+Everything is what callers got, errors included: a failed call (``models.call_failed``) counts
+against the error rate and uptime, and is left out of the latency percentiles, where a server
+that answers 502 in a few milliseconds would otherwise look fast. 4xx are the caller's mistakes
+and count as neither.
+
 The spec's alert conditions ("Model Performance Monitoring") live here: p95 latency above 5 s,
 error rate above 1%, uptime below 99.9%.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
+from itertools import chain
 
 from django.db.models import Aggregate, Avg, Count, F, FloatField, Q, Sum
+from django.db.models.functions import TruncMinute
 from django.utils import timezone
 
-from .models import HealthCheck, RequestLog
+from .models import (
+    ANSWERED_CALL,
+    FAILED_CALL,
+    EndpointStatus,
+    HealthCheck,
+    RequestLog,
+    call_failed,
+)
 
 P95_ALERT_MS = 5000
 ERROR_RATE_ALERT = 0.01
@@ -34,8 +49,9 @@ class Percentile(Aggregate):
 @dataclass
 class Stats:
     requests: int = 0
-    errors_4xx: int = 0
-    errors_5xx: int = 0
+    errors_4xx: int = 0  # refused: the caller's mistake
+    failed: int = 0  # models.call_failed
+    answered: int = 0  # the calls the latency percentiles are over
     p50_ms: float | None = None
     p95_ms: float | None = None
     p99_ms: float | None = None
@@ -44,13 +60,25 @@ class Stats:
     cost: Decimal = Decimal(0)
     feedback_avg: float | None = None
     feedback_count: int = 0
-    uptime: float | None = None  # None: no probe yet
+    uptime: float | None = None  # None: no call or probe in the window
+    minutes_up: int = 0
+    minutes_seen: int = 0
     checks: int = 0
     alerts: list[str] = field(default_factory=list)
 
     @property
     def error_rate(self) -> float:
-        return (self.errors_4xx + self.errors_5xx) / self.requests if self.requests else 0.0
+        """The share of calls that failed on our side (the caller's own mistakes left out of the
+        failures, not of the calls: the page reads "N of M calls failed")."""
+        return self.failed / self.requests if self.requests else 0.0
+
+    @property
+    def error_percent(self) -> float:
+        return 100 * self.error_rate
+
+    @property
+    def uptime_percent(self) -> float | None:
+        return None if self.uptime is None else 100 * self.uptime
 
     @property
     def cost_per_request(self) -> Decimal | None:
@@ -62,10 +90,12 @@ def _measures() -> dict:
     return {
         "requests": Count("id"),
         "errors_4xx": Count("id", filter=Q(status_code__gte=400, status_code__lt=500)),
-        "errors_5xx": Count("id", filter=Q(status_code__gte=500)),
-        "p50_ms": Percentile(F("latency_ms"), 0.5),
-        "p95_ms": Percentile(F("latency_ms"), 0.95),
-        "p99_ms": Percentile(F("latency_ms"), 0.99),
+        "failed": Count("id", filter=FAILED_CALL),
+        "answered": Count("id", filter=ANSWERED_CALL),
+        # Over answered calls only: fast errors would pull them down.
+        "p50_ms": Percentile(F("latency_ms"), 0.5, filter=ANSWERED_CALL),
+        "p95_ms": Percentile(F("latency_ms"), 0.95, filter=ANSWERED_CALL),
+        "p99_ms": Percentile(F("latency_ms"), 0.99, filter=ANSWERED_CALL),
         "tokens_in": Sum("tokens_in"),
         "tokens_out": Sum("tokens_out"),
         "cost": Sum("cost"),
@@ -83,18 +113,157 @@ def endpoint_stats(endpoint, since=None) -> Stats:
     stats = _stats(
         RequestLog.objects.filter(endpoint=endpoint, created_at__gte=since).aggregate(**_measures())
     )
-    checks = HealthCheck.objects.filter(endpoint=endpoint, created_at__gte=since).aggregate(
-        total=Count("id"), ok=Count("id", filter=Q(ok=True))
-    )
-    stats.checks = checks["total"]
-    stats.uptime = checks["ok"] / checks["total"] if checks["total"] else None
+    stats.checks = HealthCheck.objects.filter(endpoint=endpoint, created_at__gte=since).count()
+    stats.minutes_up, stats.minutes_seen = minutes_answered(endpoint, since)
+    stats.uptime = stats.minutes_up / stats.minutes_seen if stats.minutes_seen else None
     if stats.p95_ms is not None and stats.p95_ms > P95_ALERT_MS:
         stats.alerts.append(f"p95 latency is {stats.p95_ms / 1000:.1f} s (alert above 5 s).")
     if stats.requests and stats.error_rate > ERROR_RATE_ALERT:
-        stats.alerts.append(f"Error rate is {stats.error_rate:.1%} (alert above 1%).")
+        stats.alerts.append(
+            f"{stats.failed} of {stats.requests} calls failed "
+            f"({stats.error_rate:.1%}; alert above 1%)."
+        )
     if stats.uptime is not None and stats.uptime < UPTIME_ALERT:
         stats.alerts.append(f"Uptime is {stats.uptime:.2%} (alert below 99.9%).")
     return stats
+
+
+def minutes_answered(endpoint, since) -> tuple[int, int]:
+    """Uptime's figures: (minutes up, minutes seen). A minute is seen when it had a call (the
+    caller's mistakes left out) or a health probe; it is up when at least half of those were
+    answered. Probes alone missed outages between them, and calls alone say nothing of the quiet
+    hours: together they cover both."""
+    calls = (
+        RequestLog.objects.filter(endpoint=endpoint, created_at__gte=since)
+        .filter(FAILED_CALL | ANSWERED_CALL)
+        .annotate(minute=TruncMinute("created_at"))
+        .values("minute")
+        .annotate(good=Count("id", filter=ANSWERED_CALL), bad=Count("id", filter=FAILED_CALL))
+        .order_by()
+    )
+    probes = (
+        HealthCheck.objects.filter(endpoint=endpoint, created_at__gte=since)
+        .annotate(minute=TruncMinute("created_at"))
+        .values("minute")
+        .annotate(good=Count("id", filter=Q(ok=True)), bad=Count("id", filter=Q(ok=False)))
+        .order_by()
+    )
+    minutes: dict[datetime, list[int]] = defaultdict(lambda: [0, 0])
+    for row in chain(calls, probes):
+        minutes[row["minute"]][0] += row["good"]
+        minutes[row["minute"]][1] += row["bad"]
+    return sum(1 for good, bad in minutes.values() if good >= bad), len(minutes)
+
+
+# "Down": most of the last calls failed, or the latest probe failed and no call was answered
+# since. One failed call is not an outage (a single slow answer times out): it takes two.
+RECENT = timedelta(minutes=5)
+RECENT_CALLS = 20
+LOOKBACK = timedelta(hours=24)  # how far back "since" is looked for, like the page's figures
+DOWN_AFTER_FAILURES = 2
+# A call refused because the endpoint is stopped or has no version yet (503 model_not_ready) is
+# no sign of a dead server; the badge says Stopped or Deploying then. Left out here, a restarted
+# endpoint is not shown "Not answering" for the calls it refused while it was stopped.
+_NOT_A_SERVER_ANSWER = "model_not_ready"
+
+
+@dataclass
+class Health:
+    """Whether a live endpoint answers now, from its last calls and its latest probe."""
+
+    down: bool = False
+    since: datetime | None = None  # the outage's first failure seen in the rows
+    failed: int = 0  # of the last ``calls`` calls (at most RECENT_CALLS, within RECENT)
+    calls: int = 0
+    probe_failed_at: datetime | None = None  # set when the latest probe failed
+
+    @property
+    def why(self) -> str:
+        """What the page and the badge say after "Not answering since <time> — "."""
+        parts = []
+        if self.failed:
+            parts.append(
+                "the last call failed"
+                if self.calls == 1
+                else f"{self.failed} of the last {self.calls} calls failed"
+            )
+        if self.probe_failed_at is not None:
+            parts.append("its latest health check failed")
+        return "; ".join(parts)
+
+
+def endpoint_health(endpoint, now: datetime | None = None) -> Health:
+    """Whether ``endpoint`` is down, and since when. Only a live endpoint can be: a stopped or
+    deploying one says so on its badge.
+
+    1. The last calls (RECENT_CALLS at most, within RECENT), the caller's mistakes left out:
+       down when at least DOWN_AFTER_FAILURES of them failed and they are more than half.
+    2. The latest probe, if recent: down when it failed and no call was answered after it.
+    3. Since: ``_outage_start``.
+    """
+    if endpoint.status != EndpointStatus.LIVE:
+        return Health()
+    now = now or timezone.now()
+    calls = list(
+        RequestLog.objects.filter(endpoint=endpoint, created_at__gte=now - RECENT)
+        .filter(FAILED_CALL | ANSWERED_CALL)
+        .exclude(error_code=_NOT_A_SERVER_ANSWER)
+        .order_by("-created_at")
+        .values_list("created_at", "status_code", "error_code")[:RECENT_CALLS]
+    )
+    failures = [at for at, status, code in calls if call_failed(status, code)]
+    answers = [at for at, status, code in calls if not call_failed(status, code)]
+    health = Health(failed=len(failures), calls=len(calls))
+    calls_down = len(failures) >= DOWN_AFTER_FAILURES and 2 * len(failures) > len(calls)
+
+    probe = (
+        HealthCheck.objects.filter(endpoint=endpoint, created_at__gte=now - RECENT)
+        .order_by("-created_at")
+        .first()
+    )
+    probe_down = (
+        probe is not None and not probe.ok and not any(at > probe.created_at for at in answers)
+    )
+    if not (calls_down or probe_down):
+        return health
+    health.down = True
+    health.probe_failed_at = probe.created_at if probe_down else None
+    health.since = _outage_start(endpoint, now, failures)
+    return health
+
+
+def _outage_start(endpoint, now: datetime, recent_failures: list[datetime]) -> datetime:
+    """The first failure (a call or a probe) after the last sign of life (an answered call or a
+    passing probe) within the day; when answers and failures interleave, so that no failure
+    follows the last answer, the first of the recent failures."""
+    calls = RequestLog.objects.filter(endpoint=endpoint, created_at__gte=now - LOOKBACK).exclude(
+        error_code=_NOT_A_SERVER_ANSWER
+    )
+    probes = HealthCheck.objects.filter(endpoint=endpoint, created_at__gte=now - LOOKBACK)
+    newest = [_newest(calls.filter(ANSWERED_CALL)), _newest(probes.filter(ok=True))]
+    last_alive = max((at for at in newest if at is not None), default=None)
+    if last_alive is not None:
+        calls = calls.filter(created_at__gt=last_alive)
+        probes = probes.filter(created_at__gt=last_alive)
+    firsts = [_oldest(calls.filter(FAILED_CALL)), _oldest(probes.filter(ok=False))]
+    firsts = [at for at in firsts if at is not None]
+    return min(firsts) if firsts else min(recent_failures)
+
+
+def _newest(rows) -> datetime | None:
+    return rows.order_by("-created_at").values_list("created_at", flat=True).first()
+
+
+def _oldest(rows) -> datetime | None:
+    return rows.order_by("created_at").values_list("created_at", flat=True).first()
+
+
+def note_health(endpoint) -> Health:
+    """``endpoint_health``, kept on the endpoint (``Endpoint.record_health``): check_endpoints
+    after each probe, and the endpoint's page, which may see an outage first."""
+    health = endpoint_health(endpoint)
+    endpoint.record_health(health.since if health.down else None)
+    return health
 
 
 def today_stats(endpoint) -> Stats:

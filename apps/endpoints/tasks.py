@@ -16,7 +16,7 @@ from workers.serving import ServerError, health_check, load_lora_adapter, load_m
 from workers.serving.merge import is_adapter
 from workers.serving.server import wait_for_server
 
-from . import services
+from . import monitoring, services
 from .models import Deployment, DeploymentStatus, Endpoint, EndpointStatus, HealthCheck
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,9 @@ def serve_deployment(deployment_id: str) -> str:
 
 @shared_task
 def check_endpoints() -> int:
-    """Probe each live endpoint's servers; uptime on the page is the share of probes that passed."""
+    """Probe each live endpoint's servers, then note on the endpoint whether it answers (its
+    probe and its last calls: ``monitoring.endpoint_health``), so its badge says "Not answering
+    since ..." everywhere, lists included, until it answers again."""
     checked = 0
     for endpoint in Endpoint.objects.filter(status=EndpointStatus.LIVE):
         urls = set(
@@ -135,6 +137,11 @@ def check_endpoints() -> int:
         if urls:
             HealthCheck.objects.create(endpoint=endpoint, ok=ok, latency_ms=latency, detail=detail)
             checked += 1
+        monitoring.note_health(endpoint)
+    # Stopped or redeploying: its badge says so, and a later start must not inherit an old outage.
+    Endpoint.objects.exclude(status=EndpointStatus.LIVE).filter(down_since__isnull=False).update(
+        down_since=None
+    )
     HealthCheck.objects.filter(created_at__lt=timezone.now() - timezone.timedelta(days=31)).delete()
     return checked
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 from asgiref.sync import sync_to_async
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db.models import Q
 from django.http import FileResponse, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -36,6 +38,7 @@ from .forms import (
 from .gateway.calls import Call, price_per_token
 from .gateway.views import proxy
 from .models import (
+    FAILED_CALL,
     DeploymentStatus,
     RequestLog,
     current_attempt,
@@ -45,6 +48,7 @@ from .models import (
 from .tasks import export_merged
 
 LOGS_PER_PAGE = 50
+RECENT_CALLS_SHOWN = 10
 
 
 def _scores(deployments) -> dict:
@@ -90,6 +94,7 @@ def _context(request, endpoint, membership, **extra):
     pair = [d for d in deployments if d.status == DeploymentStatus.READY and d.weight > 0]
     pair.sort(key=lambda d: -d.weight)
     project = endpoint.project
+    health = monitoring.note_health(endpoint)
     return {
         "endpoint": endpoint,
         "project": project,
@@ -97,7 +102,11 @@ def _context(request, endpoint, membership, **extra):
         "deployments": deployments,
         # The badge, the steps list and the versions table: one read of the rows.
         "attempt": current_attempt(deployments),
-        "badge": endpoint_badge(endpoint, deployments),
+        "health": health,
+        "badge": endpoint_badge(endpoint, deployments, health),
+        "calls": RequestLog.objects.filter(endpoint=endpoint).select_related("deployment__run")[
+            :RECENT_CALLS_SHOWN
+        ],
         "ab": pair if len(pair) > 1 else None,
         "active": pair[0] if pair else None,
         "api_base": request.build_absolute_uri("/v1"),
@@ -148,7 +157,28 @@ def run_deploy(request, run_id):
 @require_GET
 def endpoint_detail(request, endpoint_id):
     endpoint, membership = get_endpoint_for_user(request.user, endpoint_id)
+    if request.htmx and request.GET.get("part") == "health":
+        return _health_part(request, endpoint)
     return render(request, "endpoints/detail.html", _context(request, endpoint, membership))
+
+
+def _health_part(request, endpoint) -> HttpResponse:
+    """Polled while the page is open on a live endpoint: whether it answers, and the badge
+    (swapped out of band), so an outage and a recovery show without a reload."""
+    health = monitoring.note_health(endpoint)
+    deployments = endpoint.deployments.exclude(status=DeploymentStatus.RETIRED).select_related(
+        "run"
+    )
+    context = {
+        "endpoint": endpoint,
+        "health": health,
+        "badge": endpoint_badge(endpoint, deployments, health),
+        "oob": True,
+    }
+    return HttpResponse(
+        render_to_string("endpoints/_health.html", context, request=request)
+        + render_to_string("endpoints/_badge.html", context, request=request)
+    )
 
 
 @login_required
@@ -268,7 +298,10 @@ def endpoint_logs(request, endpoint_id):
     logs = RequestLog.objects.filter(endpoint=endpoint).select_related("deployment__run", "api_key")
     status = request.GET.get("status", "")
     if status == "errors":
-        logs = logs.filter(status_code__gte=400)
+        logs = logs.filter(FAILED_CALL | Q(status_code__gte=400))
+    wanted = request.GET.get("request", "").strip()
+    if wanted:
+        logs = logs.filter(pk=_request_id(wanted))
     page = Paginator(logs, LOGS_PER_PAGE).get_page(request.GET.get("page"))
     return render(
         request,
@@ -279,8 +312,20 @@ def endpoint_logs(request, endpoint_id):
             "membership": membership,
             "page": page,
             "status": status,
+            "wanted": wanted,
         },
     )
+
+
+def _request_id(text: str) -> uuid.UUID | None:
+    """A call's id as a caller quotes it: the ``x-request-id`` header, or the answer's own id
+    (``chatcmpl-…``, ``cmpl-…``, ``req_…``), which carries the same id. None: no call has it."""
+    for prefix in ("req_", "chatcmpl-", "cmpl-"):
+        text = text.removeprefix(prefix)
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        return None
 
 
 @login_required

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from apps.catalog.models import BaseModel, Hardware
 from apps.endpoints import services
-from apps.endpoints.models import Deployment, DeploymentStatus, Endpoint, EndpointStatus
+from apps.endpoints.models import Deployment, DeploymentStatus, Endpoint, EndpointStatus, when
 from apps.endpoints.tasks import _claim, _step, serve_deployment
 from apps.projects.consumers import _render_changed
 from apps.training.models import RunStatus, TrainingRun
@@ -167,3 +167,29 @@ def test_lists_of_endpoints_read_every_badge_in_one_query(login, owner, version)
     page = client.get(reverse("project_endpoints", args=[project.pk])).content.decode()
     assert page.count("🟡 Deploying") == 5  # every badge still drawn from its own versions
     assert counts[0] == counts[1], counts
+
+
+def test_a_live_endpoint_that_stopped_answering_is_never_shown_live(owner, version):
+    """The badge follows what callers get too: a server that died left it saying "Live"."""
+    endpoint = Endpoint.objects.create(
+        project=version.project,
+        name="bot",
+        status=EndpointStatus.LIVE,
+        rate_limit_rpm=10,
+        tokens_per_minute=100,
+        timeout_s=5,
+    )
+    Deployment.objects.create(
+        endpoint=endpoint, run=version, status=DeploymentStatus.READY, weight=100
+    )
+    assert (endpoint.badge().tone, endpoint.badge().label) == ("live", "Live")
+    since = timezone.now()
+    endpoint.record_health(since)
+    badge = Endpoint.objects.get(pk=endpoint.pk).badge()
+    assert (badge.tone, badge.icon) == ("down", "🔴")
+    assert badge.label == f"Not answering since {when(since)}"
+    endpoint.record_health(None)
+    assert Endpoint.objects.get(pk=endpoint.pk).badge().label == "Live"
+    # Stopped by its owner: it says so, whatever its server did before.
+    Endpoint.objects.filter(pk=endpoint.pk).update(status=EndpointStatus.STOPPED, down_since=since)
+    assert Endpoint.objects.get(pk=endpoint.pk).badge().label == "Stopped"

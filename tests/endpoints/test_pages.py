@@ -70,7 +70,8 @@ def test_the_live_page_shows_url_snippets_usage_and_versions(login, owner, deplo
     assert "http://testserver/v1" in html and deployed.endpoint.name in html
     for snippet in ("curl -X POST", "from openai import OpenAI", "await fetch("):
         assert snippet in html
-    assert "Requests today" in html and "Uptime (24 h)" in html and "no health probe yet" in html
+    assert "Requests today" in html and "Uptime (24 h)" in html
+    assert "no call or health check in the last 24 hours" in html
     assert f"v{deployed.run.number}" in html and "🟢 Live" in html
     assert deployed.served_model not in html  # the server's path stays private
 
