@@ -74,7 +74,8 @@ def beat() -> Process:
 
 def inference(port: int = 8100, *, host: str = "127.0.0.1") -> Process:
     """The CPU inference server deployed versions load into (transformers serve, continuous
-    batching within INFERENCE_KV_CACHE_GB; workers/serving/cpu_server.py)."""
+    batching within INFERENCE_KV_CACHE_GB; workers/serving/cpu_server.py), under a supervisor
+    that starts it again, with its models, when it dies or stops answering (supervisor.py)."""
     argv = ("-m", "workers.serving.cpu_server", "--host", host, "--port", str(port))
     return Process("inference", argv + ("--log-level", "warning"))
 

@@ -8,6 +8,9 @@ resident for the 135M bundled model on a 24 GB machine, room the training worker
 budget in GB (``INFERENCE_KV_CACHE_GB``; 0 turns continuous batching off) becomes that fraction
 of this machine's RAM.
 
+The server runs under a supervisor (``supervisor.py``), which starts it again when it dies or
+stops answering, with the models it had loaded; this process is that supervisor.
+
     python -m workers.serving.cpu_server --port 8100     (the Procfile's `inference` process)
 """
 
@@ -19,6 +22,8 @@ import os
 import shutil
 import sys
 from pathlib import Path
+
+from .supervisor import local_url, supervise
 
 DEFAULT_KV_CACHE_GB = 1.0
 # Tokens per forward step (transformers' default is 8192). Its buffers come out of the budget
@@ -93,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     args, extra = parser.parse_known_args(argv)  # the rest goes to transformers serve
     command = serve_command(args.port, host=args.host, kv_cache_gb=kv_cache_gb_from_env())
     command += extra
-    os.execv(command[0], command)
+    sys.exit(supervise(command, local_url(args.host, args.port)))
 
 
 if __name__ == "__main__":
