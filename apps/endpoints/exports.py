@@ -21,10 +21,26 @@ def filename(run, merged: bool = False) -> str:
     return f"{slugify(run.project.name) or 'model'}-v{run.number}{'-merged' if merged else ''}.zip"
 
 
+def public_id(base_model) -> str | None:
+    """The base model's public Hugging Face Hub id; None for one this server has only on disk
+    (a catalog row whose source is a folder), whose path must not travel in a download."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    if base_model.bundled:
+        return bundled.HUB_ID
+    try:
+        validate_repo_id(base_model.source)  # refuses absolute paths and "a/b/c"
+    except HFValidationError:
+        return None
+    return base_model.source
+
+
 def _describe(run) -> dict:
     return {
         "title": f"{run.project.name} v{run.number}",
-        "base": bundled.HUB_ID if run.base_model.bundled else run.base_model.source,
+        "base": run.base_model.name,
+        "base_id": public_id(run.base_model),
         "method": run.get_method_display(),
         "version": f"v{run.number}",
     }

@@ -9,6 +9,10 @@ URL when it exists), model info (/api/models/<id>), README metadata validation
 commit (/api/models/<id>/commit/<rev>). Every file is answered as a "regular"
 upload, so its bytes travel base64-encoded inside the commit; the real Hub sends
 binaries through Xet storage instead, which huggingface_hub does on its own.
+
+A public model added with add_model() is served as transformers downloads one, to
+anyone: HEAD/GET /<id>/resolve/<revision>/<file>, its info (/api/models/<id>) and
+its file list (/api/models/<id>/tree/<revision>).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ class FakeHub(LocalServer):
         self.users: dict[str, str] = {}  # write token -> user name
         # repo id -> {"private": bool, "files": {path: bytes}, "commits": [summary, ...]}
         self.models: dict[str, dict] = {}
+        self.public_models: dict[str, dict[str, bytes]] = {}  # repo id -> {path: bytes}
         hub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -48,12 +53,67 @@ class FakeHub(LocalServer):
                     return True
                 return self.headers.get("Authorization") == f"Bearer {hub.require_token}"
 
+            def _not_found(self, code: str):
+                self.send_response(404)
+                self.send_header("X-Error-Code", code)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(b"{}")
+
+            def _file(self, content: bytes | None, head: bool):
+                if content is None:
+                    return self._not_found("EntryNotFound")
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(content)))
+                self.send_header("ETag", '"' + hashlib.sha256(content).hexdigest() + '"')
+                self.send_header("X-Repo-Commit", COMMIT)
+                self.end_headers()
+                if not head:
+                    self.wfile.write(content)
+                return None
+
+            def _public_model_route(self, path: str, head: bool) -> bool:
+                """A file, the info or the file list of a model added with add_model()."""
+                api = path.startswith("/api/models/")
+                rest = path[len("/api/models/") :] if api else path.lstrip("/")
+                repo = next(
+                    (r for r in hub.public_models if rest == r or rest.startswith(r + "/")), None
+                )
+                if repo is None:
+                    return False
+                hub.requests.append(f"{self.command} {path}")
+                files = hub.public_models[repo]
+                # "", "revision/<rev>", "tree/<rev>[/<folder>]" or "resolve/<rev>/<file>"
+                kind, _, revision_and_name = rest[len(repo) :].lstrip("/").partition("/")
+                name = revision_and_name.partition("/")[2].strip("/")
+                if not api and kind == "resolve":
+                    self._file(files.get(name), head)
+                elif api and kind in ("", "revision"):
+                    self._json(200, hub._model_info(repo))
+                elif api and kind == "tree":
+                    prefix = name + "/" if name else ""
+                    found = [
+                        {"type": "file", "path": n, "size": len(c), "oid": COMMIT}
+                        for n, c in files.items()
+                        if n.startswith(prefix)
+                    ]
+                    if prefix and not found:
+                        self._not_found("EntryNotFound")
+                    else:
+                        self._json(200, found)
+                else:
+                    self._not_found("EntryNotFound")
+                return True
+
             def _handle(self, head: bool):
                 url = urlsplit(self.path)
+                path = unquote(url.path)
+                if self._public_model_route(path, head):
+                    return None
                 hub.requests.append(f"{self.command} {url.path}")
                 if not self._authorised():
                     return self._json(401, {"error": "Invalid credentials"})
-                path = unquote(url.path)
                 if path == "/api/datasets":
                     query = (parse_qs(url.query).get("search") or [""])[0].lower()
                     found = [hub._info(i, blobs=False) for i in hub.datasets if query in i.lower()]
@@ -61,31 +121,13 @@ class FakeHub(LocalServer):
                 if path.startswith("/api/datasets/"):
                     repo = path[len("/api/datasets/") :].split("/revision/")[0]
                     if repo not in hub.datasets:
-                        self.send_response(404)
-                        self.send_header("X-Error-Code", "RepoNotFound")
-                        self.send_header("Content-Length", "2")
-                        self.end_headers()
-                        self.wfile.write(b"{}")
-                        return None
+                        return self._not_found("RepoNotFound")
                     return self._json(200, hub._info(repo, blobs=True))
                 if path.startswith("/datasets/") and "/resolve/" in path:
                     repo, rest = path[len("/datasets/") :].split("/resolve/", 1)
                     filename = rest.split("/", 1)[1]
                     content = hub.datasets.get(repo, {}).get("files", {}).get(filename)
-                    if content is None:
-                        self.send_response(404)
-                        self.send_header("X-Error-Code", "EntryNotFound")
-                        self.send_header("Content-Length", "0")
-                        self.end_headers()
-                        return None
-                    self.send_response(200)
-                    self.send_header("Content-Length", str(len(content)))
-                    self.send_header("ETag", '"' + hashlib.sha256(content).hexdigest() + '"')
-                    self.send_header("X-Repo-Commit", COMMIT)
-                    self.end_headers()
-                    if not head:
-                        self.wfile.write(content)
-                    return None
+                    return self._file(content, head)
                 return self._json(404, {"error": "not found"})
 
             def _user(self) -> str | None:
@@ -208,6 +250,8 @@ class FakeHub(LocalServer):
 
             def do_GET(self):
                 path = unquote(urlsplit(self.path).path)
+                if self._public_model_route(path, head=False):
+                    return
                 if path == "/api/whoami-v2" or path.startswith("/api/models/"):
                     hub.requests.append(f"GET {path}")
                     self._model_route(path)
@@ -240,5 +284,28 @@ class FakeHub(LocalServer):
         ]
         return info
 
+    def _model_info(self, repo: str) -> dict:
+        files = self.public_models[repo]
+        return {
+            "id": repo,
+            "modelId": repo,
+            "sha": COMMIT,
+            "private": False,
+            "gated": False,
+            "disabled": False,
+            "tags": [],
+            "siblings": [{"rfilename": name, "size": len(c)} for name, c in files.items()],
+        }
+
     def add(self, repo: str, files: dict[str, bytes], **meta) -> None:
         self.datasets[repo] = {"files": files, **meta}
+
+    def add_model(self, repo: str, folder) -> None:
+        """Serve the files of a local model folder as the public model repository ``repo``."""
+        from pathlib import Path
+
+        self.public_models[repo] = {
+            path.name: path.read_bytes()
+            for path in sorted(Path(folder).iterdir())
+            if path.is_file()
+        }
