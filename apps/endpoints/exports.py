@@ -10,7 +10,7 @@ from django.conf import settings
 from django.utils.text import slugify
 
 from workers.models import bundled
-from workers.serving.export import build_zip
+from workers.serving import export
 
 
 def folder(run) -> Path:
@@ -46,19 +46,39 @@ def _describe(run) -> dict:
     }
 
 
+def _named(run, name: str, bundle_format: int | None = None) -> Path:
+    """``name`` ("adapter.zip", "merged.json") as the files of one bundle format are named: with
+    the format's number, so what an older format built is never served again but built anew.
+    Format 1 (the zips from before they were made portable) had no number."""
+    bundle_format = bundle_format or export.BUNDLE_FORMAT
+    stem, _, suffix = name.rpartition(".")
+    return folder(run) / (name if bundle_format == 1 else f"{stem}-format{bundle_format}.{suffix}")
+
+
+def _remove_older_formats(run, *names: str) -> None:
+    for bundle_format in range(1, export.BUNDLE_FORMAT):
+        for name in names:
+            _named(run, name, bundle_format).unlink(missing_ok=True)
+
+
 def adapter_zip(run) -> Path:
-    return build_zip(run.adapter_dir, folder(run) / "adapter.zip", **_describe(run))
+    path = export.build_zip(run.adapter_dir, _named(run, "adapter.zip"), **_describe(run))
+    _remove_older_formats(run, "adapter.zip")
+    return path
 
 
 def merged_zip_path(run) -> Path:
-    return folder(run) / "merged.zip"
+    return _named(run, "merged.zip")
 
 
 def merged_state(run) -> dict:
-    """{"state": none | queued | building | ready | failed, "error": sentence}."""
+    """{"state": none | queued | building | ready | failed, "error": sentence}.
+
+    The marker is named by the format too: an older build left it at "building", which would
+    otherwise hold the page on a build that never comes."""
     if merged_zip_path(run).is_file():
         return {"state": "ready"}
-    marker = folder(run) / "merged.json"
+    marker = _named(run, "merged.json")
     if marker.is_file():
         return json.loads(marker.read_text())
     return {"state": "none"}
@@ -66,7 +86,7 @@ def merged_state(run) -> dict:
 
 def set_merged_state(run, state: str, error: str = "") -> None:
     folder(run).mkdir(parents=True, exist_ok=True)
-    (folder(run) / "merged.json").write_text(json.dumps({"state": state, "error": error}))
+    _named(run, "merged.json").write_text(json.dumps({"state": state, "error": error}))
 
 
 def build_merged(run) -> Path:
@@ -76,5 +96,8 @@ def build_merged(run) -> Path:
     from workers.training.engine import resolve_model_dir
 
     base_dir = resolve_model_dir(model_source(run.base_model))
+    # The merged folder is the same in every format (the portable files are made while zipping).
     merged = package_merged(base_dir, run.adapter_dir, folder(run) / "merged-model")
-    return build_zip(merged, merged_zip_path(run), **_describe(run))
+    path = export.build_zip(merged, merged_zip_path(run), **_describe(run))
+    _remove_older_formats(run, "merged.zip", "merged.json")  # a merged zip is the model's size
+    return path

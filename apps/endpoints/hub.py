@@ -2,7 +2,9 @@
 
 `push(hub_push)` runs in a task: it creates the repository if needed (or updates it) and commits
 the adapter (or the merged model), the tokenizer, requirements.txt, inference_example.py and a
-model card generated from the run and its evaluation, in one commit.
+model card generated from the run and its evaluation, in one commit. The files are the download's
+(`workers.serving.export.portable_files`): they name the base model by its public Hub id and
+hold nothing of this server.
 """
 
 from __future__ import annotations
@@ -14,8 +16,7 @@ from django.utils.text import slugify
 from apps.evaluations.models import EvalStatus
 from apps.evaluations.summary import verdict
 from vibeflow_site import hf
-from workers.models import bundled
-from workers.serving.export import EXAMPLE, REQUIREMENTS
+from workers.serving.export import EXAMPLE, REQUIREMENTS, portable_files
 
 from . import exports
 
@@ -27,10 +28,6 @@ OFFLINE = (
 
 class HubPushError(Exception):
     """A push that could not be done, said in a sentence for the page."""
-
-
-def base_id(run) -> str:
-    return bundled.HUB_ID if run.base_model.bundled else run.base_model.source
 
 
 def default_repo_id(run, hub_username: str) -> str:
@@ -82,9 +79,11 @@ def model_card(run, merged: bool) -> str:
     how it scored, every figure read off the run and its evaluation."""
     from huggingface_hub import ModelCardData
 
-    base = base_id(run)
+    base_id = exports.public_id(run.base_model)
+    # Linked on the Hub when public; a base from this server's disk is named, never its path.
+    base = f"[{base_id}](https://huggingface.co/{base_id})" if base_id else run.base_model.name
     data = ModelCardData(
-        base_model=base,
+        base_model=base_id,  # None leaves it out of the metadata
         library_name="transformers" if merged else "peft",
         pipeline_tag="text-generation",
         tags=["vibeflow", run.method, "text-generation"] + ([] if merged else ["lora"]),
@@ -98,11 +97,17 @@ def model_card(run, merged: bool) -> str:
         f"# {run.project.name} v{run.number}",
         "",
         (
-            f"[{base}](https://huggingface.co/{base}) "
+            f"{base} "
             + ("with a " if merged else "+ a ")
             + f"{run.get_method_display()} adapter"
             + (" merged into it" if merged else "")
             + ", fine-tuned with VibeFlow."
+            + (
+                ""
+                if base_id
+                else " The base model has no public Hugging Face Hub id: it came from the disk"
+                " of the VibeFlow server that trained this version."
+            )
         ),
         "",
         "## Training",
@@ -125,7 +130,15 @@ def model_card(run, merged: bool) -> str:
     evaluation = run.evaluations.filter(status=EvalStatus.SUCCEEDED).first()
     if evaluation:
         lines += _evaluation_section(evaluation)
-    example = "merged" if merged else "adapter"
+    if merged:
+        use = "loads the merged model from this folder."
+    elif base_id:
+        use = f"loads the adapter from this folder and puts it on {base_id} with peft."
+    else:
+        use = (
+            "loads the adapter from this folder and puts it on the base model with peft: set "
+            "`BASE_MODEL` in it to a folder with that model first."
+        )
     lines += [
         "",
         "## Use it",
@@ -135,9 +148,7 @@ def model_card(run, merged: bool) -> str:
         'python inference_example.py "your question"',
         "```",
         "",
-        f"`inference_example.py` loads the {example} from this folder"
-        + ("" if merged else f" and puts it on {base} with peft")
-        + ".",
+        f"`inference_example.py` {use}",
         "",
     ]
     return "\n".join(lines)
@@ -189,6 +200,7 @@ def push(hub_push, token: str, *, on_stage=lambda stage: None) -> tuple[str, str
 
     run = hub_push.run
     folder = _files(run, hub_push.merged)
+    base_id = exports.public_id(run.base_model)
     if not hf.hub_reachable():
         raise HubPushError(OFFLINE)
     api = hf.api(token)
@@ -198,14 +210,12 @@ def push(hub_push, token: str, *, on_stage=lambda stage: None) -> tuple[str, str
             hub_push.repo_id, repo_type="model", private=hub_push.private, exist_ok=True
         )
         operations = [
-            CommitOperationAdd(path_in_repo=path.name, path_or_fileobj=str(path))
-            for path in sorted(folder.iterdir())
-            if path.is_file() and not path.name.startswith(".") and path.name != "README.md"
+            CommitOperationAdd(name, content) for name, content in portable_files(folder, base_id)
         ]
         operations += [
             CommitOperationAdd("README.md", model_card(run, hub_push.merged).encode()),
             CommitOperationAdd("requirements.txt", REQUIREMENTS.encode()),
-            CommitOperationAdd("inference_example.py", EXAMPLE.format(base=base_id(run)).encode()),
+            CommitOperationAdd("inference_example.py", EXAMPLE.format(base=base_id or "").encode()),
         ]
         on_stage(f"Uploading {len(operations)} files")
         commit = api.create_commit(

@@ -3,6 +3,7 @@ that speaks its wire format (tests/fakes/hf_hub.py), the user's token stored enc
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 
@@ -11,12 +12,14 @@ from django.urls import reverse
 from django.utils.text import slugify
 
 from apps.accounts.models import HubToken
+from apps.endpoints import exports
 from apps.endpoints import hub as hub_module
 from apps.endpoints.models import HubPush, PushStatus
 from apps.endpoints.services import queue_hub_push
 from apps.endpoints.tasks import push_to_hub
 from apps.evaluations.models import EvalStatus, Evaluation
 from tests.e2e.conftest import wait_for
+from tests.endpoints.test_portable_bundle import TINY_ID, _set_base, _this_machines_paths
 from tests.fakes.hf_hub import FakeHub
 
 GOOD = "hf_alice_write_token_0123456789"
@@ -37,6 +40,20 @@ def _repo(run) -> str:
 def _push(client, run, **data):
     payload = {"repo_id": _repo(run), "private": "on", "merged": "adapter", "token": GOOD} | data
     return client.post(reverse("run_hub_push", args=[run.pk]), payload)
+
+
+def _pushed_files(hub, run, owner, merged: bool = False) -> dict[str, bytes]:
+    HubToken.store(owner, GOOD, "alice")
+    push = queue_hub_push(run, owner, {"repo_id": _repo(run), "private": True, "merged": merged})
+    assert push_to_hub(str(push.pk)) == "succeeded", HubPush.objects.get(pk=push.pk).error
+    return hub.models[_repo(run)]["files"]
+
+
+def _assert_nothing_of_this_machine(files: dict[str, bytes], run, tiny_model_dir) -> None:
+    assert "training_args.bin" not in files  # the trainer's pickle holds this server's paths
+    for name, data in files.items():
+        for path in _this_machines_paths(run, tiny_model_dir):
+            assert path.encode() not in data, f"{name} holds {path}"
 
 
 def _closed_port_url() -> str:
@@ -76,7 +93,8 @@ def test_push_creates_the_repo_with_the_adapter_and_a_model_card(
     assert {"requirements.txt", "inference_example.py"} <= set(repo["files"])
     card = repo["files"]["README.md"].decode()
     assert card.startswith("---\n") and "library_name: peft" in card
-    assert f"base_model: {trained_run.base_model.source}" in card
+    # The tiny model's catalog row is a folder on this machine: no public id, and no path.
+    assert "base_model:" not in card and "has no public Hugging Face Hub id" in card
     assert f"{trained_run.dataset_version.train_count} training" in card
     assert repo["commits"] == [f"VibeFlow: {trained_run.project.name} v1"]
     assert push.repo_url == f"{hub.url}/{_repo(trained_run)}"
@@ -226,3 +244,43 @@ def test_the_model_card_carries_the_evaluation(trained_run, owner):
     card = hub_module.model_card(trained_run, merged=False)
     assert "Quality score 74/100" in card and "(+43 against the base model)" in card
     assert "| Token F1 | 0.210 | 0.640 |" in card
+
+
+@pytest.mark.django_db
+def test_the_commit_names_the_base_by_its_hub_id(hub, trained_run, owner, tiny_model_dir):
+    _set_base(trained_run, source=TINY_ID)
+    files = _pushed_files(hub, trained_run, owner)
+    assert json.loads(files["adapter_config.json"])["base_model_name_or_path"] == TINY_ID
+    assert f'BASE_MODEL = "{TINY_ID}"' in files["inference_example.py"].decode()
+    card = files["README.md"].decode()
+    assert f"base_model: {TINY_ID}" in card and f"puts it on {TINY_ID} with peft" in card
+    # The tokenizer as transformers 4.56 reads it too (the download's files, not the raw folder).
+    assert json.loads(files["tokenizer_config.json"])["tokenizer_class"] != "TokenizersBackend"
+    _assert_nothing_of_this_machine(files, trained_run, tiny_model_dir)
+
+
+@pytest.mark.django_db
+def test_a_base_from_this_servers_disk_is_named_never_its_path(
+    hub, trained_run, owner, tiny_model_dir
+):
+    assert Path(trained_run.base_model.source).is_absolute()
+    files = _pushed_files(hub, trained_run, owner)
+    assert json.loads(files["adapter_config.json"])["base_model_name_or_path"] is None
+    assert 'BASE_MODEL = ""' in files["inference_example.py"].decode()
+    card = files["README.md"].decode()
+    assert "base_model:" not in card and "has no public Hugging Face Hub id" in card
+    assert trained_run.base_model.name in card and "set `BASE_MODEL`" in card
+    _assert_nothing_of_this_machine(files, trained_run, tiny_model_dir)
+
+
+@pytest.mark.django_db
+def test_the_merged_model_is_pushed_as_transformers_4_reads_it(
+    hub, trained_run, owner, tiny_model_dir
+):
+    exports.build_merged(trained_run)
+    files = _pushed_files(hub, trained_run, owner, merged=True)
+    assert "adapter_config.json" not in files and "model.safetensors" in files
+    config = json.loads(files["config.json"])
+    assert config["rope_theta"] == config["rope_parameters"]["rope_theta"]
+    assert "library_name: transformers" in files["README.md"].decode()
+    _assert_nothing_of_this_machine(files, trained_run, tiny_model_dir)

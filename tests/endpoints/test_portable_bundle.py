@@ -36,6 +36,7 @@ from apps.catalog.models import BaseModel
 from apps.endpoints import exports
 from tests.fakes.hf_hub import FakeHub
 from workers.models import bundled
+from workers.serving import export
 
 ROOT = Path(__file__).resolve().parents[2]
 # Outside the checkout, so CI's fresh clone on the same machine finds them too.
@@ -215,6 +216,34 @@ def test_it_says_when_the_base_model_has_no_public_id(
     assert "has no public Hugging Face Hub id" in readme
     assert "training_args.bin" not in archive.namelist()  # the trainer's pickle holds our paths
     _assert_no_local_path(archive, _this_machines_paths(trained_run, tiny_model_dir))
+
+
+def test_a_zip_an_older_format_built_is_built_again(
+    login, owner, trained_run, tiny_model_dir, tmp_path, monkeypatch
+):
+    # What the code before the portable format left: a raw zip, a merged one, and the merged
+    # marker at "building" (it was never moved on once the zip was written).
+    folder = exports.folder(trained_run)
+    folder.mkdir(parents=True)
+    for name in ("adapter.zip", "merged.zip"):
+        with zipfile.ZipFile(folder / name, "w") as old:
+            old.writestr("training_args.bin", str(trained_run.adapter_dir))
+    (folder / "merged.json").write_text(json.dumps({"state": "building", "error": ""}))
+    assert exports.merged_state(trained_run) == {"state": "none"}  # offered to be prepared again
+
+    archive = _download(login(owner), trained_run, tmp_path / "bundle")
+    assert "training_args.bin" not in archive.namelist()
+    _assert_no_local_path(archive, _this_machines_paths(trained_run, tiny_model_dir))
+    assert not (folder / "adapter.zip").exists()
+    exports.build_merged(trained_run)
+    assert exports.merged_state(trained_run) == {"state": "ready"}
+    assert not (folder / "merged.zip").exists() and not (folder / "merged.json").exists()
+
+    # The next format replaces this one's the same way.
+    current = exports.adapter_zip(trained_run)
+    monkeypatch.setattr(export, "BUNDLE_FORMAT", export.BUNDLE_FORMAT + 1)
+    assert exports.adapter_zip(trained_run) != current and not current.exists()
+    assert exports.merged_state(trained_run) == {"state": "none"}
 
 
 @pytest.mark.parametrize("which", ["newest", "oldest"])

@@ -119,6 +119,12 @@ CONVERT_MERGED = (
     "Convert this folder with llama.cpp's `convert_hf_to_gguf.py . --outfile model.gguf`"
 )
 
+# What build_zip writes, as a number: raise it when that changes. apps/endpoints/exports.py puts it
+# in the zips' names, so a zip an older format built is built again rather than served. Format 1
+# held the files as this server saved them (transformers 5's tokenizer and model configs, the
+# trained-from folder in adapter_config.json, training_args.bin); 2 is `portable_files`.
+BUNDLE_FORMAT = 2
+
 # peft writes a README.md of its own (ours replaces it); the trainer pickles its arguments,
 # this server's paths among them, into training_args.bin, which nothing that runs a model reads.
 LEFT_OUT = {"README.md", "training_args.bin"}
