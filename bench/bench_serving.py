@@ -12,10 +12,14 @@ the gateway. Then:
 2. gateway overhead: max_tokens=1 requests, alternating straight to the server and through the
    gateway, p50 of each and the difference (target: under 5 ms);
 3. through the gateway at concurrency 1, 8 and 32: requests/s, completion tokens/s, p50/p95
-   latency, and the tokens/s ratio to the baseline (target at 8 and above: above 1).
+   latency, and the tokens/s ratio to the baseline (target at 8 and above: above 1);
+4. the error paths: the server's 500 relayed as a 502, and a call refused at admission;
+5. two teams: team B's p50 alone, then while team A floods the server with odd and huge
+   calls (tests/endpoints/flood.py), and the ratio (target: at most 2x).
 
     .venv/bin/python bench/bench_serving.py [--tokens 32] [--overhead-requests 40]
         [--kv-cache-gb 1.0]   (continuous batching's cache; 0: off)
+        [--flood-callers 16] [--flood-calls 8]
 """
 
 from __future__ import annotations
@@ -165,6 +169,8 @@ class NullServer:
                 "usage": {"prompt_tokens": 10, "completion_tokens": 1, "total_tokens": 11},
             }
         ).encode()
+        # A prompt saying "fail" gets the server's 500 (the gateway's 502 path).
+        failing_body = json.dumps({"error": "Internal Server Error"}).encode()
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -174,12 +180,14 @@ class NullServer:
                 pass
 
             def do_POST(self):
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                self.send_response(200)
+                request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                failing = "fail" in json.dumps(request.get("messages"))
+                self.send_response(500 if failing else 200)
+                answer = failing_body if failing else body
                 self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
-                self.wfile.write(body)
+                self.wfile.write(answer)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -190,18 +198,19 @@ class NullServer:
         self.server.shutdown()
 
 
-def overhead(direct, gateway, auth, served, name, n) -> tuple[float, float]:
+def overhead(direct, gateway, auth, served, name, n, say="Hi", expect=200) -> tuple[float, float]:
     """p50 straight to the server and through the gateway, one kept-alive connection each,
-    alternating so drift hits both."""
+    alternating so drift hits both. ``say="fail"``: the null server's 500, the gateway's 502."""
 
     def timed(client, url, headers, model):
         t0 = time.perf_counter()
         response = client.post(
             url,
-            json={"model": model, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 1},
+            json={"model": model, "messages": [{"role": "user", "content": say}], "max_tokens": 1},
             headers=headers,
         )
-        response.raise_for_status()
+        wanted = 500 if (expect != 200 and url == direct) else expect
+        assert response.status_code == wanted, (response.status_code, response.text[:200])
         return (time.perf_counter() - t0) * 1000
 
     d, g = [], []
@@ -215,6 +224,77 @@ def overhead(direct, gateway, auth, served, name, n) -> tuple[float, float]:
     return statistics.median(d), statistics.median(g)
 
 
+def refusal_p50(gateway, auth, name, n) -> float:
+    """A call refused at admission (an unknown parameter): the gateway alone."""
+    times = []
+    body = {"model": name, "messages": [{"role": "user", "content": "Hi"}], "nope": 1}
+    with httpx.Client(timeout=60) as client:
+        for _ in range(n + 4):
+            t0 = time.perf_counter()
+            response = client.post(gateway, json=body, headers=auth)
+            assert response.status_code == 400, response.text[:200]
+            times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times[4:])
+
+
+def flood_ratio(args, project, run, served, server_url, user, log) -> None:
+    """Team B's p50 alone, then while team A floods the same server with odd and huge calls,
+    through a web process with the product's default limits (the load test above raised them)."""
+    from apps.accounts.models import User
+    from apps.endpoints import keys
+    from apps.projects.models import Project
+    from apps.training.models import TrainingRun
+    from tests.endpoints.flood import Flood, p50, team_b_calls
+    from tests.endpoints.test_fair_sharing import serve_bundled
+
+    other = User.objects.create_user(f"bench-b-{time.time_ns()}@example.invalid", None)
+    try:
+        project_b = Project.objects.create(
+            team=other.memberships.get().team, name="bench B", created_by=other
+        )
+        run_b = TrainingRun.objects.create(
+            project=project_b,
+            number=1,
+            base_model=run.base_model,
+            hardware=run.hardware,
+            dataset_version=run.dataset_version,
+            status="succeeded",
+            adapter_dir=run.adapter_dir,
+        )
+        a = serve_bundled(project, run, server_url, served, "flood-a")
+        b = serve_bundled(project_b, run_b, server_url, served, "flood-b")
+        _, key_a = keys.create_key(project, user)
+        _, key_b = keys.create_key(project_b, other)
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        web = subprocess.Popen(
+            [sys.executable, "-m", "vibeflow_site.processes", "web", "--port", str(port)],
+            cwd=ROOT,
+            env={**os.environ, "LOG_LEVEL": "WARNING"},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_http(url + "/healthz", process=web)
+            team_b_calls(url, key_b, b.name, 2)  # warm
+            alone = team_b_calls(url, key_b, b.name, args.flood_calls)
+            with Flood(url, key_a, a.name, callers=args.flood_callers, timeout=60) as flood:
+                time.sleep(3)  # the flood under way
+                flooded = team_b_calls(url, key_b, b.name, args.flood_calls)
+            ok = sum(r["status"] == 200 for r in flooded)
+            print(
+                f"two teams: B alone p50 {p50(alone) * 1000:.0f} ms; B while A floods with "
+                f"{args.flood_callers} callers p50 {p50(flooded) * 1000:.0f} ms -> "
+                f"{p50(flooded) / p50(alone):.2f}x (target <= 2x); B ok {ok}/{len(flooded)}; "
+                f"A got {dict(sorted(flood.statuses.items(), key=str))}"
+            )
+        finally:
+            web.terminate()
+            web.wait(15)
+    finally:
+        other.delete()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tokens", type=int, default=32)
@@ -226,6 +306,8 @@ def main() -> None:
     )
     parser.add_argument("--overhead-requests", type=int, default=40)
     parser.add_argument("--only-overhead", action="store_true")
+    parser.add_argument("--flood-callers", type=int, default=16)
+    parser.add_argument("--flood-calls", type=int, default=8, help="team B's calls each time")
     parser.add_argument(
         "--server",
         choices=["daphne", "uvicorn"],
@@ -300,7 +382,17 @@ def measure(args: argparse.Namespace) -> None:
                 "vibeflow_site.asgi:application",
             ],
             cwd=ROOT,
-            env={**os.environ, "LOG_LEVEL": "WARNING", "DB_POOL": "1"},  # as the run command
+            # As the run command, with the per-key and per-server limits on calls in flight
+            # raised: this part measures batching (32 callers, one key); the two-team part
+            # below runs with the product's defaults.
+            env={
+                **os.environ,
+                "LOG_LEVEL": "WARNING",
+                "DB_POOL": "1",
+                "GATEWAY_MAX_IN_FLIGHT_PER_KEY": "64",
+                "GATEWAY_MAX_IN_FLIGHT_PER_TEAM": "64",
+                "INFERENCE_SERVER_SLOTS": "64",
+            },
             stdout=log,
             stderr=subprocess.STDOUT,
         ),
@@ -372,11 +464,30 @@ def measure(args: argparse.Namespace) -> None:
                 name,
                 args.overhead_requests,
             )
+            print(
+                f"gateway overhead (instant upstream): direct p50 {d:.1f} ms, gateway p50 "
+                f"{g:.1f} ms -> {g - d:.1f} ms added (target < 5 ms), ratio {g / d:.2f}x"
+            )
+            d, g = overhead(
+                f"{null.url}/v1/chat/completions",
+                gateway,
+                auth,
+                served,
+                name,
+                args.overhead_requests,
+                say="fail",
+                expect=502,
+            )
+            print(
+                f"error path (upstream 500 -> 502): direct p50 {d:.1f} ms, gateway p50 {g:.1f} ms "
+                f"-> {g - d:.1f} ms added, ratio {g / d:.2f}x"
+            )
+            refused = refusal_p50(gateway, auth, name, args.overhead_requests)
+            print(
+                f"error path (400 at admission, nothing sent upstream): gateway p50 {refused:.1f} ms"
+                f" ({refused / d:.2f}x the direct success p50 above)"
+            )
             Deployment.objects.filter(pk=deployment.pk).update(server_url=server_url)
-        print(
-            f"gateway overhead (instant upstream): direct p50 {d:.1f} ms, gateway p50 {g:.1f} ms "
-            f"-> {g - d:.1f} ms added (target < 5 ms)"
-        )
         d, g = overhead(direct, gateway, auth, served, name, args.overhead_requests)
         print(
             f"max_tokens=1 on the model, concurrency 1: server p50 {d:.1f} ms, gateway p50 "
@@ -384,6 +495,8 @@ def measure(args: argparse.Namespace) -> None:
         )
         if args.only_overhead:
             return
+
+        flood_ratio(args, project, run, served, server_url, user, log)
 
         for concurrency, n in ((1, 8), (8, 16), (32, 32)):
             s = load(gateway, auth, name, concurrency, n, args.tokens)

@@ -392,6 +392,24 @@ GATEWAY_TIMEOUT_S = envint("GATEWAY_TIMEOUT_S", 30)
 GATEWAY_MAX_BODY_BYTES = envint("GATEWAY_MAX_BODY_BYTES", 1024 * 1024)
 GATEWAY_MAX_TOKENS = envint("GATEWAY_MAX_TOKENS", 4096)
 GATEWAY_DEFAULT_MAX_TOKENS = envint("GATEWAY_DEFAULT_MAX_TOKENS", 256)
+# What one call may ask of a server every team shares (OpenAI allows n up to 128 and 2,048
+# messages; one such call held the CPU server for minutes).
+GATEWAY_MAX_N = envint("GATEWAY_MAX_N", 4)
+GATEWAY_MAX_MESSAGES = envint("GATEWAY_MAX_MESSAGES", 256)
+# Calls in flight at once: per key, per team, and per inference server before it is shared
+# out fairly between the teams calling it (apps/endpoints/gateway/inflight.py).
+GATEWAY_MAX_IN_FLIGHT_PER_KEY = envint("GATEWAY_MAX_IN_FLIGHT_PER_KEY", 8)
+GATEWAY_MAX_IN_FLIGHT_PER_TEAM = envint("GATEWAY_MAX_IN_FLIGHT_PER_TEAM", 16)
+INFERENCE_SERVER_SLOTS = envint(
+    "INFERENCE_SERVER_SLOTS", 4 if INFERENCE_BACKEND == "transformers" else 64
+)
+# The CPU server's cache budget (workers/serving/cpu_server.py reads the same variable): the
+# gateway refuses a call whose prompt and answer could not fit a share of it.
+INFERENCE_KV_CACHE_GB = envfloat("INFERENCE_KV_CACHE_GB", 1.0)
+# How long a call over its team's fair share waits for a place before its 429.
+GATEWAY_QUEUE_WAIT_S = envfloat("GATEWAY_QUEUE_WAIT_S", 10.0)
+# /v1/models and /v1/feedback are counted apart from generation, with this many per minute.
+GATEWAY_METADATA_RPM = envint("GATEWAY_METADATA_RPM", 600)
 # Request log rows written by a background thread of each web process (off the request path).
 GATEWAY_LOG_IN_BACKGROUND = envbool("GATEWAY_LOG_IN_BACKGROUND", True)
 # Spec "API Keys": free 100 requests/min per key, pro 1,000 (plans arrive with billing).

@@ -37,8 +37,9 @@ async def _close(client) -> None:
     await client.aclose()
 
 
-async def _client():
-    # redis.asyncio clients belong to the event loop that made them (tests make one per request).
+async def client():
+    """This event loop's Redis client (the cache database), shared by the gateway's counters.
+    redis.asyncio clients belong to the loop that made them (tests make one per request)."""
     return await loop_local("ratelimit-redis", _new_client, _close)
 
 
@@ -64,6 +65,18 @@ class Count:
     version: bytes  # b"" when Redis has none (then nothing is served from the cache)
     retry_after: int
 
+    def headers(self, rpm: int, tpm: int) -> dict[str, str]:
+        """OpenAI's x-ratelimit-* headers for this window: limits, what is left, when it resets."""
+        reset = f"{self.retry_after}s"
+        return {
+            "x-ratelimit-limit-requests": str(rpm),
+            "x-ratelimit-remaining-requests": str(max(0, rpm - self.requests)),
+            "x-ratelimit-reset-requests": reset,
+            "x-ratelimit-limit-tokens": str(tpm),
+            "x-ratelimit-remaining-tokens": str(max(0, tpm - self.tokens)),
+            "x-ratelimit-reset-tokens": reset,
+        }
+
     def verdict(self, rpm: int, tpm: int) -> Verdict:
         if self.requests > rpm:
             return Verdict(False, "requests", rpm, self.retry_after)
@@ -78,7 +91,7 @@ async def count(subject, now: float | None = None) -> Count:
     now = time.time() if now is None else now
     window = int(now // WINDOW_S)
     retry_after = max(1, math.ceil((window + 1) * WINDOW_S - now))
-    requests, tokens, version = await (await _client()).eval(
+    requests, tokens, version = await (await client()).eval(
         _COUNT, 3, *_keys(subject, window), VERSION_KEY, WINDOW_S + 1
     )
     return Count(requests, tokens, version, retry_after)
@@ -93,7 +106,7 @@ async def add_tokens(key_id, tokens: int, now: float | None = None) -> None:
         return
     now = time.time() if now is None else now
     _, token_key = _keys(key_id, int(now // WINDOW_S))
-    async with (await _client()).pipeline(transaction=False) as pipe:
+    async with (await client()).pipeline(transaction=False) as pipe:
         pipe.incrby(token_key, tokens)
         pipe.expire(token_key, WINDOW_S + 1)
         await pipe.execute()

@@ -35,7 +35,9 @@ def inference_server():
         process = subprocess.Popen(
             server.command(),
             cwd=ROOT,
-            env=server.environment(os.environ),
+            # Every test deploys a version of its own: let idle ones go after 30 s, or the
+            # suite's loaded models (a process each) outgrow the machine's memory.
+            env=server.environment(os.environ) | {"INFERENCE_MODEL_TIMEOUT_S": "30"},
             stdout=log,
             stderr=subprocess.STDOUT,
         )

@@ -243,9 +243,12 @@ def test_spec_route_refuses_unknown_fields_and_bad_limits(client, deployed, api_
         400,
         "invalid_value",
     )
-    assert_error(
-        post(client, "/v1/complete", {"prompt": "hi", "bogus": 1}, api_key), 400, "invalid_value"
+    error = assert_error(
+        post(client, "/v1/complete", {"prompt": "hi", "bogus": 1}, api_key),
+        400,
+        "unknown_parameter",
     )
+    assert error["param"] == "bogus"
 
 
 def test_wrong_method_and_unknown_route(client, deployed, api_key):
@@ -358,11 +361,14 @@ def test_feedback_is_recorded_on_this_projects_requests_only(
 
 def test_stream_options_that_is_not_an_object(client, deployed, api_key):
     body = chat(deployed, stream=True, stream_options="yes")
-    response = post(client, "/v1/chat/completions", body, api_key)
-    assert response.status_code in (200, 400)  # never a 500
+    assert_error(post(client, "/v1/chat/completions", body, api_key), 400, "invalid_value")
 
 
-def test_routes_without_an_endpoint_have_the_default_limits(client, deployed, api_key, settings):
-    settings.ENDPOINT_DEFAULT_RPM = 2
+def test_routes_without_an_endpoint_have_a_quota_of_their_own(client, deployed, api_key, settings):
+    settings.GATEWAY_METADATA_RPM = 2
+    deployed.endpoint.rate_limit_rpm = 1
+    deployed.endpoint.save()
     codes = [client.get("/v1/models", **bearer(api_key)).status_code for _ in range(3)]
     assert codes == [200, 200, 429]
+    # Listing models spent none of the generation quota (one call a minute here).
+    assert post(client, "/v1/chat/completions", chat(deployed), api_key).status_code == 200

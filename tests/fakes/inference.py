@@ -29,7 +29,9 @@ def _chunk(text: str) -> bytes:
 class MisbehavingServer(LocalServer):
     """``"model": "slow"`` streams a word every 0.1 s for 60 s; ``"dies"`` sends two and drops
     the connection; ``"huge-line"`` sends one, then a 2 MB line with no newline (past any
-    client's line limit). ``finished`` counts slow streams that ran to their end."""
+    client's line limit); ``"error-500"`` answers 500 with internal words, ``"error-first"`` a
+    200 stream whose first event is an error (a server whose batching loop died).
+    ``finished`` counts slow streams that ran to their end."""
 
     def __init__(self):
         self.finished = 0
@@ -41,8 +43,22 @@ class MisbehavingServer(LocalServer):
             def log_message(self, *args):
                 pass
 
+            def _answer(self, status, payload, raw=None):
+                data = raw if raw is not None else json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "text/event-stream" if raw else "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                if body["model"] == "error-500":
+                    return self._answer(500, {"error": f"secret-internal at {fake.url}"})
+                if body["model"] == "error-first":
+                    return self._answer(
+                        200, None, b'data: {"error": "cb_worker_dead secret-internal"}\n\n'
+                    )
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Transfer-Encoding", "chunked")

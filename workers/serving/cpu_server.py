@@ -32,6 +32,18 @@ MAX_BATCH_TOKENS = 1024
 MODEL_TIMEOUT_S = 3600  # an idle model is unloaded after an hour
 
 
+def model_timeout_from_env() -> int:
+    """Seconds an idle model stays loaded (``INFERENCE_MODEL_TIMEOUT_S``): each loaded model is
+    a process of its own (about 1.3 GB for the bundled one with its cache), so a machine that
+    loads many versions, like the test suite, lets them go sooner."""
+    raw = os.environ.get("INFERENCE_MODEL_TIMEOUT_S", "").strip()
+    if not raw:
+        return MODEL_TIMEOUT_S
+    if not raw.isdigit() or int(raw) < 1:
+        raise SystemExit(f"INFERENCE_MODEL_TIMEOUT_S must be a number of seconds, not {raw!r}")
+    return int(raw)
+
+
 def total_memory_bytes() -> int:
     return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
@@ -86,7 +98,7 @@ def serve_command(
         "--device",
         "cpu",
         "--model-timeout",
-        str(MODEL_TIMEOUT_S),
+        str(model_timeout_from_env()),
         *batching_flags(kv_cache_gb, total_bytes or total_memory_bytes()),
     ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import random
@@ -22,7 +23,7 @@ from apps.billing.metering import record_request
 from .. import ratelimit
 from ..keys import hash_key, key_state
 from ..models import ApiKey, Deployment, Endpoint, EndpointStatus, RequestLog
-from . import directory, upstream
+from . import directory, inflight, upstream
 from .errors import ApiError, budget_exceeded, invalid_key, missing_key, not_ready, unknown_model
 
 log = logging.getLogger("vibeflow.gateway")
@@ -65,6 +66,8 @@ class Call:
     live: list = field(default_factory=list)  # the endpoint's deployments taking traffic
     subject: str = ""  # what the rate limit counts: the key's hash, or the console's user
     finished_at: float | None = None  # when the answer was ready (latency excludes the log write)
+    limit_headers: dict = field(default_factory=dict)  # x-ratelimit-* of this call's window
+    places: inflight.Places | None = None  # its places in flight (released at its last byte)
 
     def fail(self, error: ApiError) -> ApiError:
         self.status, self.error_code = error.status, error.code
@@ -79,6 +82,19 @@ class Call:
     def cost(self) -> Decimal:
         return cost_of(self.tokens_in + self.tokens_out)
 
+    def headers(self) -> dict[str, str]:
+        """What every answer to this call carries: its id (also the log row's) and its limits."""
+        return {"x-request-id": str(self.id), **self.limit_headers}
+
+    def label(self, response):
+        for name, value in self.headers().items():
+            response[name] = value
+        return response
+
+    async def release(self) -> None:
+        if self.places is not None:
+            await asyncio.shield(self.places.release())
+
 
 def presented_key_hash(request) -> str | None:
     scheme, _, raw = request.headers.get("Authorization", "").partition(" ")
@@ -87,6 +103,7 @@ def presented_key_hash(request) -> str | None:
 
 
 def _enforce(call: Call, counted, rpm: int, tpm: int) -> None:
+    call.limit_headers = counted.headers(rpm, tpm)
     verdict = counted.verdict(rpm, tpm)
     if not verdict.allowed:
         what = "requests" if verdict.reason == "requests" else "tokens"
@@ -103,11 +120,21 @@ def _enforce(call: Call, counted, rpm: int, tpm: int) -> None:
 
 
 async def admit(
-    request, call: Call, name, *, console=None, want_endpoint=True, default_limits=False
+    request,
+    call: Call,
+    name,
+    *,
+    console=None,
+    want_endpoint=True,
+    default_limits=False,
+    bad_body: ApiError | None = None,
 ):
     """Count the request, check the key (or take the console's project and user), find the
     endpoint called by name, and apply its limits. One Redis round trip; the database only when
-    the directory changed since this process last looked (``directory``)."""
+    the directory changed since this process last looked (``directory``).
+
+    ``bad_body``: the body failed its checks (answered once the key has been checked, as
+    OpenAI does); the endpoint it names, if any, still gives the answer its limit headers."""
     key_hash = None
     if console is None:
         key_hash = presented_key_hash(request)
@@ -116,7 +143,10 @@ async def admit(
         call.subject = key_hash
     else:
         call.subject = f"console:{console[1]}"
-    counted = await ratelimit.count(call.subject)
+    # Listing models and sending feedback have a quota of their own: a client that lists the
+    # models before each call must not spend its generation quota doing so.
+    counted = await ratelimit.count(f"{call.subject}:meta" if default_limits else call.subject)
+    want_endpoint = want_endpoint and (bad_body is None or isinstance(name, str))
     entry = await directory.lookup(
         key_hash, console[0] if console else None, name, want_endpoint, counted.version
     )
@@ -127,18 +157,23 @@ async def admit(
     else:
         call.project_id = console[0]
     if not want_endpoint:
-        if default_limits:  # routes that name no endpoint: the default per-key limits
-            _enforce(call, counted, settings.ENDPOINT_DEFAULT_RPM, settings.ENDPOINT_DEFAULT_TPM)
+        if default_limits:  # routes that name no endpoint: their own per-key limit
+            _enforce(call, counted, settings.GATEWAY_METADATA_RPM, settings.ENDPOINT_DEFAULT_TPM)
+        if bad_body is not None:
+            raise call.fail(bad_body)
         return None
     endpoint = entry.endpoint
     if endpoint is None:
-        raise call.fail(unknown_model(name or "(none)"))
+        raise call.fail(bad_body or unknown_model(name or "(none)"))
     call.endpoint, call.live = endpoint, list(entry.live)
+    rpm = min(endpoint.rate_limit_rpm, entry.plan_rpm or endpoint.rate_limit_rpm)
+    call.limit_headers = counted.headers(rpm, endpoint.tokens_per_minute)
+    if bad_body is not None:
+        raise call.fail(bad_body)
     if endpoint.status == EndpointStatus.STOPPED:
         raise call.fail(not_ready(endpoint.name, "the endpoint is stopped; start it on its page."))
     if entry.spending_stopped:
         raise call.fail(budget_exceeded())
-    rpm = min(endpoint.rate_limit_rpm, entry.plan_rpm or endpoint.rate_limit_rpm)
     _enforce(call, counted, rpm, endpoint.tokens_per_minute)
     return endpoint
 
@@ -156,22 +191,29 @@ def route(call: Call) -> Deployment:
 
 
 def _upstream_error(call: Call, status: int, text: str) -> ApiError:
-    try:
-        detail = json.loads(text)
-        detail = detail.get("error") or detail.get("detail") or detail
-        if isinstance(detail, dict):
-            detail = detail.get("message") or detail
-    except ValueError:
-        detail = text
-    detail = str(detail)[:300]
+    """The server's failure, in our words: its own message, addresses and request ids go to
+    the log (with this call's id), never to the caller."""
+    log.warning(
+        "inference server error",
+        extra={"request_id": str(call.id), "upstream_status": status, "detail": text[:500]},
+    )
     if status >= 500:
         return call.fail(
             ApiError(
-                502, f"The model's server failed: {detail}", "upstream_error", type="server_error"
+                502,
+                "The model's server failed while answering; the request was not completed. "
+                f"Try again; if it keeps failing, quote request id {call.id}.",
+                "upstream_error",
+                type="server_error",
             )
         )
     return call.fail(
-        ApiError(400, f"The model's server refused the request: {detail}", "upstream_rejected")
+        ApiError(
+            400,
+            "The model's server could not process this request. Check the parameters "
+            f"against the API documentation; request id {call.id}.",
+            "upstream_rejected",
+        )
     )
 
 
@@ -225,9 +267,25 @@ async def post_json(call: Call, path: str, body: dict, timeout: float) -> dict:
     return answer
 
 
+async def post_many(call: Call, path: str, bodies: list[dict], timeout: float) -> list[dict]:
+    """One request per body, at once (``n`` on a server that answers one choice at a time);
+    the first failure cancels the rest, whose connections close so the server stops them."""
+    if len(bodies) == 1:
+        return [await post_json(call, path, bodies[0], timeout)]
+    tasks = [asyncio.ensure_future(post_json(call, path, body, timeout)) for body in bodies]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
 async def open_stream(call: Call, path: str, body: dict, timeout: float):
-    """Send a streamed request and return aiohttp's response, its body unread; errors before
-    the first byte become ordinary error answers."""
+    """Send a streamed request; return aiohttp's response and its first event, the rest
+    unread. Errors before the caller's first byte (the first event included: a server whose
+    batching loop died answers 200, then an error event) become ordinary error answers."""
     deployment = call.deployment
     # Ask for the usage chunk whatever the caller asked: it is what the log and the bill count.
     body = upstream_body(body, deployment) | {
@@ -252,7 +310,31 @@ async def open_stream(call: Call, path: str, body: dict, timeout: float):
         finally:
             response.release()
         raise _upstream_error(call, response.status, text)
-    return response
+    try:
+        first = await _first_event(response)
+    except upstream.TRANSPORT_ERRORS as exc:
+        response.close()
+        raise _transport_error(call, exc, timeout) from None
+    except (asyncio.CancelledError, GeneratorExit):
+        response.close()
+        raise
+    try:
+        chunk = json.loads(first) if first else None
+    except ValueError:
+        chunk = None
+    if not isinstance(chunk, dict) or "error" in chunk:
+        response.close()
+        raise _upstream_error(call, 500, first or "the stream ended before its first event")
+    return response, chunk
+
+
+async def _first_event(response) -> str | None:
+    async for raw in response.content:
+        line = raw.decode()
+        if line.startswith("data:"):
+            data = line[5:].strip()
+            return None if data == "[DONE]" else data
+    return None
 
 
 def finish(call: Call) -> None:

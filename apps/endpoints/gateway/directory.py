@@ -74,7 +74,9 @@ def _fetch(key_hash, project_id, name, want_endpoint) -> Entry:
     if endpoint is None:
         return Entry(key, None, live)
     live = tuple(
-        Deployment.objects.filter(endpoint=endpoint, status=DeploymentStatus.READY, weight__gt=0)
+        Deployment.objects.filter(
+            endpoint=endpoint, status=DeploymentStatus.READY, weight__gt=0
+        ).select_related("run")  # the run: where its tokenizer is (tokens.py)
     )
     account = account_for(endpoint.project.team_id)
     return Entry(

@@ -15,7 +15,7 @@ from django.http import JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from ..models import DeploymentStatus, Endpoint, EndpointStatus, RequestLog
-from . import schemas, upstream
+from . import inflight, parameters, schemas, tokens, upstream
 from .calls import (
     Call,
     LoggedJsonResponse,
@@ -25,6 +25,7 @@ from .calls import (
     money,
     open_stream,
     post_json,
+    post_many,
     route,
 )
 from .errors import ApiError, unknown_model
@@ -38,7 +39,9 @@ OPENAI_ROUTES = {
 
 
 def _method_not_allowed(allowed: str) -> JsonResponse:
-    response = ApiError(405, f"Use {allowed} on this route.", "method_not_allowed").response()
+    response = Call("unknown").label(
+        ApiError(405, f"Use {allowed} on this route.", "method_not_allowed").response()
+    )
     response["Allow"] = allowed
     return response
 
@@ -78,22 +81,33 @@ def _closing(call: Call, error: ApiError) -> JsonResponse:
     """The error answer; logged (after sending) when a project can be billed for it."""
     call.fail(error)
     if call.key is None and not call.from_console:
-        log.info("gateway refused", extra={"status": error.status, "code": error.code})
-        return error.response()
+        log.info(
+            "gateway refused",
+            extra={"status": error.status, "code": error.code, "request_id": str(call.id)},
+        )
+        return call.label(error.response())
     response = LoggedJsonResponse(error.body(), call, status=error.status)
     for name, value in error.headers.items():
         response[name] = value
-    return response
+    return call.label(response)
 
 
 def _parse(request, call: Call, schema):
     """The parsed body, or the error to answer once the key has been checked (a caller with a
     bad key hears about the key first, as with OpenAI)."""
+    payload = None
     try:
         payload = _read_json(request, call)
         return payload, schemas.parse(schema, payload), None
     except ApiError as error:
-        return None, None, error
+        return payload, None, error
+
+
+def _named(payload, parsed):
+    """The model the body names, even when the body failed its checks (for its limits)."""
+    if parsed is not None:
+        return parsed.model
+    return payload.get("model") if isinstance(payload, dict) else None
 
 
 def _sse(payload: dict) -> str:
@@ -103,7 +117,7 @@ def _sse(payload: dict) -> str:
 class RelayedStream(StreamingHttpResponse):
     """A relayed stream that also cleans up when it never started: a caller gone before the
     first byte leaves the events generator unrun, so its `finally` cannot release the server's
-    stream or write the log row."""
+    stream, the call's places or write the log row."""
 
     def __init__(self, events, call: Call, response):
         super().__init__(events, content_type="text/event-stream")
@@ -111,6 +125,7 @@ class RelayedStream(StreamingHttpResponse):
 
     async def _drop_upstream(self):
         self.upstream.close()  # on the loop that owns its connection
+        await self.call.release()
 
     def close(self):
         try:
@@ -123,14 +138,41 @@ class RelayedStream(StreamingHttpResponse):
             super().close()
 
 
-def relay(call: Call, response, public_id: str, wants_usage: bool):
-    """The server's SSE lines, with our model name and id, a closing [DONE], and the log row."""
+def _stream_failed(call: Call, code: str, message: str) -> str:
+    """The event that ends a stream that failed after its first byte. The caller has had a 200,
+    so the log row says 200 with the error's code: what the caller saw."""
+    call.error_code = code
+    error = ApiError(502, message, code, type="server_error")
+    return _sse(error.body())
+
+
+def relay(call: Call, response, first: dict, public_id: str, wants_usage: bool):
+    """The server's SSE events, with our model name and id, a closing [DONE], and the log row."""
     public_model = call.endpoint.name
+
+    def ours(chunk: dict) -> str | None:
+        """The chunk as the caller gets it (None: not for the caller), counting what it says."""
+        nonlocal pieces
+        chunk["model"], chunk["id"] = public_model, public_id
+        if any((c.get("delta") or {}).get("content") for c in chunk.get("choices") or []):
+            pieces += 1
+        usage = chunk.get("usage")
+        if usage:
+            call.count(usage)
+            if not wants_usage:
+                if not chunk.get("choices"):
+                    return None
+                chunk.pop("usage")
+        return _sse(chunk)
+
+    pieces = 0  # content chunks: about a token each, counted if no usage chunk arrives
 
     async def events():
         streamed.started = True
-        pieces = 0  # content chunks: about a token each, counted if no usage chunk arrives
         try:
+            event = ours(first)
+            if event:
+                yield event
             async for raw in response.content:  # aiohttp's reader yields whole lines
                 line = raw.decode()
                 if not line.startswith("data:"):
@@ -140,39 +182,28 @@ def relay(call: Call, response, public_id: str, wants_usage: bool):
                     break
                 chunk = json.loads(data)
                 if "error" in chunk:  # the server failed after it started answering
-                    error = call.fail(
-                        ApiError(
-                            502,
-                            f"The model's server failed: {chunk['error']}",
-                            "upstream_error",
-                            type="server_error",
-                        )
+                    log.warning(
+                        "inference server failed mid-stream",
+                        extra={"request_id": str(call.id), "detail": str(chunk["error"])[:500]},
                     )
-                    yield _sse(error.body())
+                    yield _stream_failed(
+                        call,
+                        "upstream_error",
+                        f"The model's server failed mid-answer; request id {call.id}.",
+                    )
                     break
-                chunk["model"], chunk["id"] = public_model, public_id
-                if any((c.get("delta") or {}).get("content") for c in chunk.get("choices") or []):
-                    pieces += 1
-                usage = chunk.get("usage")
-                if usage:
-                    call.count(usage)
-                    if not wants_usage:
-                        if not chunk.get("choices"):
-                            continue
-                        chunk.pop("usage")
-                yield _sse(chunk)
+                event = ours(chunk)
+                if event:
+                    yield event
             yield "data: [DONE]\n\n"
         except upstream.TRANSPORT_ERRORS as exc:
-            status = 504 if upstream.timed_out(exc) else 502
-            error = call.fail(
-                ApiError(
-                    status,
-                    "The model's server stopped answering mid-stream.",
-                    "timeout" if status == 504 else "upstream_error",
-                    type="server_error",
-                )
+            timed_out = upstream.timed_out(exc)
+            yield _stream_failed(
+                call,
+                "timeout" if timed_out else "upstream_error",
+                "The model's server stopped answering mid-stream"
+                + (f" (no token within {call.endpoint.timeout_s:g} s)." if timed_out else "."),
             )
-            yield _sse(error.body())
             yield "data: [DONE]\n\n"
         except (asyncio.CancelledError, GeneratorExit):
             call.status, call.error_code = 499, "client_closed_request"
@@ -180,6 +211,7 @@ def relay(call: Call, response, public_id: str, wants_usage: bool):
             raise
         finally:
             response.release()  # back to the pool when read to the end, else closed
+            await call.release()
             if not call.tokens_out:
                 call.tokens_out = pieces  # cut before the usage chunk: bill what was sent
             call.finished_at = time.monotonic()
@@ -192,8 +224,46 @@ def relay(call: Call, response, public_id: str, wants_usage: bool):
     streamed = RelayedStream(events(), call, response)
     streamed["Cache-Control"] = "no-cache"
     streamed["X-Accel-Buffering"] = "no"
-    streamed["X-Request-Id"] = str(call.id)
-    return streamed
+    return call.label(streamed)
+
+
+def _busy(call: Call, refused: inflight.Refused) -> ApiError:
+    if refused.scope == "server":
+        message = (
+            "The model's server is busy with other teams' calls, and this team already has "
+            f"{refused.held} in flight there, its fair share while it is busy. Try again in 1 s."
+        )
+    else:
+        whose = "this key" if refused.scope == "key" else "this key's team"
+        message = (
+            f"Too many calls in flight: {whose} has {refused.held} still running, and the limit "
+            f"is {refused.limit} at once. Wait for one to finish; try again in 1 s."
+        )
+    return call.fail(
+        ApiError(
+            429,
+            message,
+            "concurrency_limit_exceeded",
+            type="rate_limit_error",
+            headers={"Retry-After": "1"},
+        )
+    )
+
+
+async def _take_places(call: Call, endpoint, weight: int) -> None:
+    """The call's places in flight (inflight.py), or a 429."""
+    team = str(endpoint.project.team_id)
+    subject = call.subject
+    places = await inflight.reserve(str(call.id), subject, team, weight, endpoint.timeout_s)
+    if isinstance(places, inflight.Refused):
+        raise _busy(call, places)
+    call.places = places
+    wait = min(endpoint.timeout_s, settings.GATEWAY_QUEUE_WAIT_S)
+    refused = await inflight.enter(
+        places, call.deployment.server_url, team, weight, endpoint.timeout_s, wait
+    )
+    if refused is not None:
+        raise _busy(call, refused)
 
 
 async def proxy(call: Call, request, kind: str, *, console: tuple | None = None):
@@ -203,32 +273,31 @@ async def proxy(call: Call, request, kind: str, *, console: tuple | None = None)
     try:
         payload, parsed, bad_body = _parse(request, call, schema)
         endpoint = await admit(
-            request,
-            call,
-            parsed.model if parsed else None,
-            console=console,
-            want_endpoint=bad_body is None,
+            request, call, _named(payload, parsed), console=console, bad_body=bad_body
         )
-        if bad_body:
-            raise bad_body
-        route(call)
-        body = dict(payload)
-        if body.get("max_tokens") is None and body.get("max_completion_tokens") is None:
-            body["max_tokens"] = settings.GATEWAY_DEFAULT_MAX_TOKENS
+        deployment = route(call)
+        plan = parameters.plan(kind, parsed, payload, deployment.backend)
+        await tokens.check(kind, plan.bodies[0], plan.texts, deployment)
+        await _take_places(call, endpoint, len(plan.bodies))
         public_id = id_prefix + call.id.hex
         if parsed.stream:
             call.streamed = True
             options = payload.get("stream_options")
             wants_usage = isinstance(options, dict) and bool(options.get("include_usage"))
-            upstream = await open_stream(call, path, body, endpoint.timeout_s)
-            return relay(call, upstream, public_id, wants_usage)
-        answer = await post_json(call, path, body, endpoint.timeout_s)
+            upstream, first = await open_stream(call, path, plan.bodies[0], endpoint.timeout_s)
+            return relay(call, upstream, first, public_id, wants_usage)
+        answers = await post_many(call, path, plan.bodies, endpoint.timeout_s)
+        answer = parameters.merge(kind, answers, plan.copies) if len(answers) > 1 else answers[0]
+        call.count(answer.get("usage"))
     except ApiError as error:
+        await call.release()
         return _closing(call, error)
+    except BaseException:
+        await call.release()
+        raise
+    await call.release()
     answer["model"], answer["id"] = endpoint.name, public_id
-    response = LoggedJsonResponse(answer, call)
-    response["X-Request-Id"] = str(call.id)
-    return response
+    return call.label(LoggedJsonResponse(answer, call))
 
 
 @csrf_exempt
@@ -252,32 +321,41 @@ async def complete(request):
         return _method_not_allowed("POST")
     call = Call("complete")
     try:
-        _, parsed, bad_body = _parse(request, call, schemas.CompleteRequest)
-        endpoint = await admit(
-            request, call, parsed.model if parsed else None, want_endpoint=bad_body is None
-        )
-        if bad_body:
-            raise bad_body
-        route(call)
+        payload, parsed, bad_body = _parse(request, call, schemas.CompleteRequest)
+        endpoint = await admit(request, call, _named(payload, parsed), bad_body=bad_body)
+        deployment = route(call)
         body = {
+            "model": endpoint.name,
             "messages": [{"role": "user", "content": parsed.prompt}],
             "max_tokens": parsed.max_tokens,
         }
         if parsed.temperature is not None:
             body["temperature"] = parsed.temperature
-        answer = await post_json(call, "/v1/chat/completions", body, endpoint.timeout_s)
+        # The same admission as the OpenAI routes: tokens counted, places in flight.
+        chat = schemas.parse(schemas.ChatCompletionRequest, body)
+        plan = parameters.plan("chat", chat, body, deployment.backend)
+        await tokens.check("chat", plan.bodies[0], plan.texts, deployment)
+        await _take_places(call, endpoint, 1)
+        answer = await post_json(call, "/v1/chat/completions", plan.bodies[0], endpoint.timeout_s)
     except ApiError as error:
+        await call.release()
         return _closing(call, error)
+    except BaseException:
+        await call.release()
+        raise
+    await call.release()
     choice = (answer.get("choices") or [{}])[0]
-    return LoggedJsonResponse(
-        {
-            "id": f"req_{call.id.hex}",
-            "model": endpoint.name,
-            "completion": (choice.get("message") or {}).get("content") or "",
-            "tokens_used": call.tokens_in + call.tokens_out,
-            "cost": money(call.cost),
-        },
-        call,
+    return call.label(
+        LoggedJsonResponse(
+            {
+                "id": f"req_{call.id.hex}",
+                "model": endpoint.name,
+                "completion": (choice.get("message") or {}).get("content") or "",
+                "tokens_used": call.tokens_in + call.tokens_out,
+                "cost": money(call.cost),
+            },
+            call,
+        )
     )
 
 
@@ -312,13 +390,15 @@ async def models(request, name=None):
         await admit(request, call, None, want_endpoint=False, default_limits=True)
         live = await _live_endpoints(call.project_id)
         if name is None:
-            return JsonResponse({"object": "list", "data": [_model_object(e) for e in live]})
+            return call.label(
+                JsonResponse({"object": "list", "data": [_model_object(e) for e in live]})
+            )
         found = [e for e in live if e.name == name]
         if not found:
             raise call.fail(unknown_model(name))
     except ApiError as error:
         return _closing(call, error)
-    return JsonResponse(_model_object(found[0]))
+    return call.label(JsonResponse(_model_object(found[0])))
 
 
 def _request_id(public_id: str) -> str:
@@ -356,8 +436,10 @@ async def feedback(request):
             )
     except ApiError as error:
         return _closing(call, error)
-    return JsonResponse({"id": parsed.id, "score": parsed.score, "recorded": True})
+    return call.label(JsonResponse({"id": parsed.id, "score": parsed.score, "recorded": True}))
 
 
 async def not_found(request, rest=""):
-    return ApiError(404, f"Unknown API route: {request.path}", "unknown_route").response()
+    return Call("unknown").label(
+        ApiError(404, f"Unknown API route: {request.path}", "unknown_route").response()
+    )

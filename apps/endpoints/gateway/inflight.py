@@ -1,0 +1,168 @@
+"""Calls in flight, bounded per key and per team, and shared out fairly at each inference server.
+
+A team could once send as many long calls as it liked to the server every team shares, and
+every other team waited behind them. Now a call holds a place from admission to its last byte:
+
+1. ``reserve``: the key's and the team's places (``GATEWAY_MAX_IN_FLIGHT_PER_KEY`` / ``_TEAM``);
+   over either is a 429 with ``Retry-After`` at once.
+2. ``enter``: a place at the server. Up to ``INFERENCE_SERVER_SLOTS`` calls run there freely;
+   past that, a team gets its fair share of the slots (slots / teams calling), and a team with
+   nothing in flight always gets in. A call over its team's share waits, checking again every
+   ``POLL_S``, until a place frees or its wait is over (then a 429 that says the server is busy).
+   So one team's flood leaves each other team a place, and the flooding team waits for its own.
+
+Places live in Redis sorted sets (member = call, score = when the place lapses), so every web
+process sees the same counts, and a process that dies mid-call frees its places when they lapse.
+Each check is one Lua script: atomic across processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from .. import ratelimit
+
+POLL_S = 0.05
+# A place lapses this long after the call's timeout (a stream may run past its per-read
+# timeout; a crashed process's places must not be held for ever).
+LAPSE_MARGIN_S = 300
+
+# KEYS: key set, team set. ARGV: now ms, lapse ms, member, weight, key cap, team cap.
+_RESERVE = """
+local function held(set, now)
+  redis.call('ZREMRANGEBYSCORE', set, '-inf', now)
+  local total = 0
+  for _, member in ipairs(redis.call('ZRANGE', set, 0, -1)) do
+    total = total + tonumber(string.match(member, '|(%d+)$'))
+  end
+  return total
+end
+local now, weight = tonumber(ARGV[1]), tonumber(ARGV[4])
+local key_n = held(KEYS[1], now)
+if key_n + weight > tonumber(ARGV[5]) then return {0, 'key', key_n} end
+local team_n = held(KEYS[2], now)
+if team_n + weight > tonumber(ARGV[6]) then return {0, 'team', team_n} end
+for i = 1, 2 do
+  redis.call('ZADD', KEYS[i], ARGV[2], ARGV[3])
+  redis.call('PEXPIRE', KEYS[i], tonumber(ARGV[2]) - now)
+end
+return {1, '', 0}
+"""
+
+# KEYS: server set. ARGV: now ms, lapse ms, member ("team|call|weight"), team, weight, slots.
+_ENTER = """
+local now, team, weight, slots = tonumber(ARGV[1]), ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local total, mine, teams, count = 0, 0, {}, 0
+for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local t, w = string.match(member, '^(.-)|.*|(%d+)$')
+  w = tonumber(w)
+  total = total + w
+  if teams[t] == nil then teams[t] = true; count = count + 1 end
+  if t == team then mine = mine + w end
+end
+if total + weight > slots and mine > 0 then
+  if teams[team] == nil then count = count + 1 end
+  local share = math.max(1, math.floor(slots / count))
+  if mine + weight > share then return {0, mine, share} end
+end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) - now)
+return {1, mine, 0}
+"""
+
+
+@dataclass
+class Refused:
+    scope: str  # "key", "team" or "server"
+    held: int
+    limit: int
+
+
+@dataclass
+class Places:
+    """The places one call holds; ``release`` gives them back (idempotent)."""
+
+    key_set: str
+    team_set: str
+    server_set: str | None
+    member: str
+    server_member: str = ""
+    released: bool = False
+
+    async def release(self) -> None:
+        if self.released:
+            return
+        self.released = True
+        client = await ratelimit.client()
+        async with client.pipeline(transaction=False) as pipe:
+            pipe.zrem(self.key_set, self.member)
+            pipe.zrem(self.team_set, self.member)
+            if self.server_member:
+                pipe.zrem(self.server_set, self.server_member)
+            await pipe.execute()
+
+
+def _ms(seconds: float) -> int:
+    return int(seconds * 1000)
+
+
+async def reserve(call_id: str, key: str, team: str, weight: int, timeout_s: float):
+    """The key's and team's places, or ``Refused``."""
+    client = await ratelimit.client()
+    now = time.time()
+    places = Places(f"fl:key:{key}", f"fl:team:{team}", None, f"{call_id}|{weight}")
+    ok, scope, held = await client.eval(
+        _RESERVE,
+        2,
+        places.key_set,
+        places.team_set,
+        _ms(now),
+        _ms(now + timeout_s + LAPSE_MARGIN_S),
+        places.member,
+        weight,
+        settings.GATEWAY_MAX_IN_FLIGHT_PER_KEY,
+        settings.GATEWAY_MAX_IN_FLIGHT_PER_TEAM,
+    )
+    if not ok:
+        scope = scope.decode() if isinstance(scope, bytes) else scope
+        limit = (
+            settings.GATEWAY_MAX_IN_FLIGHT_PER_KEY
+            if scope == "key"
+            else settings.GATEWAY_MAX_IN_FLIGHT_PER_TEAM
+        )
+        return Refused(scope, int(held), limit)
+    return places
+
+
+async def enter(places: Places, server: str, team: str, weight: int, timeout_s: float, wait_s):
+    """A place at ``server``, waiting up to ``wait_s`` for the team's fair share; None when
+    admitted, else ``Refused`` (the places already held stay held: the caller releases)."""
+    client = await ratelimit.client()
+    places.server_set = f"fl:server:{server}"
+    call = places.member.split("|")[0]
+    places.server_member = f"{team}|{call}|{weight}"
+    deadline = time.monotonic() + wait_s
+    while True:
+        now = time.time()
+        ok, held, share = await client.eval(
+            _ENTER,
+            1,
+            places.server_set,
+            _ms(now),
+            _ms(now + timeout_s + LAPSE_MARGIN_S),
+            places.server_member,
+            team,
+            weight,
+            settings.INFERENCE_SERVER_SLOTS,
+        )
+        if ok:
+            return None
+        if time.monotonic() + POLL_S > deadline:
+            places.server_member = ""
+            return Refused("server", int(held), int(share))
+        await asyncio.sleep(POLL_S)
