@@ -306,6 +306,7 @@ def main() -> None:
     )
     parser.add_argument("--overhead-requests", type=int, default=40)
     parser.add_argument("--only-overhead", action="store_true")
+    parser.add_argument("--skip-load", action="store_true", help="leave out the c=1/8/32 part")
     parser.add_argument("--flood-callers", type=int, default=16)
     parser.add_argument("--flood-calls", type=int, default=8, help="team B's calls each time")
     parser.add_argument(
@@ -498,7 +499,7 @@ def measure(args: argparse.Namespace) -> None:
 
         flood_ratio(args, project, run, served, server_url, user, log)
 
-        for concurrency, n in ((1, 8), (8, 16), (32, 32)):
+        for concurrency, n in () if args.skip_load else ((1, 8), (8, 16), (32, 32)):
             s = load(gateway, auth, name, concurrency, n, args.tokens)
             print(
                 f"gateway c={concurrency:<2} ({n} requests): {s['rps']:.2f} req/s, {s['tps']:.1f} tok/s, "

@@ -300,9 +300,6 @@ def command_test(pytest_args: list[str]) -> int:
         # The converted bundled model is reused across test runs and with ./vibeflow run.
         env.setdefault("VIBEFLOW_MODEL_CACHE", str(ROOT / "var" / "models"))
         env.setdefault("PYTHONUNBUFFERED", "1")
-        # Each version the suite deploys is a process of the inference server with a cache of
-        # its own: 1 GB each (the product's default) ran a 24 GB machine out of memory.
-        env.setdefault("INFERENCE_KV_CACHE_GB", "0.25")
         command = [PYTHON, "-m", "pytest", *pytest_args]
         log("running: " + " ".join(command[2:]))
         return subprocess.run(command, env=env, cwd=ROOT).returncode

@@ -406,6 +406,9 @@ INFERENCE_SERVER_SLOTS = envint(
 # The CPU server's cache budget (workers/serving/cpu_server.py reads the same variable): the
 # gateway refuses a call whose prompt and answer could not fit a share of it.
 INFERENCE_KV_CACHE_GB = envfloat("INFERENCE_KV_CACHE_GB", 1.0)
+# The most tokens (prompt and answer) one call may hold at the CPU server, whatever the model's
+# context: a longer call slowed every other team's calls several times over on two cores.
+INFERENCE_MAX_CALL_TOKENS = envint("INFERENCE_MAX_CALL_TOKENS", 1024)
 # How long a call over its team's fair share waits for a place before its 429.
 GATEWAY_QUEUE_WAIT_S = envfloat("GATEWAY_QUEUE_WAIT_S", 10.0)
 # /v1/models and /v1/feedback are counted apart from generation, with this many per minute.

@@ -205,7 +205,9 @@ def endpoint_health(endpoint, now: datetime | None = None) -> Health:
         return Health()
     now = now or timezone.now()
     calls = list(
-        RequestLog.objects.filter(endpoint=endpoint, created_at__gte=now - RECENT)
+        RequestLog.objects.filter(
+            endpoint=endpoint, created_at__gte=now - RECENT, created_at__lte=now
+        )
         .filter(FAILED_CALL | ANSWERED_CALL)
         .exclude(error_code=_NOT_A_SERVER_ANSWER)
         .order_by("-created_at")
@@ -217,7 +219,9 @@ def endpoint_health(endpoint, now: datetime | None = None) -> Health:
     calls_down = len(failures) >= DOWN_AFTER_FAILURES and 2 * len(failures) > len(calls)
 
     probe = (
-        HealthCheck.objects.filter(endpoint=endpoint, created_at__gte=now - RECENT)
+        HealthCheck.objects.filter(
+            endpoint=endpoint, created_at__gte=now - RECENT, created_at__lte=now
+        )
         .order_by("-created_at")
         .first()
     )
@@ -236,10 +240,11 @@ def _outage_start(endpoint, now: datetime, recent_failures: list[datetime]) -> d
     """The first failure (a call or a probe) after the last sign of life (an answered call or a
     passing probe) within the day; when answers and failures interleave, so that no failure
     follows the last answer, the first of the recent failures."""
-    calls = RequestLog.objects.filter(endpoint=endpoint, created_at__gte=now - LOOKBACK).exclude(
+    window = {"created_at__gte": now - LOOKBACK, "created_at__lte": now}
+    calls = RequestLog.objects.filter(endpoint=endpoint, **window).exclude(
         error_code=_NOT_A_SERVER_ANSWER
     )
-    probes = HealthCheck.objects.filter(endpoint=endpoint, created_at__gte=now - LOOKBACK)
+    probes = HealthCheck.objects.filter(endpoint=endpoint, **window)
     newest = [_newest(calls.filter(ANSWERED_CALL)), _newest(probes.filter(ok=True))]
     last_alive = max((at for at in newest if at is not None), default=None)
     if last_alive is not None:

@@ -23,13 +23,20 @@ LONG_TEXT = " ".join(
 
 
 def odd_and_huge(name: str) -> list[dict]:
-    """What team A sends, in turn: calls the server would take long over, and calls that used
-    to jam it (now refused at the gateway)."""
+    """What team A sends, in turn: the heaviest calls the gateway admits on a CPU server (a
+    long prompt, a long answer, four choices), and calls that used to jam the server and are
+    now refused at the gateway."""
     user = [{"role": "user", "content": "Summarise this."}]
     return [
+        {
+            "model": name,
+            "messages": [{"role": "user", "content": LONG_TEXT[:2800]}],
+            "max_tokens": 300,
+        },
+        {"model": name, "messages": user, "max_tokens": 980},
+        {"model": name, "messages": user, "max_tokens": 128, "n": 4},
         {"model": name, "messages": [{"role": "user", "content": LONG_TEXT}], "max_tokens": 256},
         {"model": name, "messages": user, "max_tokens": 4000},
-        {"model": name, "messages": user, "max_tokens": 128, "n": 4},
         {"model": name, "messages": user * 1000, "max_tokens": 64},
         {"model": name, "messages": user, "n": 50},
         {"model": name, "messages": user, "stop": [f"s{i}" for i in range(5000)]},
@@ -61,13 +68,18 @@ class Flood:
         headers = {"Authorization": f"Bearer {self.key}"}
         with httpx.Client(timeout=self.timeout) as client:
             while not self._stop.is_set():
+                pause = 0.0
                 try:
-                    status = client.post(
+                    response = client.post(
                         f"{self.url}/v1/chat/completions", json=next(bodies), headers=headers
-                    ).status_code
+                    )
+                    status = response.status_code
+                    # As OpenAI's clients do: wait what Retry-After says before calling again.
+                    pause = float(response.headers.get("Retry-After", 0)) if status == 429 else 0
                 except httpx.HTTPError as exc:
                     status = type(exc).__name__
                 self.statuses[status] += 1
+                self._stop.wait(pause)
 
     def __enter__(self):
         for index in range(self.callers):

@@ -20,8 +20,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from apps.endpoints.models import Endpoint
-from tests.e2e.conftest import OUTPUT, ROOT, _free_port
+from apps.endpoints import monitoring
+from apps.endpoints.models import Endpoint, RequestLog
+from tests.e2e.conftest import OUTPUT, ROOT, _free_port, wait_for
 from vibeflow_site import processes
 from workers.serving import load_model
 
@@ -181,6 +182,22 @@ def test_a_killed_server_is_restarted_and_no_call_hangs(
     refused = [c.ended - c.started for c in calls if c.started > killed and c.status == 502]
     assert refused and max(refused) < 5, refused
     assert supervised.restarts()[0].endswith(f"(pid {server}): it exited with code -9")
+
+    # The endpoint's page told the truth meanwhile: as of the outage's last failed call, it was
+    # not answering, since a moment after the kill.
+    endpoint = Endpoint.objects.get(pk=deployed.endpoint_id)
+    last_failure = wait_for(
+        lambda: (
+            RequestLog.objects.filter(endpoint=endpoint, status_code=502)
+            .order_by("-created_at")
+            .first()
+        ),
+        30,
+        "the outage's log rows",
+    )
+    health = monitoring.endpoint_health(endpoint, now=last_failure.created_at)
+    assert health.down and health.failed >= 2, health
+    assert "calls failed" in health.why
 
 
 async def _calls_across_a_kill(url: str, supervised: Supervised, body: dict, raw: str):

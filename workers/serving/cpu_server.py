@@ -27,8 +27,10 @@ from .supervisor import local_url, supervise
 
 DEFAULT_KV_CACHE_GB = 1.0
 # Tokens per forward step (transformers' default is 8192). Its buffers come out of the budget
-# before the cache does; 1024 still takes 32 callers' prompts in two steps on CPU.
-MAX_BATCH_TOKENS = 1024
+# before the cache does. 256 keeps each step short, so a long prompt is read in small chunks
+# between the other callers' tokens (chunked prefill); 32 callers' short prompts still take a
+# few steps.
+MAX_BATCH_TOKENS = 256
 MODEL_TIMEOUT_S = 3600  # an idle model is unloaded after an hour
 
 

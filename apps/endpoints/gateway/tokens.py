@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -26,6 +27,8 @@ log = logging.getLogger("vibeflow.gateway")
 INLINE_CHARS = 8_000
 # Bytes per cached number: the CPU server keeps its cache in the model's float32.
 CACHE_BYTES_PER_VALUE = 4
+# Tokens (prompt and answer) one place at a server stands for.
+PLACE_TOKENS = 1024
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,10 @@ class ModelLimits:
             # A share of the cache for each call the server runs at once, and one more for a
             # team admitted past the slots (inflight.py), so a full server can still take it.
             limits.append(int(budget / per_token / (settings.INFERENCE_SERVER_SLOTS + 1)))
+        if backend != "vllm":
+            # On two CPU cores one call of a few thousand tokens slowed every other team's calls
+            # several times over (its prefill and its attention share each forward step).
+            limits.append(settings.INFERENCE_MAX_CALL_TOKENS)
         return min(limits) if limits else None
 
 
@@ -146,6 +153,15 @@ def _count(limits: ModelLimits, kind: str, body: dict, texts: list[str]) -> int:
     if kind == "chat":
         return count_chat(limits, body["messages"])
     return max((count_text(limits, text) for text in texts), default=0)
+
+
+def weight(prompt: int | None, body: dict, calls: int) -> int:
+    """The places a call takes at its server: one per request sent, and one more for each
+    ``PLACE_TOKENS`` it may hold (prompt and answer), so one long call counts as several short
+    ones in the server's fair share (inflight.py)."""
+    answer = body.get("max_completion_tokens") or body.get("max_tokens") or 0
+    per_call = max(1, math.ceil(((prompt or 0) + answer) / PLACE_TOKENS))
+    return calls * per_call
 
 
 async def check(kind: str, body: dict, texts: list[str], deployment) -> int | None:

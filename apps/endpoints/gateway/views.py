@@ -277,8 +277,8 @@ async def proxy(call: Call, request, kind: str, *, console: tuple | None = None)
         )
         deployment = route(call)
         plan = parameters.plan(kind, parsed, payload, deployment.backend)
-        await tokens.check(kind, plan.bodies[0], plan.texts, deployment)
-        await _take_places(call, endpoint, len(plan.bodies))
+        prompt = await tokens.check(kind, plan.bodies[0], plan.texts, deployment)
+        await _take_places(call, endpoint, tokens.weight(prompt, plan.bodies[0], len(plan.bodies)))
         public_id = id_prefix + call.id.hex
         if parsed.stream:
             call.streamed = True
@@ -334,8 +334,8 @@ async def complete(request):
         # The same admission as the OpenAI routes: tokens counted, places in flight.
         chat = schemas.parse(schemas.ChatCompletionRequest, body)
         plan = parameters.plan("chat", chat, body, deployment.backend)
-        await tokens.check("chat", plan.bodies[0], plan.texts, deployment)
-        await _take_places(call, endpoint, 1)
+        prompt = await tokens.check("chat", plan.bodies[0], plan.texts, deployment)
+        await _take_places(call, endpoint, tokens.weight(prompt, plan.bodies[0], 1))
         answer = await post_json(call, "/v1/chat/completions", plan.bodies[0], endpoint.timeout_s)
     except ApiError as error:
         await call.release()
