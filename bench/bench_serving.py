@@ -469,6 +469,7 @@ def measure(args: argparse.Namespace) -> None:
                 f"gateway overhead (instant upstream): direct p50 {d:.1f} ms, gateway p50 "
                 f"{g:.1f} ms -> {g - d:.1f} ms added (target < 5 ms), ratio {g / d:.2f}x"
             )
+            direct_ok = d
             d, g = overhead(
                 f"{null.url}/v1/chat/completions",
                 gateway,
@@ -486,7 +487,7 @@ def measure(args: argparse.Namespace) -> None:
             refused = refusal_p50(gateway, auth, name, args.overhead_requests)
             print(
                 f"error path (400 at admission, nothing sent upstream): gateway p50 {refused:.1f} ms"
-                f" ({refused / d:.2f}x the direct success p50 above)"
+                f" ({refused / direct_ok:.2f}x the instant server's p50 above)"
             )
             Deployment.objects.filter(pk=deployment.pk).update(server_url=server_url)
         d, g = overhead(direct, gateway, auth, served, name, args.overhead_requests)
