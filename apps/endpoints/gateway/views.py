@@ -254,6 +254,10 @@ async def _take_places(call: Call, endpoint, weight: int) -> None:
     """The call's places in flight (inflight.py), or a 429."""
     team = str(endpoint.project.team_id)
     subject = call.subject
+    # One call alone may always run: its weight never exceeds what a key or team may hold.
+    weight = min(
+        weight, settings.GATEWAY_MAX_IN_FLIGHT_PER_KEY, settings.GATEWAY_MAX_IN_FLIGHT_PER_TEAM
+    )
     places = await inflight.reserve(str(call.id), subject, team, weight, endpoint.timeout_s)
     if isinstance(places, inflight.Refused):
         raise _busy(call, places)
