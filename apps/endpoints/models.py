@@ -355,6 +355,17 @@ FAILED_CALL = models.Q(status_code__gte=500) | (
 ANSWERED_CALL = models.Q(status_code__lt=400, error_code="")
 
 
+def request_log_id(text: str) -> uuid.UUID | None:
+    """A call's id as a caller quotes it: the ``x-request-id`` header, or the answer's own id
+    (``chatcmpl-…``, ``cmpl-…``, ``req_…``), which carries the same id. None: no call has it."""
+    for prefix in ("req_", "chatcmpl-", "cmpl-"):
+        text = text.removeprefix(prefix)
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        return None
+
+
 class RequestLog(models.Model):
     """One API request through the gateway (or the page's test console, with no key). Its id is
     the ``x-request-id`` callers get."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 from asgiref.sync import sync_to_async
@@ -44,6 +43,7 @@ from .models import (
     current_attempt,
     endpoint_badge,
     prefetch_badges,
+    request_log_id,
 )
 from .tasks import export_merged
 
@@ -301,7 +301,7 @@ def endpoint_logs(request, endpoint_id):
         logs = logs.filter(FAILED_CALL | Q(status_code__gte=400))
     wanted = request.GET.get("request", "").strip()
     if wanted:
-        logs = logs.filter(pk=_request_id(wanted))
+        logs = logs.filter(pk=request_log_id(wanted))
     page = Paginator(logs, LOGS_PER_PAGE).get_page(request.GET.get("page"))
     return render(
         request,
@@ -315,17 +315,6 @@ def endpoint_logs(request, endpoint_id):
             "wanted": wanted,
         },
     )
-
-
-def _request_id(text: str) -> uuid.UUID | None:
-    """A call's id as a caller quotes it: the ``x-request-id`` header, or the answer's own id
-    (``chatcmpl-…``, ``cmpl-…``, ``req_…``), which carries the same id. None: no call has it."""
-    for prefix in ("req_", "chatcmpl-", "cmpl-"):
-        text = text.removeprefix(prefix)
-    try:
-        return uuid.UUID(text)
-    except ValueError:
-        return None
 
 
 @login_required

@@ -6,7 +6,6 @@ import asyncio
 import json
 import logging
 import time
-import uuid
 
 from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
@@ -14,7 +13,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from ..models import DeploymentStatus, Endpoint, EndpointStatus, RequestLog
+from ..models import DeploymentStatus, Endpoint, EndpointStatus, RequestLog, request_log_id
 from . import inflight, parameters, schemas, tokens, upstream
 from .calls import (
     Call,
@@ -405,13 +404,6 @@ async def models(request, name=None):
     return call.label(JsonResponse(_model_object(found[0])))
 
 
-def _request_id(public_id: str) -> str:
-    for prefix in ("req_", "chatcmpl-", "cmpl-"):
-        if public_id.startswith(prefix):
-            return public_id[len(prefix) :]
-    return public_id
-
-
 @csrf_exempt
 async def feedback(request):
     """Callers rate an answer (1-5) by its id; the endpoint page shows quality per version."""
@@ -422,10 +414,7 @@ async def feedback(request):
         await admit(request, call, None, want_endpoint=False, default_limits=True)
         key = call.key
         parsed = schemas.parse(schemas.FeedbackRequest, _read_json(request, call))
-        try:
-            request_id = uuid.UUID(_request_id(parsed.id))
-        except ValueError:
-            request_id = None
+        request_id = request_log_id(parsed.id)
         updated = request_id and await RequestLog.objects.filter(
             pk=request_id, project_id=key.project_id
         ).aupdate(feedback=parsed.score)
