@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from apps.projects.consumers import ProjectConsumer
+from apps.workspace.consumers import ProjectConsumer
 from apps.training.consumers import RunConsumer
 
 # The close code our consumers use for "nothing of yours here" (an HTTP 404's twin).

@@ -57,15 +57,17 @@ INSTALLED_APPS = [
     "django_structlog",
     "allauth",
     "allauth.account",
+    # Ours, in their order (vibeflow_site/layers.py): each imports only the apps above it here.
     "apps.accounts",
-    "apps.projects",
-    "apps.datasets",
     "apps.catalog",
+    "apps.projects",
+    "apps.billing",
+    "apps.datasets",
     "apps.training",
     "apps.brainstorm",
     "apps.evaluations",
     "apps.endpoints",
-    "apps.billing",
+    "apps.workspace",
 ]
 
 MIDDLEWARE = [
@@ -182,7 +184,7 @@ CELERY_TASK_ROUTES = {
     "apps.evaluations.tasks.*": {"queue": "gpu"},
     "apps.endpoints.tasks.serve_*": {"queue": "gpu"},
     "apps.endpoints.tasks.export_*": {"queue": "gpu"},
-    "apps.projects.showcase.*": {"queue": "gpu"},
+    "apps.workspace.tasks.*": {"queue": "gpu"},
 }
 CELERY_TASK_ACKS_LATE = True
 # Beat: periodic jobs. The dev run command embeds it in its worker (-B); deploy/Procfile runs it alone.

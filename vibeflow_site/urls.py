@@ -25,6 +25,7 @@ urlpatterns = [
     path("", include("apps.brainstorm.urls")),
     path("", include("apps.endpoints.urls")),
     path("", include("apps.billing.urls")),
+    path("", include("apps.workspace.urls")),
 ]
 
 handler404 = "vibeflow_site.errors.not_found"

@@ -3,7 +3,6 @@ from django.urls import path
 from . import views
 
 urlpatterns = [
-    path("teams/<uuid:team_id>/usage/", views.usage, name="team_usage"),
     path("teams/<uuid:team_id>/usage.csv", views.usage_csv, name="team_usage_csv"),
     path("teams/<uuid:team_id>/billing/", views.billing, name="team_billing"),
     path("teams/<uuid:team_id>/billing/checkout/", views.checkout, name="billing_checkout"),

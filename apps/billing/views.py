@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from apps.accounts.access import get_team_for_user
 
-from . import budgets, dashboard, webhooks
+from . import budgets, statements, webhooks
 from .csv_cells import spreadsheet_safe
 from .metering import account_for
 from .models import Plan
@@ -44,34 +44,10 @@ class BudgetForm(forms.Form):
 
 @login_required
 @require_GET
-def usage(request, team_id):
-    team, membership = get_team_for_user(request.user, team_id)
-    month = request.GET.get("month")
-    account = account_for(team.pk)
-    figures = dashboard.usage(team.pk, month)
-    recent = dashboard.events(team.pk, figures.start, figures.end)[:50]
-    return render(
-        request,
-        "billing/usage.html",
-        {
-            "team": team,
-            "membership": membership,
-            "account": account,
-            "usage": figures,
-            "budget": budgets.budget_of(account),
-            "recent": recent,
-            "month": f"{figures.start:%Y-%m}",
-            "price_per_1k": settings.INFERENCE_PRICE_PER_1K_TOKENS,
-        },
-    )
-
-
-@login_required
-@require_GET
 def usage_csv(request, team_id):
     team, _ = get_team_for_user(request.user, team_id)
-    figures_start, figures_end = dashboard.month_bounds(request.GET.get("month"))
-    rows = dashboard.events(team.pk, figures_start, figures_end).order_by("created_at")
+    figures_start, figures_end = statements.month_bounds(request.GET.get("month"))
+    rows = statements.events(team.pk, figures_start, figures_end).order_by("created_at")
 
     class Echo:
         def write(self, value):

@@ -11,26 +11,10 @@ from django.views.decorators.http import require_POST
 from apps.projects.access import get_project_for_user
 from apps.training.services import draft_from_recommendation
 
-from . import agent
+from .conversation import converse
 from .models import Message
 
 MAX_TEXT = 2000
-HISTORY_TURNS = 20
-
-
-def converse(project, user, text: str) -> Message:
-    """Store the user's message, ask the agent with the recent history, store and return its answer."""
-    Message.objects.create(project=project, role=Message.Role.USER, text=text, author=user)
-    recent = list(project.agent_messages.order_by("-created_at", "-id")[:HISTORY_TURNS])[::-1]
-    answer = agent.reply([(m.role, m.text) for m in recent], project)
-    return Message.objects.create(
-        project=project,
-        role=Message.Role.ASSISTANT,
-        text=answer.text,
-        recommendation=answer.recommendation,
-        source=answer.source,
-        fallback_reason=answer.fallback_reason,
-    )
 
 
 def _panel(request, project, membership, error=None, status=200):

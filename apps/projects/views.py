@@ -7,16 +7,12 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
-from apps.accounts.access import current_membership, require_write, set_current_team
-from apps.brainstorm.views import converse
-from apps.endpoints.models import prefetch_badges
+from apps.accounts.access import current_membership, require_write
 
 from .access import get_project_for_user
-from .dashboard import project_figures
-from .forms import DeleteForm, ProjectForm, RenameForm, WelcomeForm
+from .forms import DeleteForm, ProjectForm, RenameForm
 from .live import broadcast_project_changed
 from .models import Project
-from .naming import name_from_goal
 
 
 def home(request):
@@ -27,37 +23,6 @@ def home(request):
     if not Project.objects.active().filter(team=membership.team).exists():
         return redirect("welcome")
     return redirect("project_list")
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def welcome(request):
-    membership = current_membership(request)
-    form = WelcomeForm(request.POST or None)
-    if request.method == "POST":
-        require_write(membership)
-        if form.is_valid():
-            goal = form.cleaned_data["use_case"]
-            existing = {
-                n.lower()
-                for n in Project.objects.filter(team=membership.team).values_list("name", flat=True)
-            }
-            project = Project.objects.create(
-                team=membership.team,
-                name=name_from_goal(goal, existing),
-                goal=goal,
-                created_by=request.user,
-            )
-            # The goal is the first message to the Brainstorm Agent, whose answer waits on the project page.
-            converse(project, request.user, goal)
-            messages.success(
-                request,
-                f"Project “{project.name}” created. The Brainstorm Agent answered in the left panel.",
-            )
-            return redirect("project_detail", project_id=project.pk)
-    return render(
-        request, "projects/welcome.html", {"form": form}, status=400 if form.errors else 200
-    )
 
 
 @login_required
@@ -93,19 +58,6 @@ def project_create(request):
                 return redirect("project_detail", project_id=project.pk)
     return render(
         request, "projects/project_create.html", {"form": form}, status=400 if form.errors else 200
-    )
-
-
-@login_required
-def project_detail(request, project_id):
-    project, membership = get_project_for_user(request.user, project_id)
-    set_current_team(request, project.team)  # the sidebar follows the project being looked at
-    prefetch_badges(project)  # one query for every endpoint's badge
-    request._vibeflow_membership = membership
-    return render(
-        request,
-        "projects/project_detail.html",
-        {"project": project, "membership": membership, "figures": project_figures(project)},
     )
 
 

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from apps.billing import dashboard
+from apps.workspace import usage as dashboard
 from apps.billing.metering import record_request
 from apps.billing.models import UsageEvent
 from apps.endpoints import keys

@@ -13,7 +13,7 @@ from apps.catalog.models import BaseModel, Hardware
 from apps.endpoints import services
 from apps.endpoints.models import Deployment, DeploymentStatus, Endpoint, EndpointStatus, when
 from apps.endpoints.tasks import _claim, _step, serve_deployment
-from apps.projects.consumers import _render_changed
+from apps.workspace.consumers import _render_changed
 from apps.training.models import RunStatus, TrainingRun
 
 pytestmark = pytest.mark.django_db

@@ -15,7 +15,8 @@ from apps.evaluations.services import queue_for_run
 from apps.evaluations.signals import evaluation_finished
 from apps.evaluations.tasks import run_evaluation
 from apps.projects.models import Project
-from apps.projects.showcase import SHOWCASE_NAME, prepare_showcase
+from apps.workspace.showcase import SHOWCASE_NAME
+from apps.workspace.tasks import prepare_showcase
 from apps.training.models import RunStatus, TrainingRun
 from tests.evaluation.conftest import trained_run  # noqa: F401, F811  (a fixture)
 from tests.training.conftest import queued_run  # noqa: F401  (a fixture)

@@ -11,12 +11,17 @@ what is already there, so the next start finishes whatever a stop interrupted.
 
 from __future__ import annotations
 
-import logging
-
-from celery import shared_task
-from django.db import transaction
-
-log = logging.getLogger(__name__)
+from apps.catalog.models import BaseModel, Hardware
+from apps.datasets.models import Dataset, DatasetVersion, VersionStatus
+from apps.datasets.samples import SAMPLES
+from apps.datasets.storage import store_path
+from apps.datasets.tasks import analyse_version
+from apps.endpoints.services import NotDeployable, deploy_run
+from apps.evaluations.models import EvalStatus
+from apps.evaluations.services import NotEvaluable, queue_for_run
+from apps.projects.models import Project
+from apps.training.models import RunStatus, TrainingRun
+from apps.training.tasks import run_training
 
 SHOWCASE_NAME = "Support Replies (finished example)"
 SHOWCASE_GOAL = (
@@ -28,27 +33,7 @@ SHOWCASE_GOAL = (
 EPOCHS = 2
 
 
-def ensure_showcase(user, team) -> bool:
-    """Create the showcase project if missing and queue whatever it still lacks. True if queued."""
-    from .models import Project
-
-    project, _ = Project.objects.get_or_create(
-        team=team,
-        name=SHOWCASE_NAME,
-        defaults={"goal": SHOWCASE_GOAL, "created_by": user, "showcase": True},
-    )
-    if project.runs.filter(deployments__isnull=False).exists():
-        return False
-    transaction.on_commit(lambda: prepare_showcase.delay(str(project.pk)))
-    return True
-
-
 def _version(project, user):
-    from apps.datasets.models import Dataset, DatasetVersion, VersionStatus
-    from apps.datasets.samples import SAMPLES
-    from apps.datasets.storage import store_path
-    from apps.datasets.tasks import analyse_version
-
     version = (
         DatasetVersion.objects.filter(dataset__project=project, status=VersionStatus.READY)
         .order_by("-created_at")
@@ -73,10 +58,6 @@ def _version(project, user):
 
 
 def _trained_run(project, user, version):
-    from apps.catalog.models import BaseModel, Hardware
-    from apps.training.models import RunStatus, TrainingRun
-    from apps.training.tasks import run_training
-
     run = project.runs.filter(status=RunStatus.SUCCEEDED).first()
     if run is not None:
         return run
@@ -104,15 +85,11 @@ def _trained_run(project, user, version):
 
 def deploy_when_evaluated(run, user) -> str:
     """Deploy the showcase's trained run once its evaluation has ended; say what it waits for."""
-    from apps.endpoints.services import NotDeployable, deploy_run
-    from apps.evaluations.models import EvalStatus
 
     if run.deployments.exists():
         return "ready"
     evaluation = run.evaluations.order_by("-created_at").first()
     if evaluation is None:  # ended before evaluations were queued by runs, or the queueing failed
-        from apps.evaluations.services import NotEvaluable, queue_for_run
-
         try:
             queue_for_run(run, user)
         except NotEvaluable as exc:
@@ -127,44 +104,8 @@ def deploy_when_evaluated(run, user) -> str:
     return "ready"
 
 
-def on_evaluation_finished(sender, evaluation, **kwargs) -> None:
-    """The showcase deploys when its run's evaluation ends, whatever happened in between."""
-    from apps.training.models import RunStatus
-
-    project = evaluation.project
-    if not project.showcase or evaluation.run is None:
-        return
-    if evaluation.run.status == RunStatus.SUCCEEDED:
-        with transaction.atomic():
-            log.info("showcase: %s", deploy_when_evaluated(evaluation.run, project.created_by))
-
-
-# A run the reaper gave up on (its worker lost again and again: the run command stopped during
-# the first minutes, several times) is tried afresh, up to this many failed runs in all; a run
-# that fails for a reason of its own would fail the same way each time.
-MAX_FAILED_RUNS = 3
-
-
-def on_run_finished(sender, run, **kwargs) -> None:
-    """The showcase starts over when its run failed, so it still completes by itself."""
-    from apps.training.models import RunStatus
-
-    project = run.project
-    if not project.showcase or run.status != RunStatus.FAILED:
-        return
-    runs = project.runs.all()
-    if runs.filter(status=RunStatus.SUCCEEDED).exists():
-        return
-    if runs.filter(status=RunStatus.FAILED).count() >= MAX_FAILED_RUNS:
-        log.warning("showcase: %s failed runs, not trying again", MAX_FAILED_RUNS)
-        return
-    prepare_showcase.delay(str(project.pk))
-
-
-@shared_task(acks_late=True)
-def prepare_showcase(project_id: str) -> str:
-    from .models import Project
-
+def prepare(project_id: str) -> str:
+    """Whatever the example still lacks, in order; says where it stands."""
     project = Project.objects.select_related("created_by").filter(pk=project_id).first()
     if project is None:
         return "gone"

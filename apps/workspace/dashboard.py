@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .models import Project
+from apps.projects.models import Project
+from apps.training.estimates import format_duration
+from apps.training.models import RunStatus
 
 
 @dataclass(frozen=True)
@@ -18,9 +20,6 @@ class Figure:
 
 
 def _training_time(project: Project) -> Figure:
-    from apps.training.estimates import format_duration
-    from apps.training.models import RunStatus
-
     runs = project.runs.filter(
         status__in=[
             RunStatus.SUCCEEDED,
@@ -42,8 +41,6 @@ def _training_time(project: Project) -> Figure:
 
 
 def _current_model(project: Project) -> Figure:
-    from apps.training.models import RunStatus
-
     run = (
         project.runs.filter(status=RunStatus.SUCCEEDED)
         .select_related("base_model")

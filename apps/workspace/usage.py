@@ -9,31 +9,17 @@ no usage event, and counting events for one figure and log rows for another once
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import TruncDay
-from django.utils import timezone
 
-from .models import UsageEvent, UsageKind
-
-
-def month_bounds(month: str | None) -> tuple[datetime, datetime]:
-    """[first day, first day of the next month) for "YYYY-MM"; this month when absent or bad."""
-    now = timezone.now()
-    try:
-        year, number = (int(part) for part in (month or "").split("-"))
-        if not 2000 <= year <= 9000:
-            raise ValueError(year)
-        start = now.replace(year=year, month=number, day=1)
-    except (ValueError, TypeError, OverflowError):
-        start = now.replace(day=1)
-    start = start.replace(hour=0, minute=0, second=0, microsecond=0)
-    days = calendar.monthrange(start.year, start.month)[1]
-    return start, start + timedelta(days=days)
+from apps.billing.models import UsageKind
+from apps.billing.statements import events, month_bounds
+from apps.endpoints.models import Deployment, RequestLog
+from apps.training.models import RunStatus, TrainingRun
 
 
 @dataclass
@@ -60,14 +46,7 @@ class Usage:
         return self.training_cost + self.evaluation_cost + self.inference_cost
 
 
-def events(team_id, start, end):
-    return UsageEvent.objects.filter(team_id=team_id, created_at__gte=start, created_at__lt=end)
-
-
 def usage(team_id, month: str | None = None) -> Usage:
-    from apps.endpoints.models import Deployment, RequestLog
-    from apps.training.models import RunStatus, TrainingRun
-
     start, end = month_bounds(month)
     result = Usage(start, end)
     rows = events(team_id, start, end)

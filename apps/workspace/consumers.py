@@ -6,10 +6,10 @@ from django.http import Http404
 from django.template.loader import render_to_string
 
 from apps.endpoints.models import prefetch_badges
+from apps.projects.access import get_project_for_user
+from apps.projects.models import Project
 
-from .access import get_project_for_user
 from .dashboard import project_figures
-from .models import Project
 
 
 @database_sync_to_async

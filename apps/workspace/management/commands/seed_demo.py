@@ -6,7 +6,7 @@ from django.db import transaction
 from apps.accounts.demo import DEMO_EMAIL, DEMO_PASSWORD
 from apps.accounts.models import Membership, User
 from apps.projects.models import Project
-from apps.projects.showcase import ensure_showcase
+from apps.workspace.demo import ensure_showcase
 
 SAMPLE_NAME = "Customer Support Bot"
 SAMPLE_GOAL = (
