@@ -1,7 +1,7 @@
 from django.urls import path, re_path
 
-from apps.workspace.consumers import ProjectConsumer
 from apps.training.consumers import RunConsumer
+from apps.workspace.consumers import ProjectConsumer
 
 # The close code our consumers use for "nothing of yours here" (an HTTP 404's twin).
 NOT_FOUND = 4404

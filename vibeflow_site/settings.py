@@ -180,6 +180,12 @@ CELERY_TASK_DEFAULT_EXCHANGE = "default"
 CELERY_TASK_DEFAULT_ROUTING_KEY = "default"
 # Training, evaluation and serving go to GPU nodes; everything else stays on the web side.
 CELERY_TASK_ROUTES = {
+    # Exact names first (Celery matches them before the patterns): starting and ending a RunPod
+    # pod and the reapers never wait behind a training run on the one-at-a-time `gpu` worker.
+    "apps.training.tasks.launch_on_runpod": {"queue": "default"},
+    "apps.training.tasks.finish_remote": {"queue": "default"},
+    "apps.training.tasks.reap_lost_runs": {"queue": "default"},
+    "apps.evaluations.tasks.reap_lost_evaluations": {"queue": "default"},
     "apps.training.tasks.*": {"queue": "gpu"},
     "apps.evaluations.tasks.*": {"queue": "gpu"},
     "apps.endpoints.tasks.serve_*": {"queue": "gpu"},
@@ -191,11 +197,11 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "reap-lost-training-runs": {
-        "task": "apps.training.recovery.reap_lost_runs",
+        "task": "apps.training.tasks.reap_lost_runs",
         "schedule": envfloat("TRAINING_REAPER_INTERVAL_S", 30.0),
     },
     "reap-lost-evaluations": {
-        "task": "apps.evaluations.recovery.reap_lost_evaluations",
+        "task": "apps.evaluations.tasks.reap_lost_evaluations",
         "schedule": envfloat("TRAINING_REAPER_INTERVAL_S", 30.0),
     },
     "check-endpoints": {
@@ -336,9 +342,9 @@ USE_TZ = True
 # from its last checkpoint, at most TRAINING_MAX_ATTEMPTS times in all.
 TRAINING_HEARTBEAT_S = envfloat("TRAINING_HEARTBEAT_S", 10.0)
 TRAINING_STALE_AFTER_S = envfloat("TRAINING_STALE_AFTER_S", 90.0)
-# Evaluation: how many test examples at most (0: all); the spec's auto-evaluation takes them all.
+# Evaluation: how many test examples at most (0: all); docs/PRODUCT.md 5.1's auto-evaluation takes them all.
 EVALUATION_MAX_EXAMPLES = envint("EVALUATION_MAX_EXAMPLES", 0)
-# How many random test examples the LLM judge scores (spec: 20).
+# How many random test examples the LLM judge scores (docs/PRODUCT.md 5.1: 20).
 EVALUATION_JUDGE_SAMPLES = envint("EVALUATION_JUDGE_SAMPLES", 20)
 # Items per standard benchmark (a seeded sample of its test data)
 EVALUATION_BENCHMARK_ITEMS = envint("EVALUATION_BENCHMARK_ITEMS", 100)
@@ -417,10 +423,10 @@ GATEWAY_QUEUE_WAIT_S = envfloat("GATEWAY_QUEUE_WAIT_S", 10.0)
 GATEWAY_METADATA_RPM = envint("GATEWAY_METADATA_RPM", 600)
 # Request log rows written by a background thread of each web process (off the request path).
 GATEWAY_LOG_IN_BACKGROUND = envbool("GATEWAY_LOG_IN_BACKGROUND", True)
-# Spec "API Keys": free 100 requests/min per key, pro 1,000 (plans arrive with billing).
+# docs/PRODUCT.md "Plans": free 100 requests/min per key, pro 1,000 (plans arrive with billing).
 ENDPOINT_DEFAULT_RPM = envint("ENDPOINT_DEFAULT_RPM", 100)
 ENDPOINT_DEFAULT_TPM = envint("ENDPOINT_DEFAULT_TPM", 100_000)
-# The spec's example answer (6.2): 45 tokens cost $0.00045, i.e. $0.01 per 1,000 tokens.
+# The example answer of docs/PRODUCT.md 6.2: 45 tokens cost $0.00045, i.e. $0.01 per 1,000 tokens.
 INFERENCE_PRICE_PER_1K_TOKENS = envstr("INFERENCE_PRICE_PER_1K_TOKENS", "0.01")
 # Grace periods offered when rotating a key, in seconds (0: the old key stops at once).
 API_KEY_ROTATION_GRACE_S = [

@@ -8,13 +8,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from celery import current_app
 from django.db import models, transaction
 from django.utils import timezone
 
-from .metering import MONEY, account_for, gpu_price_per_second
+from . import signals
+from .metering import MONEY, account_for
 from .models import BillingAccount, UsageEvent
 
 ALERT_LEVELS = (50, 80, 100)
+SEND_ALERT = "apps.billing.tasks.send_budget_alert"
 
 
 def month_start(now=None):
@@ -31,27 +34,6 @@ def spent_this_month(team_id) -> Decimal:
         total=models.Sum("cost")
     )["total"]
     return (total or Decimal(0)).quantize(MONEY)
-
-
-def running_runs(team_id):
-    from apps.training.models import RunStatus, TrainingRun
-
-    return TrainingRun.objects.filter(
-        project__team_id=team_id,
-        status__in=[RunStatus.RUNNING, RunStatus.STOPPING],
-    ).select_related("hardware", "project")
-
-
-def running_cost(team_id) -> Decimal:
-    """What runs still going have used so far: billed when they end, counted against the budget
-    now."""
-    total = Decimal(0)
-    now = timezone.now()
-    for run in running_runs(team_id):
-        if run.started_at:
-            seconds = max(0, int((now - run.started_at).total_seconds()))
-            total += gpu_price_per_second(run.hardware) * seconds
-    return total.quantize(MONEY)
 
 
 @dataclass
@@ -89,16 +71,11 @@ def budget_of(account: BillingAccount) -> Budget:
     )
 
 
-def estimated_cost(run) -> Decimal | None:
-    """The configuration page's expected cost of this run (None: no estimate; the CPU is $0)."""
-    from apps.training.configuration import quote
-
-    result = quote(
-        run.dataset_version, run.base_model, run.hardware, run.method, run.epochs, run.max_examples
-    )
-    if result.estimate is not None:
-        return Decimal(str(result.estimate.cost)).quantize(MONEY)
-    return Decimal(0) if run.hardware.is_cpu else None
+def running_cost(team_id) -> Decimal:
+    """What the team's work still going has used so far: billed when it ends, counted against
+    the budget now. The apps doing the work answer (`signals.running_cost`)."""
+    answers = signals.running_cost.send(BillingAccount, team_id=team_id)
+    return sum((cost for _, cost in answers), Decimal(0)).quantize(MONEY)
 
 
 @dataclass
@@ -109,42 +86,29 @@ class StartCheck:
     too_many_runs: str = ""
 
 
-def start_check(run) -> StartCheck:
-    """The checklist's billing lines: the estimate against the budget, the plan's run limit."""
-    from apps.training.models import RunStatus, TrainingRun
-
-    account = account_for(run.project.team_id)
-    check = StartCheck(estimated_cost(run), budget_of(account))
+def start_check(team_id, estimate: Decimal | None, active_runs: int) -> StartCheck:
+    """The checklist's billing lines for starting a run that is expected to cost ``estimate``
+    while ``active_runs`` others of the team are queued or running: the estimate against the
+    budget, the plan's run limit."""
+    account = account_for(team_id)
+    check = StartCheck(estimate, budget_of(account))
     budget = check.budget
     if budget.exceeded:
         check.over_budget = (
             f"This month's ${budget.limit:.2f} budget is used up (${budget.used:.2f}). An owner "
             "can start it anyway, or raise the budget."
         )
-    elif budget.limit is not None and check.estimate is not None and check.estimate > budget.left:
+    elif budget.limit is not None and estimate is not None and estimate > budget.left:
         check.over_budget = (
-            f"The estimate (${check.estimate:.2f}) is more than what is left of this month's "
+            f"The estimate (${estimate:.2f}) is more than what is left of this month's "
             f"${budget.limit:.2f} budget (${budget.left:.2f}). An owner can start it anyway, or "
             "raise the budget."
         )
     plan = account.effective_plan
-    active = (
-        TrainingRun.objects.filter(
-            project__team_id=account.team_id,
-            status__in=[
-                RunStatus.QUEUED,
-                RunStatus.PROVISIONING,
-                RunStatus.RUNNING,
-                RunStatus.STOPPING,
-            ],
-        )
-        .exclude(pk=run.pk)
-        .count()
-    )
-    if active >= plan.concurrent_runs:
+    if active_runs >= plan.concurrent_runs:
         check.too_many_runs = (
             f"The {plan.name} plan trains {plan.concurrent_runs} run"
-            f"{'s' if plan.concurrent_runs > 1 else ''} at a time and this team has {active} "
+            f"{'s' if plan.concurrent_runs > 1 else ''} at a time and this team has {active_runs} "
             "queued or running. Wait for one to finish, or upgrade the plan."
         )
     return check
@@ -173,9 +137,14 @@ def enforce(account: BillingAccount) -> list[str]:
             alerts_sent={key: sorted(sent)}  # other months' and budgets' entries are done with
         )
     if budget.exceeded:
-        for run in running_runs(account.team_id):
-            if _stop_for_budget(run, budget):
-                done.append(f"stopped {run}")
+        sentence = (
+            f"Stopped: the team's ${budget.limit:.2f} monthly budget was reached "
+            f"(${budget.used:.2f} used). The last checkpoint is kept: raise the budget and resume."
+        )
+        for _, stopped in signals.budget_exhausted.send(
+            BillingAccount, team_id=account.team_id, sentence=sentence
+        ):
+            done += [f"stopped {what}" for what in stopped]
         if account.spending_stopped_at is None:
             BillingAccount.objects.filter(pk=account.pk).update(spending_stopped_at=timezone.now())
             _limits_changed()
@@ -191,37 +160,11 @@ def _resume(account) -> None:
     _limits_changed()
 
 
-def _stop_for_budget(run, budget: Budget) -> bool:
-    """The training issue's Stop: save a checkpoint, end after the step; the run says why."""
-    from apps.training.models import InvalidTransition, RunStatus, TrainingRun
-    from apps.training.reporting import DatabaseReporter
-    from apps.training.tasks import run_folder
-
-    if run.status != RunStatus.RUNNING:
-        return False
-    with transaction.atomic():
-        TrainingRun.objects.filter(pk=run.pk).update(stop_requested=True)
-        try:
-            run.transition(RunStatus.STOPPING)
-        except InvalidTransition:
-            return False
-    DatabaseReporter(run, run_folder(run) / "train.log").alert(
-        "budget",
-        f"Stopped: the team's ${budget.limit:.2f} monthly budget was reached "
-        f"(${budget.used:.2f} used). The last checkpoint is kept: raise the budget and resume.",
-    )
-    return True
-
-
 def _send_alert(account, level: int, budget: Budget) -> None:
-    from .tasks import send_budget_alert
-
-    transaction.on_commit(
-        lambda: send_budget_alert.delay(str(account.team_id), level, str(budget.used))
-    )
+    # By name: tasks.py calls this module, so this module does not import it back.
+    args = [str(account.team_id), level, str(budget.used)]
+    transaction.on_commit(lambda: current_app.send_task(SEND_ALERT, args=args))
 
 
 def _limits_changed() -> None:
-    from apps.endpoints.gateway.directory import bump
-
-    bump()
+    signals.limits_changed.send(BillingAccount)

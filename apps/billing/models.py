@@ -12,6 +12,8 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
+from .signals import limits_changed
+
 
 class Plan(models.Model):
     slug = models.SlugField(unique=True)
@@ -197,6 +199,4 @@ class StripeEvent(models.Model):
 @receiver([post_save, post_delete], sender=Plan)
 def _limits_changed(sender, **kwargs):
     """The gateway caches each endpoint's plan limit and budget state: look them up again."""
-    from apps.endpoints.gateway.directory import bump
-
-    bump()
+    limits_changed.send(sender)

@@ -1,7 +1,7 @@
 """The plans, as data: seeded by a migration, edited in the admin, priced in Stripe.
 
-The spec fixes the rate limits (Free 100 requests/min per key, Pro 1,000, Enterprise custom).
-The other figures are our product's choices, not the spec's: they are rows, so changing them is
+docs/PRODUCT.md "Plans" fixes the rate limits (Free 100 requests/min per key, Pro 1,000, Enterprise custom).
+The other figures are our product's current defaults, not fixed there: they are rows, so changing them is
 an admin edit. What a unit of usage costs is not here: GPU time is the hardware's hourly price
 (the catalog) and tokens INFERENCE_PRICE_PER_1K_TOKENS; Stripe's prices bill the meters, and
 "included" amounts are modelled there as a free first tier.

@@ -1,4 +1,4 @@
-"""The offline recommender: the product spec's decision tree and hyperparameter tables.
+"""The offline recommender: the decision tree and hyperparameter tables of docs/PRODUCT.md 1.3 and 3.3.
 
 It answers when Gemini is not configured, fails or times out, in the same
 structured shape, and every answer (its own or Gemini's) goes through
@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from apps.catalog import vram
-from apps.training.estimates import FirstRun, format_duration
+from apps.training.estimates import FirstRun, epochs_for, format_duration
 
 PRIORITIES = ("speed", "accuracy", "cost")
 
@@ -88,7 +88,7 @@ def clarifying_questions(req: Request) -> list[str]:
 
 
 def learning_rate(examples: int, method: str) -> float:
-    """Spec "Learning Rate Selection"."""
+    """docs/PRODUCT.md "Learning Rate Selection" (3.3)."""
     full = method == "full"
     if examples < 1_000:
         return 1e-4 if full else 5e-4
@@ -99,19 +99,8 @@ def learning_rate(examples: int, method: str) -> float:
     return 1e-5 if full else 1e-4
 
 
-def epochs_for(examples: int) -> int:
-    """Spec "Epoch Selection": small 5-10, medium 3-5, large 1-2 (the lower end of each)."""
-    if examples < 1_000:
-        return 5
-    if examples < 10_000:
-        return 3
-    if examples < 100_000:
-        return 2
-    return 1
-
-
 def batch_for(gpu: GpuEntry, method: str) -> tuple[int, int]:
-    """Spec "Batch Size Selection"; (per-device batch, gradient accumulation) keeping an effective batch of 8+."""
+    """docs/PRODUCT.md "Batch Size Selection" (3.3); (per-device batch, gradient accumulation) keeping an effective batch of 8+."""
     table = {
         "a100-40gb": 8,
         "a100-80gb": 32,
@@ -224,7 +213,7 @@ def decide(
     sizer: Sizer | None = None,
     assumed_data: bool = False,
 ) -> Recommendation:
-    """The spec's decision tree, then the tables, then ``validate`` (which sizes a CPU run
+    """The decision tree (docs/PRODUCT.md 1.3), then the tables, then ``validate`` (which sizes a CPU run
     with ``sizer``)."""
     examples = req.examples or 1_000
     gpu = next((g for g in gpus if g.slug == (req.gpu or "")), None)

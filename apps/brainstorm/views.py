@@ -12,6 +12,7 @@ from apps.projects.access import get_project_for_user
 from apps.training.services import draft_from_recommendation
 
 from .conversation import converse
+from .drafts import draft_for_project
 from .models import Message
 
 MAX_TEXT = 2000
@@ -81,4 +82,13 @@ def start(request, message_id):
         request,
         f"Draft v{run.number} made from the recommendation. Review it, then start training.",
     )
+    return redirect("run_config", run_id=run.pk)
+
+
+@login_required
+@require_POST
+def run_new(request, project_id):
+    """A draft configuration from the offline recommender, for the project's goal and latest data."""
+    project, _ = get_project_for_user(request.user, project_id, write=True)
+    run = draft_for_project(project, request.user)
     return redirect("run_config", run_id=run.pk)

@@ -1,6 +1,6 @@
 """How much GPU memory fine-tuning a model needs: one formula, used everywhere.
 
-The product spec gives memory per method as multiples of the model's size in
+docs/PRODUCT.md 3.5 ("GPU Memory") gives memory per method as multiples of the model's size in
 16-bit weights (2 bytes a parameter): full fine-tuning about 8x (weights,
 gradients and Adam's two moments, plus activations), LoRA about 2x (frozen
 16-bit weights plus activations and small adapters), QLoRA about 0.5x (4-bit

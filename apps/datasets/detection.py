@@ -1,6 +1,6 @@
 """Which columns make the input, which the output, which are ignored.
 
-Generalises the product spec's "Auto-Detection Logic": known column names in any
+Generalises "Auto-Detection Logic" in docs/PRODUCT.md 2.2: known column names in any
 case and separator first, then the content of the first rows when the names say
 nothing. Returns a proposal with a confidence in [0, 1]; below 0.6 the page asks
 the user to map by hand. Chat data (OpenAI `messages`, ShareGPT `conversations`)

@@ -1,4 +1,4 @@
-"""Per-row quality scores and the dataset's quality report (product spec 2.3).
+"""Per-row quality scores and the dataset's quality report (docs/PRODUCT.md).
 
 Plain functions and a small accumulator: the analysis task feeds rows in one
 pass, and nothing here touches the database or the file system.
@@ -11,24 +11,11 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
-from . import language
+from . import language, rules
 from . import thresholds as T
+from .rules import ISSUE_LABELS
 
 _MOJIBAKE = re.compile("[ÃÂâ][\u0080-\u00ff\u2018-\u201e\u20ac\u2122]")
-_SENTENCE_END = re.compile(r"[.!?…)\"'”’\]}:;*`>]\s*$|[\U0001F300-\U0001FAFF]\s*$")
-
-ISSUE_LABELS = {
-    "missing": "empty input or output",
-    "placeholder": "placeholder text",
-    "very_short": "very short",
-    "duplicate": "duplicate of an earlier example",
-    "truncated": "looks cut off",
-    "encoding": "text encoding problem",
-    "language": "not in the expected language",
-    "imbalance": "input/output length imbalance",
-    "very_long": "very long",
-    "malformed": "could not be read",
-}
 
 
 def approx_tokens(text: str) -> int:
@@ -46,22 +33,7 @@ def repair_text(text: str) -> tuple[str, bool]:
     return fixed, fixed != text
 
 
-_ALNUM = re.compile(r"[^\W_]")
-
-
-def _is_placeholder(text: str) -> bool:
-    return text.strip().lower() in T.PLACEHOLDERS or _ALNUM.search(text) is None
-
-
-def _at_most_words(text: str, limit: int) -> bool:
-    # maxsplit stops after ``limit`` splits instead of listing every word of a long text.
-    return len(text.split(None, limit)) <= limit
-
-
-def _looks_truncated(text: str) -> bool:
-    if text.endswith(("...", "…")) and len(text) > 40:
-        return True
-    return len(text) in T.TRUNCATION_LENGTHS and not _SENTENCE_END.search(text)
+_at_most_words = rules.at_most_words  # the name tests/datasets/test_quality.py knows
 
 
 @dataclass
@@ -82,31 +54,12 @@ def score_row(
     encoding: bool = False,
     language: bool = False,
 ) -> RowQuality:
-    """Score one example 0-100 with the reasons behind it. Empty input or output scores 0."""
-    if not user.strip() or not assistant.strip():
+    """Score one example 0-100 with the reasons behind it. Empty input or output scores 0.
+    The rules and their order are ``rules.RULES``."""
+    if rules.is_missing(user, assistant):
         return RowQuality(0, ["missing"])
-    issues = []
-    if _is_placeholder(user) or _is_placeholder(assistant):
-        issues.append("placeholder")
-    elif _at_most_words(user, T.VERY_SHORT_WORDS) and _at_most_words(assistant, T.VERY_SHORT_WORDS):
-        issues.append("very_short")
-    if duplicate:
-        issues.append("duplicate")
-    if _looks_truncated(assistant):
-        issues.append("truncated")
-    if encoding:
-        issues.append("encoding")
-    if language:
-        issues.append("language")
-    ratio = (len(user) + 1) / (len(assistant) + 1)
-    if (ratio > T.IMBALANCE_RATIO or ratio < 1 / T.IMBALANCE_RATIO) and max(
-        len(user), len(assistant)
-    ) > 200:
-        issues.append("imbalance")
-    if max(len(user), len(assistant)) > T.VERY_LONG_CHARS:
-        issues.append("very_long")
-    score = 100 - sum(T.PENALTY[i] for i in issues)
-    return RowQuality(max(0, min(100, score)), issues)
+    issues = rules.issues(rules.row_features(user, assistant, duplicate, encoding, language))
+    return RowQuality(rules.score(sum(map(T.PENALTY.__getitem__, issues))), issues)
 
 
 @dataclass
@@ -139,7 +92,8 @@ class ReportBuilder:
         language: str | None = None,
     ) -> None:
         self.total += 1
-        self.issue_counts.update(quality.issues)
+        if quality.issues:  # most rows have none: no Counter.update call for them
+            self.issue_counts.update(quality.issues)
         self.score_sum += quality.score
         if repaired:
             self.repaired += 1
@@ -312,6 +266,6 @@ def warm_language_model() -> threading.Thread:
 def detect_language(text: str) -> str | None:
     """ISO code of the text's language (from its first ``LANGUAGE_SAMPLE_CHARS``), or None
     when the text is too short to say."""
-    if len(text) < 20:
+    if len(text) < T.LANGUAGE_MIN_CHARS:
         return None
     return language.identifier().classify(text[: T.LANGUAGE_SAMPLE_CHARS])[0]

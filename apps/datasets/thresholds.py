@@ -1,4 +1,6 @@
-"""Every data-quality threshold in one place (product spec, "Data Quality Thresholds")."""
+"""Every data-quality threshold in one place (docs/PRODUCT.md, "Data Quality Thresholds").
+
+The per-row rules that read them are defined once, in ``rules``."""
 
 MISSING_WARN_FRACTION = 0.05  # >5% rows with an empty input or output: warn, offer auto-remove
 DUPLICATE_WARN_FRACTION = 0.02  # >2% exact duplicates: warn, offer dedup
@@ -16,7 +18,17 @@ LANGUAGE_SAMPLE_CHARS = 300
 
 # Per-row checks
 VERY_SHORT_WORDS = 2  # an input or output of at most this many words is "very short"
-VERY_LONG_CHARS = 10_000
+VERY_LONG_CHARS = 10_000  # a side longer than this is "very long": costly, often pasted logs
+# An output ending in "..." or "…" past this many characters looks cut off; a shorter one
+# ("Let me think...") is more often a deliberate trailing off.
+TRUNCATED_ELLIPSIS_MIN_CHARS = 40
+# Imbalance (IMBALANCE_RATIO) counts only when the longer side is past this many characters:
+# a short question with a one-line answer is lopsided by nature, not a mapping mistake.
+IMBALANCE_MIN_CHARS = 200
+# Texts shorter than this give the language detector too little to go on: no language.
+LANGUAGE_MIN_CHARS = 20
+# An output exactly this long, not ending as a sentence does, was likely cut at a field or
+# buffer limit (powers of two, round numbers and one less).
 TRUNCATION_LENGTHS = (
     255,
     256,
@@ -57,7 +69,8 @@ PLACEHOLDERS = {
     "lorem ipsum",
 }
 
-# Score penalties (a row starts at 100)
+FULL_SCORE = 100  # a row's score before penalties, and the most it can be
+# Score penalties (a row starts at FULL_SCORE and never goes below 0)
 PENALTY = {
     "placeholder": 90,
     "very_short": 40,

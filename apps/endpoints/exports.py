@@ -91,7 +91,7 @@ def set_merged_state(run, state: str, error: str = "") -> None:
 
 def build_merged(run) -> Path:
     """Merge base + adapter (peft's merge_and_unload) and zip it with the same extras."""
-    from apps.training.tasks import model_source
+    from apps.training.weights import model_source
     from workers.serving.merge import package_merged
     from workers.training.engine import resolve_model_dir
 

@@ -1,4 +1,4 @@
-"""Push a version to a Hugging Face model repository (spec 6.3), with the user's own token.
+"""Push a version to a Hugging Face model repository (docs/PRODUCT.md 6.3), with the user's own token.
 
 `push(hub_push)` runs in a task: it creates the repository if needed (or updates it) and commits
 the adapter (or the merged model), the tokenizer, requirements.txt, inference_example.py and a

@@ -6,7 +6,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -17,13 +16,10 @@ from django.utils import dateformat, timezone
 
 from vibeflow_site.disk import remove_after_commit
 
-if TYPE_CHECKING:
-    from .monitoring import Health
+from .version import bump
 
 
 def _bump_directory() -> None:
-    from .gateway.directory import bump
-
     bump()
 
 
@@ -135,7 +131,7 @@ class DeploymentStatus(models.TextChoices):
     RETIRED = "retired", "Retired"
 
 
-# The spec's steps (6.2), in order; the task writes the index of the current one.
+# The deployment steps of docs/PRODUCT.md 6.2, in order; the task writes the index of the current one.
 DEPLOY_STEPS = (
     "Packaging model",
     "Starting the inference server",
@@ -261,7 +257,7 @@ def when(moment: datetime) -> str:
     return dateformat.format(timezone.localtime(moment), "M j H:i")
 
 
-def endpoint_badge(endpoint: Endpoint, deployments, health: Health | None = None) -> EndpointBadge:
+def endpoint_badge(endpoint: Endpoint, deployments, health=None) -> EndpointBadge:
     """The one rule for an endpoint's badge, drawn from the same rows as the steps list below it,
     so the two never disagree (a retry deploying is never shown as "Failed"). A live endpoint
     whose server stopped answering (``endpoint.down_since``) is never shown "Live"; ``health``

@@ -5,7 +5,7 @@ against the error rate and uptime, and is left out of the latency percentiles, w
 that answers 502 in a few milliseconds would otherwise look fast. 4xx are the caller's mistakes
 and count as neither.
 
-The spec's alert conditions ("Model Performance Monitoring") live here: p95 latency above 5 s,
+The alert conditions of docs/PRODUCT.md "Model Performance Monitoring" live here: p95 latency above 5 s,
 error rate above 1%, uptime below 99.9%.
 """
 

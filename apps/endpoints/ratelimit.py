@@ -86,7 +86,7 @@ class Count:
 
 
 async def count(subject, now: float | None = None) -> Count:
-    from .gateway.directory import VERSION_KEY
+    from .version import VERSION_KEY
 
     now = time.time() if now is None else now
     window = int(now // WINDOW_S)

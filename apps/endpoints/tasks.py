@@ -16,7 +16,7 @@ from workers.serving import ServerError, health_check, load_lora_adapter, load_m
 from workers.serving.merge import is_adapter
 from workers.serving.server import wait_for_server
 
-from . import monitoring, services
+from . import lifecycle, monitoring
 from .models import Deployment, DeploymentStatus, Endpoint, EndpointStatus, HealthCheck
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ def _step(deployment: Deployment, index: int, detail: str = "") -> None:
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def serve_deployment(deployment_id: str) -> str:
-    """The spec's five steps; the route goes live only after a real completion passes."""
+    """The five steps of docs/PRODUCT.md 6.2; the route goes live only after a real completion passes."""
     deployment = _claim(deployment_id)
     if deployment is None:
         return "skipped"
@@ -71,7 +71,7 @@ def serve_deployment(deployment_id: str) -> str:
                 )
             served = f"vf-{run.pk.hex}"
         else:
-            from apps.training.tasks import model_source
+            from apps.training.weights import model_source
             from workers.training.engine import resolve_model_dir
 
             base_dir = resolve_model_dir(model_source(run.base_model))
@@ -96,11 +96,11 @@ def serve_deployment(deployment_id: str) -> str:
             "deployment failed",
             extra={"deployment": deployment_id, "server_url": url, "detail": str(exc)},
         )
-        services.deploy_failed(deployment, exc.user_message, detail=str(exc))
+        lifecycle.deploy_failed(deployment, exc.user_message, detail=str(exc))
         return "failed"
     except Exception as exc:
         log.exception("deployment failed", extra={"deployment": deployment_id, "server_url": url})
-        services.deploy_failed(
+        lifecycle.deploy_failed(
             deployment,
             "The deployment failed unexpectedly. Try again in a minute; if it keeps failing, "
             "contact your administrator.",
@@ -108,7 +108,7 @@ def serve_deployment(deployment_id: str) -> str:
         )
         return "failed"
     Deployment.objects.filter(pk=deployment.pk).update(deploy_seconds=time.monotonic() - started)
-    services.went_live(deployment)
+    lifecycle.went_live(deployment)
     return "ready"
 
 

@@ -321,7 +321,7 @@ def endpoint_logs(request, endpoint_id):
 @require_GET
 def run_download(request, run_id):
     """The version as a zip: adapter weights and config, tokenizer, requirements, an example
-    script and a README (spec 6.3). Built once per version, then served from disk."""
+    script and a README (docs/PRODUCT.md 6.3). Built once per version, then served from disk."""
     run, _ = get_run_for_user(request.user, run_id)
     problem = services.deploy_problem(run)
     if problem:
@@ -370,7 +370,7 @@ def run_download_merged(request, run_id):
 @login_required
 @require_http_methods(["GET", "POST"])
 def run_hub_push(request, run_id):
-    """Push the version to a Hub model repository with the user's own token (spec 6.3)."""
+    """Push the version to a Hub model repository with the user's own token (docs/PRODUCT.md 6.3)."""
     run, membership = get_run_for_user(request.user, run_id, write=request.method == "POST")
     problem = services.deploy_problem(run)
     if problem:

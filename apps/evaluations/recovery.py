@@ -1,15 +1,14 @@
 """An evaluation whose worker died is not left "running" forever.
 
 Evaluations are cheap to redo, so a silent one is failed with a sentence rather than resumed;
-`reap_lost_evaluations` runs from Celery beat on the `default` queue (apps.evaluations.tasks.*
-go to the `gpu` queue, where a busy worker would delay it).
+`tasks.reap_lost_evaluations` calls `reap` from Celery beat, routed to the `default` queue by
+name (the rest of apps.evaluations.tasks goes to the `gpu` queue, where a busy worker would delay it).
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from celery import shared_task
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -20,8 +19,8 @@ from .models import EvalStatus, Evaluation
 from .signals import announce_finished
 
 
-@shared_task
-def reap_lost_evaluations() -> int:
+def reap() -> int:
+    """Fail every running evaluation whose worker went quiet; returns how many."""
     stale_before = timezone.now() - timedelta(seconds=settings.EVALUATION_STALE_AFTER_S)
     lost = 0
     for evaluation in Evaluation.objects.filter(

@@ -143,7 +143,7 @@ SMALL_MODEL_B = 1.0  # parameters (billions) below which a larger model is sugge
 
 
 def problems(evaluation) -> list[Problem]:
-    """Spec 5.5, when the score is below "ready": likely causes read from this run's own data,
+    """docs/PRODUCT.md 5.5, when the score is below "ready": likely causes read from this run's own data,
     curve and model, each with the action that addresses it."""
     from django.urls import reverse
 
@@ -204,7 +204,7 @@ WRONG_BELOW_F1 = (
 
 
 def error_analysis(examples: list[dict]) -> dict | None:
-    """Spec 5.3's error analysis: which examples each model gets wrong (token F1 below 0.5)."""
+    """The error analysis of docs/PRODUCT.md 5.3: which examples each model gets wrong (token F1 below 0.5)."""
     if not examples or "tuned_f1" not in examples[0]:
         return None
     base_wrong = {e["index"] for e in examples if e["base_f1"] < WRONG_BELOW_F1}

@@ -10,12 +10,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.billing.metering import record_evaluation
-from apps.training.tasks import model_source
+from apps.training.weights import model_source
 from workers.evaluation import EvalSpec, EvaluationError, evaluate
 from workers.evaluation.judge import JudgeConfig
 
 from .models import EvalStatus, Evaluation
-from .recovery import reap_lost_evaluations  # noqa: F401  (registered with the worker)
+from . import recovery
 from .reporting import DatabaseEvalReporter
 from .signals import announce_finished
 
@@ -111,3 +111,9 @@ def _bill(evaluation) -> None:
     row = Evaluation.objects.select_related("project", "run__hardware").filter(pk=evaluation.pk)
     if row.first() is not None:  # deleted with its project meanwhile: nothing left to bill
         record_evaluation(row.first())
+
+
+@shared_task
+def reap_lost_evaluations() -> int:
+    """On the `default` queue (settings): a busy or lost GPU worker never delays it."""
+    return recovery.reap()

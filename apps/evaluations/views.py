@@ -87,7 +87,7 @@ def _examples(evaluation) -> list[dict]:
 @login_required
 @require_GET
 def evaluation_examples(request, evaluation_id):
-    """Side by side (spec 5.4): input, reference, base and tuned answers, paged; ?worse=1 filters."""
+    """Side by side (docs/PRODUCT.md 5.4): input, reference, base and tuned answers, paged; ?worse=1 filters."""
     evaluation, membership = get_evaluation_for_user(request.user, evaluation_id)
     examples = _examples(evaluation)
     worse = request.GET.get("worse") == "1"

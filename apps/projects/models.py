@@ -11,7 +11,7 @@ from apps.accounts.models import Team
 
 
 class ProjectStatus(models.TextChoices):
-    """Where the project is, from the user's side (the rule: training.models.project_status)."""
+    """Where the project is, from the user's side (the rule: endpoints.project_status)."""
 
     DRAFT = "draft", "Draft"
     TRAINING = "training", "Training"

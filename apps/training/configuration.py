@@ -46,7 +46,7 @@ def _folder_gb(path: str) -> float | None:
 
 
 def storage(model: BaseModel, method: str, lora_r: int) -> Storage:
-    """What keeping the trained weights costs a month (spec 3.4's storage line).
+    """What keeping the trained weights costs a month (docs/PRODUCT.md 3.4's storage line).
 
     Full fine-tuning keeps a bfloat16 copy of the model (parameters × 2 bytes). A LoRA
     adapter's size depends on the architecture, so it is measured: the adapter folder of

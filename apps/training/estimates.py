@@ -1,4 +1,4 @@
-"""Cost and time estimates before a single GPU second is spent (product spec 3.4).
+"""Cost and time estimates before a single GPU second is spent (docs/PRODUCT.md 3.4).
 
 Plain functions of plain numbers, so every figure on the page can say where it
 came from and the tests can check it against arithmetic done by hand:
@@ -7,7 +7,7 @@ came from and the tests can check it against arithmetic done by hand:
     seconds = tokens / throughput × (1 + overhead)
     cost    = hours × hourly price, shown as a range (± uncertainty)
 
-Throughput comes from the spec's table for a 7B model on an A100 (LoRA 800,
+Throughput comes from the table in docs/PRODUCT.md 3.4 for a 7B model on an A100 (LoRA 800,
 QLoRA 400, full 200 tokens/s), scaled by parameter count and a relative speed
 per GPU, until past runs of the same combination replace it with a measurement.
 The CPU has no table figure: it gets a stated default, shown as an assumption,
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 
 REFERENCE_PARAMS_B = 7.0
 REFERENCE_TOKENS_PER_SECOND = {"lora": 800.0, "qlora": 400.0, "full": 200.0}
-# Throughput relative to an A100 40GB. L40S "2-3% slower" is the spec's figure; the others
+# Throughput relative to an A100 40GB. L40S "2-3% slower" is docs/PRODUCT.md 3.5's figure; the others
 # are VibeFlow's defaults until runs on that GPU calibrate them.
 GPU_SPEED = {
     "a100-40gb": 1.0,
@@ -48,8 +48,8 @@ GPU_SPEED = {
 CPU_SLUG = "cpu"
 CPU_DEFAULT_TOKENS_PER_SECOND = 223.0
 CPU_DEFAULT_PARAMS_B = 0.135
-OVERHEAD = 0.20  # data loading, evaluation, checkpointing (spec: "20% overhead")
-UNCERTAINTY = 0.15  # ±15% (spec: confidence 0.85)
+OVERHEAD = 0.20  # data loading, evaluation, checkpointing (docs/PRODUCT.md 3.4: "20% overhead")
+UNCERTAINTY = 0.15  # ±15% (docs/PRODUCT.md 3.4: confidence 0.85)
 STORAGE_PRICE_PER_GB_MONTH = 0.10  # VibeFlow's list price for keeping weights
 
 
@@ -91,7 +91,7 @@ class Estimate:
     seconds_high: float
     cost_per_example: float
     sources: dict[str, str] = field(default_factory=dict)
-    # True when the throughput is the CPU's stated default, not a measurement or the spec table.
+    # True when the throughput is the CPU's stated default, not a measurement or the docs/PRODUCT.md 3.4 table.
     assumed: bool = False
 
     @property
@@ -261,3 +261,14 @@ def format_duration(seconds: float) -> str:
         return f"{minutes}m"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h {minutes:02d}m" if minutes else f"{hours}h"
+
+
+def epochs_for(examples: int) -> int:
+    """docs/PRODUCT.md "Epoch Selection" (3.3): small 5-10, medium 3-5, large 1-2 (the lower end of each)."""
+    if examples < 1_000:
+        return 5
+    if examples < 10_000:
+        return 3
+    if examples < 100_000:
+        return 2
+    return 1

@@ -3,16 +3,21 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import models, transaction
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 from django.utils import timezone
 
+from apps.billing.metering import record_run
 from apps.catalog.models import BaseModel, Hardware
 from apps.datasets.models import DatasetVersion
 from apps.projects.models import Project
 from vibeflow_site.disk import remove_after_commit
+
+from .signals import announce_finished, run_changed
 
 
 class RunStatus(models.TextChoices):
@@ -27,7 +32,7 @@ class RunStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
-# The run's state machine, in one place (DESIGN.md): every change goes through TrainingRun.transition.
+# The run's state machine, in one place: every change goes through TrainingRun.transition.
 TRANSITIONS: dict[str, set[str]] = {
     RunStatus.DRAFT: {RunStatus.QUEUED, RunStatus.CANCELLED},
     RunStatus.QUEUED: {
@@ -65,59 +70,13 @@ class InvalidTransition(Exception):
 ACTIVE = ("queued", "provisioning", "running", "stopping")
 
 
-def project_status(project_id) -> str:
-    """The one rule for a project's status, first match wins:
-    Deployed while a version of it answers (a ready deployment with traffic on an endpoint that
-    is not stopped), Training while a run is active, Trained once a version is ready to deploy
-    (a run that succeeded, or stopped with a checkpoint, left a model), else Draft."""
-    from apps.endpoints.models import Deployment, DeploymentStatus, EndpointStatus
-    from apps.projects.models import ProjectStatus
-
-    if (
-        Deployment.objects.filter(
-            endpoint__project_id=project_id, status=DeploymentStatus.READY, weight__gt=0
-        )
-        .exclude(endpoint__status=EndpointStatus.STOPPED)
-        .exists()
-    ):
-        return ProjectStatus.DEPLOYED
-    runs = TrainingRun.objects.filter(project_id=project_id)
-    if runs.filter(status__in=ACTIVE).exists():
-        return ProjectStatus.TRAINING
-    if (
-        runs.filter(status__in=(RunStatus.SUCCEEDED, RunStatus.STOPPED))
-        .exclude(adapter_dir="")
-        .exists()
-    ):
-        return ProjectStatus.TRAINED
-    return ProjectStatus.DRAFT
-
-
-def sync_project_status(project_id) -> None:
-    """Store the project's status (``project_status``) and, after commit, redraw the pages
-    watching the project (status, sidebar entry, the dashboard's runs and endpoints). Every change
-    of a run's, a deployment's or an endpoint's state calls it, so the pages follow those states
-    even when the status itself stays the same."""
-    from apps.projects.live import broadcast_project_changed
-    from apps.projects.models import Project
-
-    project = Project.objects.filter(pk=project_id).first()
-    if project is None:
-        return
-    wanted = project_status(project_id)
-    if project.status != wanted:
-        Project.objects.filter(pk=project_id).update(status=wanted)
-        project.status = wanted
-    broadcast_project_changed(project)
+def run_group(run_id) -> str:
+    """The channel group of a run's open pages."""
+    return f"run_{str(run_id).replace('-', '')}"
 
 
 def _announce_status(run_id, status: str) -> None:
     """Tell the run's open pages; best effort, the page reloads the truth from the database."""
-    from asgiref.sync import async_to_sync
-    from channels.layers import get_channel_layer
-
-    from .reporting import run_group
-
     try:
         async_to_sync(get_channel_layer().group_send)(
             run_group(run_id), {"type": "run.status", "status": status}
@@ -195,7 +154,7 @@ class TrainingRun(models.Model):
     # Crash recovery: the worker training the run writes heartbeat_at every few seconds; the
     # reaper queues a run whose heartbeat went quiet again. attempts counts the claims.
     heartbeat_at = models.DateTimeField(null=True, blank=True)
-    # Alerts raised while training (spec 4.4): [{code, message, step}], shown as banners on the page.
+    # Alerts raised while training (docs/PRODUCT.md 4.4): [{code, message, step}], shown as banners on the page.
     alerts = models.JSONField(default=list, blank=True)
     # Remote GPU (RunPod): the pod, and the sha256 of the run's bearer token (cleared when it ends).
     remote_pod_id = models.CharField(max_length=100, blank=True)
@@ -265,18 +224,34 @@ class TrainingRun(models.Model):
                 setattr(self, key, value)
             if "finished_at" in fields and not current.remote_pod_id:
                 # Billed in the transaction that ends the run; a RunPod run is billed from the
-                # pod's own uptime once it is terminated (remote.finish_remote).
-                from apps.billing.metering import record_run
-
+                # pod's own uptime once it is terminated (tasks.finish_remote).
                 record_run(
                     TrainingRun.objects.select_related("project", "hardware").get(pk=self.pk)
                 )
-            sync_project_status(self.project_id)
+            # In this transaction: what follows from the change (the project's status, a
+            # succeeded run's evaluation) commits with it or not at all.
+            run_changed.send(TrainingRun, run=self, status=new)
             transaction.on_commit(lambda: _announce_status(self.pk, new))
             if "finished_at" in fields:
-                from .signals import announce_finished
-
                 announce_finished(self)
+
+    def request_stop(self) -> None:
+        """Stop: the engine saves a checkpoint and ends after the current step (running →
+        stopping). The stop button and the budget's stop both ask this way; raises
+        InvalidTransition when the run is no longer running."""
+        with transaction.atomic():
+            TrainingRun.objects.filter(pk=self.pk).update(stop_requested=True)
+            self.transition(RunStatus.STOPPING)
+            self.stop_requested = True
+
+    @property
+    def folder(self) -> Path:
+        """Where the run's log, checkpoints and adapter are written on this installation."""
+        return Path(settings.DATA_DIR) / "runs" / str(self.pk)
+
+    @property
+    def log_path(self) -> Path:
+        return self.folder / "train.log"
 
 
 class MetricPoint(models.Model):

@@ -16,13 +16,13 @@ import threading
 from datetime import timedelta
 from pathlib import Path
 
-from celery import shared_task
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from .models import RunStatus, TrainingRun
+from .reporting import append_log
 
 log = logging.getLogger(__name__)
 
@@ -89,36 +89,41 @@ def lost_runs(now=None):
     return TrainingRun.objects.filter(Q(status__in=ACTIVE) & (local | remote))
 
 
-@shared_task
-def reap_lost_runs() -> list[str]:
-    """Queue again (or end) every active run whose worker stopped beating; returns what was done."""
-    done = []
+# What the reaper asks of the task that called it, once its transaction has committed.
+TRAIN = "train"  # send the run to what trains it again (tasks.dispatch)
+END_POD = "end pod"  # terminate the RunPod pod and bill its uptime (tasks.finish_remote)
+
+
+def reap():
+    """Queue again (or end) every active run whose worker stopped beating: yields (run, what was
+    done, what to enqueue next), each after its own transaction committed."""
     for run_id in lost_runs().values_list("pk", flat=True):
-        outcome = _recover(run_id)
+        run, outcome, follow_up = _recover(run_id)
         if outcome:
-            done.append(f"{run_id}: {outcome}")
-    return done
+            yield run, outcome, follow_up
 
 
-def _recover(run_id) -> str:
-    from apps.catalog.executors import RUNPOD, executor_for
-
-    from .remote import launch_on_runpod
-    from .tasks import append_log, run_training
-
+def _recover(run_id) -> tuple[TrainingRun | None, str, str]:
     with transaction.atomic():
-        run = lost_runs().select_for_update(skip_locked=True).filter(pk=run_id).first()
+        run = (
+            lost_runs()
+            .select_for_update(skip_locked=True, of=("self",))
+            .select_related("hardware")
+            .filter(pk=run_id)
+            .first()
+        )
         if run is None:  # it beat again, ended, or another reaper has it
-            return ""
+            return None, "", ""
         if run.remote_pod_id:
             # Its checkpoints are on the pod: nothing here to resume from. End it and the pod.
-            from .remote import finish_remote
-
-            transaction.on_commit(lambda: finish_remote.delay(str(run.pk)))
-            return _give_up(
+            return (
                 run,
-                f"The RunPod pod {run.remote_pod_id} stopped answering; the run was ended and "
-                "the pod terminated. Start the run again.",
+                _give_up(
+                    run,
+                    f"The RunPod pod {run.remote_pod_id} stopped answering; the run was ended and "
+                    "the pod terminated. Start the run again.",
+                ),
+                END_POD,
             )
         last = run.checkpoints.order_by("-step").first()
         where = f"the checkpoint at step {last.step}" if last else "the start"
@@ -131,30 +136,32 @@ def _recover(run_id) -> str:
                 )
                 run.transition(RunStatus.STOPPED)
                 append_log(run, f"The worker was lost while stopping; the run keeps {where}.")
-                return "stopped"
-            return _give_up(run, "The worker was lost while stopping, before any checkpoint.")
-        if run.attempts >= settings.TRAINING_MAX_ATTEMPTS:
-            return _give_up(
+                return run, "stopped", ""
+            return (
                 run,
-                f"The worker training this run was lost {run.attempts} times; it was not retried "
-                "again. Check the GPU node's logs, then start a new run.",
+                _give_up(run, "The worker was lost while stopping, before any checkpoint."),
+                "",
+            )
+        if run.attempts >= settings.TRAINING_MAX_ATTEMPTS:
+            return (
+                run,
+                _give_up(
+                    run,
+                    f"The worker training this run was lost {run.attempts} times; it was not retried "
+                    "again. Check the GPU node's logs, then start a new run.",
+                ),
+                "",
             )
         run.transition(RunStatus.QUEUED)
         append_log(
             run,
             f"The worker training this run stopped answering; queued again to resume from {where}.",
         )
-        # The same way a start dispatches it: a GPU run is never picked up by a CPU worker.
-        if executor_for(run.hardware).kind == RUNPOD:
-            launch_on_runpod.delay_on_commit(str(run.pk))
-        else:
-            run_training.delay_on_commit(str(run.pk))
-        return "queued"
+        # Dispatched the way a start dispatches it, by the task, once this commits.
+        return run, "queued", TRAIN
 
 
 def _give_up(run, sentence: str) -> str:
-    from .tasks import append_log
-
     TrainingRun.objects.filter(pk=run.pk).update(error=sentence)
     run.transition(RunStatus.FAILED)
     append_log(run, sentence)

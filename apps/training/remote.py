@@ -17,7 +17,6 @@ import hashlib
 import logging
 import secrets
 
-from celery import shared_task
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
@@ -26,6 +25,8 @@ from django.utils import timezone
 from apps.billing.metering import record_run
 
 from .models import RunStatus, TrainingRun
+from .reporting import append_log
+from .runner import fail_run
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +70,8 @@ def _claim(run_id) -> tuple[TrainingRun, str] | None:
         return run, token
 
 
-@shared_task(acks_late=True)
-def launch_on_runpod(run_id: str) -> str:
-    from .tasks import append_log, fail_run
-
+def launch(run_id: str) -> str:
+    """Claim a queued RunPod run and start its pod (tasks.launch_on_runpod)."""
     claimed = _claim(run_id)
     if claimed is None:
         return "skipped"
@@ -97,11 +96,9 @@ def launch_on_runpod(run_id: str) -> str:
     return "launched"
 
 
-@shared_task(acks_late=True)
-def finish_remote(run_id: str) -> str:
-    """Record the pod's billed uptime as GPU seconds, terminate it, revoke the token."""
-    from .tasks import append_log
-
+def finish(run_id: str) -> str:
+    """Record the pod's billed uptime as GPU seconds, terminate it, revoke the token
+    (tasks.finish_remote)."""
     run = TrainingRun.objects.get(pk=run_id)
     TrainingRun.objects.filter(pk=run.pk).update(remote_token_hash="")
     if not run.remote_pod_id:

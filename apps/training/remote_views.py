@@ -20,9 +20,10 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from .models import RunStatus, TrainingRun
-from .remote import finish_remote, token_hash
+from .remote import token_hash
 from .reporting import DatabaseReporter
-from .tasks import build_spec, evaluate_when_trained, fail_run, run_folder
+from .runner import build_spec, fail_run
+from .tasks import finish_remote
 
 FILES = ("train.jsonl", "test.jsonl")
 MAX_EVENTS = 1000
@@ -120,7 +121,7 @@ def events(request, run):
         return JsonResponse({"error": f"bad events: {exc}"}, status=400)
     if run.status == RunStatus.PROVISIONING:
         run.transition(RunStatus.RUNNING)
-    reporter = DatabaseReporter(run, run_folder(run) / "train.log")
+    reporter = DatabaseReporter(run, run.log_path)
     try:
         for event in batch:
             _apply(reporter, run, event)
@@ -136,7 +137,7 @@ def events(request, run):
 def adapter(request, run):
     """The trained adapter as a gzipped tar; unpacked with tarfile's "data" filter (no links out,
     no absolute paths, no devices) into the run's folder, replacing an earlier upload."""
-    target = run_folder(run) / "output" / "adapter"
+    target = run.folder / "output" / "adapter"
     partial = target.with_name("adapter.partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
@@ -159,7 +160,7 @@ def result(request, run):
         status = payload["status"]
     except (ValueError, KeyError, TypeError):
         return JsonResponse({"error": "a result needs a status"}, status=400)
-    adapter_dir = run_folder(run) / "output" / "adapter"
+    adapter_dir = run.folder / "output" / "adapter"
     if status == "failed":
         fail_run(run, f"Training on the RunPod pod failed: {str(payload.get('error'))[:500]}")
     elif status in ("succeeded", "stopped"):
@@ -180,8 +181,7 @@ def result(request, run):
                 run.transition(RunStatus.STOPPING)
             run.transition(RunStatus.STOPPED)
         else:
-            run.transition(RunStatus.SUCCEEDED)
-            evaluate_when_trained(run, DatabaseReporter(run, run_folder(run) / "train.log"))
+            run.transition(RunStatus.SUCCEEDED)  # its evaluation is queued with it (run_changed)
     else:
         return JsonResponse({"error": f"unknown status {status!r}"}, status=400)
     transaction.on_commit(lambda: finish_remote.delay(str(run.pk)))

@@ -10,13 +10,9 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 from django.utils import timezone
 
-from .models import Checkpoint, MetricPoint, TrainingRun
+from .models import Checkpoint, MetricPoint, TrainingRun, run_group
 
 TAIL_LINES = 50
-
-
-def run_group(run_id) -> str:
-    return f"run_{str(run_id).replace('-', '')}"
 
 
 class DatabaseReporter:
@@ -95,3 +91,8 @@ class DatabaseReporter:
         if self.superseded():
             return True  # the reaper gave this run to another worker: leave it to them
         return TrainingRun.objects.filter(pk=self.run_id, stop_requested=True).exists()
+
+
+def append_log(run: TrainingRun, message: str) -> None:
+    """One line in the run's log from outside the engine (recovery, the web side)."""
+    DatabaseReporter(run, run.log_path).log(message)

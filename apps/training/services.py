@@ -1,11 +1,12 @@
-"""Creating a draft run, from the offline recommender or from an agent's recommendation."""
+"""Drafts from a recommendation (the agent's or the offline recommender's, made in brainstorm),
+and the configuration page's one-click changes to a draft."""
 
 from __future__ import annotations
 
-from apps.brainstorm.recommender import Request, decide, epochs_for
 from apps.catalog.models import BaseModel, Hardware
 from apps.datasets.models import DatasetVersion, VersionStatus, latest_version
 
+from .estimates import epochs_for
 from .models import RunStatus, TrainingRun
 
 QUICK, LONGER = "quick", "longer"  # a CPU draft's two sizes: a first run, or the full one
@@ -72,20 +73,6 @@ def reset_to_recommended(run: TrainingRun) -> None:
     for name, value in recommended_fields(run.recommendation).items():
         setattr(run, name, value)
     run.save()
-
-
-def draft_for_project(project, user) -> TrainingRun:
-    """A draft from the offline recommender for the project's goal and latest data, on this
-    machine, sized as a quick first run like the agent's."""
-    from apps.brainstorm.agent import catalog_entries, sizer_for
-
-    models, gpus = catalog_entries()
-    version = latest_version(project)
-    count = version.train_count if version else None
-    request = Request(project.goal or project.name, count, None, "cpu")
-    sizer, assumed_data = sizer_for(project, count)
-    rec = decide(request, models, gpus, sizer, assumed_data)
-    return draft_from_recommendation(project, rec.as_dict(), user)
 
 
 def full_epochs(recommendation: dict | None, version) -> int | None:

@@ -1,200 +1,49 @@
+"""The training app's Celery tasks, thin: each takes ids and calls a plain function. Training runs
+go to the `gpu` queue; starting and ending RunPod pods and the reaper stay on `default`
+(vibeflow_site/settings.py, CELERY_TASK_ROUTES)."""
+
 from __future__ import annotations
 
-import logging
-import traceback
-from dataclasses import replace
-from pathlib import Path
-
 from celery import shared_task
-from django.conf import settings
-from django.db import transaction
-from django.db.models import F
-from django.utils import timezone
 
-from workers.training import (
-    Hyperparameters,
-    JobSpec,
-    ModelSource,
-    OutOfGpuMemory,
-    QLoRANeedsCuda,
-    train,
-)
+from apps.catalog.executors import RUNPOD, executor_for
 
-from .models import RunStatus, TrainingRun
-from .recovery import Heartbeat
-from .reporting import DatabaseReporter
-
-log = logging.getLogger(__name__)
-
-
-def run_folder(run: TrainingRun) -> Path:
-    return Path(settings.DATA_DIR) / "runs" / str(run.pk)
-
-
-def model_source(model) -> ModelSource:
-    """Where a catalog model's weights come from, for the training and evaluation engines."""
-    if model.bundled:
-        return ModelSource("bundled", cache_dir=str(settings.MODEL_CACHE_DIR))
-    return ModelSource("hub", model.source)
-
-
-def build_spec(run: TrainingRun) -> JobSpec:
-    """The plain-data job a worker (here or on a remote GPU) trains from."""
-    version = run.dataset_version
-    source = model_source(run.base_model)
-    test_file = version.folder / "test.jsonl"
-    return JobSpec(
-        model=source,
-        train_file=str(version.folder / "train.jsonl"),
-        test_file=str(test_file) if version.test_count else "",
-        output_dir=str(run_folder(run) / "output"),
-        seed=run.seed,
-        hyperparameters=Hyperparameters(
-            method=run.method,
-            lora_r=run.lora_r,
-            lora_alpha=run.lora_alpha,
-            lora_dropout=run.lora_dropout,
-            target_modules=tuple(m for m in run.target_modules.split(",") if m),
-            learning_rate=run.learning_rate,
-            batch_size=run.batch_size,
-            gradient_accumulation=run.gradient_accumulation,
-            epochs=run.epochs,
-            max_examples=run.max_examples,
-            warmup_steps=run.warmup_steps,
-            weight_decay=run.weight_decay,
-            optimizer=run.optimizer,
-            max_seq_length=run.max_seq_length,
-            packing=run.packing,
-        ),
-    )
-
-
-def _claim(run_id) -> TrainingRun | None:
-    # The status is the lock: only a queued run is taken, so a redelivered task does nothing.
-    with transaction.atomic():
-        run = (
-            TrainingRun.objects.select_for_update(of=("self",))
-            .select_related("base_model", "dataset_version", "hardware")
-            .filter(pk=run_id)
-            .first()
-        )
-        if run is None or run.status != RunStatus.QUEUED:
-            return None
-        TrainingRun.objects.filter(pk=run.pk).update(
-            stop_requested=False, error="", attempts=F("attempts") + 1, heartbeat_at=timezone.now()
-        )
-        run.transition(RunStatus.RUNNING)
-        run.refresh_from_db(fields=["attempts", "heartbeat_at", "stop_requested", "error"])
-        return run
-
-
-def append_log(run: TrainingRun, message: str) -> None:
-    """One line in the run's log from outside the engine (recovery, the web side)."""
-    DatabaseReporter(run, run_folder(run) / "train.log").log(message)
+from . import recovery, remote, runner
+from .models import TrainingRun
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def run_training(run_id: str) -> str:
-    """Train a queued run and record everything that happens.
+    return runner.train_run(run_id)
 
-    1. Claim the run (queued → running) in a transaction.
-    2. Build the job spec and run the engine with the database reporter.
-    3. End in succeeded, stopped (a stop was asked) or failed with a sentence and the traceback in the log.
-    """
-    run = _claim(run_id)
-    if run is None:
-        return "skipped"
-    reporter = DatabaseReporter(run, run_folder(run) / "train.log")
-    reporter.log(
-        f"Starting v{run.number}: {run.base_model.name}, {run.get_method_display()}, on {run.hardware.name}"
-    )
-    spec = build_spec(run)
-    last = run.checkpoints.order_by("-step").first()
-    if last is not None and Path(last.path).is_dir():
-        # A resumed (or redelivered) run continues from its last checkpoint: same step count,
-        # optimizer and scheduler state.
-        spec = replace(spec, resume_from=last.path)
-        reporter.log(f"Resuming from the checkpoint at step {last.step}")
-        # Until the first step after it, the page shows where training goes on from, not the
-        # step a lost worker had reached past the checkpoint.
-        point = run.points.filter(step=last.step).first()
-        TrainingRun.objects.filter(pk=run.pk).update(
-            steps_done=last.step,
-            tokens_seen=int((point.data if point else {}).get("tokens_seen") or run.tokens_seen),
-        )
-    heartbeat = Heartbeat(run.pk, run.attempts)
-    reporter.superseded = lambda: heartbeat.superseded
-    try:
-        with heartbeat:
-            result = train(spec, reporter)
-    except QLoRANeedsCuda as exc:
-        return _fail(run, reporter, str(exc))
-    except OutOfGpuMemory as exc:
-        reporter.log(traceback.format_exc())
-        return _fail(run, reporter, str(exc))
-    except MemoryError:
-        return _fail(
-            run,
-            reporter,
-            "The machine ran out of memory. Try a smaller batch size, QLoRA on a GPU, or a smaller model.",
-        )
-    except Exception as exc:
-        reporter.log(traceback.format_exc())
-        log.exception("training failed", extra={"run": str(run.pk)})
-        return _fail(run, reporter, f"Training failed: {exc}")
-    if heartbeat.superseded:
-        # Presumed dead and queued again by the reaper: the run is another worker's now.
-        log.warning("run %s was taken over by another worker", run.pk)
-        return "superseded"
-    TrainingRun.objects.filter(pk=run.pk).update(
-        adapter_dir=result.adapter_dir,
-        steps_done=result.steps,
-        tokens_seen=result.tokens_seen,
-        wall_seconds=result.wall_seconds,
-        gpu_seconds=result.gpu_seconds,
-    )
-    run.refresh_from_db()
-    if result.stopped_early:
-        if run.status == RunStatus.RUNNING:
-            run.transition(RunStatus.STOPPING)
-        run.transition(RunStatus.STOPPED)
+
+@shared_task(acks_late=True)
+def launch_on_runpod(run_id: str) -> str:
+    return remote.launch(run_id)
+
+
+@shared_task(acks_late=True)
+def finish_remote(run_id: str) -> str:
+    return remote.finish(run_id)
+
+
+@shared_task
+def reap_lost_runs() -> list[str]:
+    """Queue again (or end) every active run whose worker stopped beating; returns what was done."""
+    done = []
+    for run, outcome, follow_up in recovery.reap():
+        if follow_up == recovery.TRAIN:
+            dispatch(run)
+        elif follow_up == recovery.END_POD:
+            finish_remote.delay(str(run.pk))
+        done.append(f"{run.pk}: {outcome}")
+    return done
+
+
+def dispatch(run: TrainingRun) -> None:
+    """Send a queued run to what trains it, after commit: a RunPod pod for a RunPod GPU, else
+    this installation's `gpu` worker (a GPU run is never picked up by a CPU worker)."""
+    if executor_for(run.hardware).kind == RUNPOD:
+        launch_on_runpod.delay_on_commit(str(run.pk))
     else:
-        # One transaction: a page that reads the run as succeeded also finds its evaluation
-        # (the run page stopped polling when it saw "Succeeded" a moment before the evaluation
-        # existed, and never showed its link).
-        with transaction.atomic():
-            run.transition(RunStatus.SUCCEEDED)
-            evaluate_when_trained(run, reporter)
-    return run.status
-
-
-def evaluate_when_trained(run, reporter) -> None:
-    """A succeeded run is evaluated by itself (spec 5: "On Training Complete")."""
-    from apps.evaluations.services import NotEvaluable, queue_for_run
-
-    run.refresh_from_db()
-    try:
-        queue_for_run(run, run.created_by)
-    except NotEvaluable as exc:
-        reporter.log(f"Not evaluated: {exc}")
-    else:
-        reporter.log("Evaluation queued: base vs tuned on the test split")
-
-
-def fail_run(run, sentence: str) -> str:
-    """End ``run`` failed with a sentence, from outside the engine (a remote pod, recovery)."""
-    return _fail(run, DatabaseReporter(run, run_folder(run) / "train.log"), sentence)
-
-
-def _fail(run, reporter, sentence: str) -> str:
-    reporter.log(sentence)
-    TrainingRun.objects.filter(pk=run.pk).update(error=sentence)
-    run.refresh_from_db()
-    if run.status in (
-        RunStatus.RUNNING,
-        RunStatus.STOPPING,
-        RunStatus.QUEUED,
-        RunStatus.PROVISIONING,
-    ):
-        run.transition(RunStatus.FAILED)
-    return "failed"
+        run_training.delay_on_commit(str(run.pk))

@@ -3,7 +3,6 @@ from django.urls import path
 from . import remote_views, views
 
 urlpatterns = [
-    path("projects/<uuid:project_id>/runs/new/", views.run_new, name="run_new"),
     path("runs/<uuid:run_id>/", views.run_config, name="run_config"),
     path("runs/<uuid:run_id>/estimate/", views.run_estimate, name="run_estimate"),
     path("runs/<uuid:run_id>/start/", views.run_start, name="run_start"),

@@ -9,37 +9,25 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.accounts.models import Role
-from apps.billing.budgets import start_check
 from apps.catalog import vram
 from apps.catalog.executors import RUNPOD, executor_for
 from apps.catalog.models import Hardware
 from apps.datasets.models import JUST_ACCEPTED_SESSION_KEY
-from apps.projects.access import get_project_for_user
 
 from .access import get_run_for_user
+from .budget import start_check
 from .configuration import quote, storage
 from .forms import TrainingConfigForm
 from .models import InvalidTransition, RunStatus, TrainingRun
-from .remote import finish_remote, launch_on_runpod
 from .services import (
     choose_size,
-    draft_for_project,
     full_epochs,
     preselect_version,
     reset_to_recommended,
 )
-from .tasks import run_folder, run_training
+from .tasks import dispatch, finish_remote, run_training
 
 log = logging.getLogger(__name__)
-
-
-@login_required
-@require_POST
-def run_new(request, project_id):
-    """A draft configuration from the offline recommender, for the project's goal and latest data."""
-    project, _ = get_project_for_user(request.user, project_id, write=True)
-    run = draft_for_project(project, request.user)
-    return redirect("run_config", run_id=run.pk)
 
 
 def _page(request, run, membership, form, status=200):
@@ -166,13 +154,12 @@ def run_start(request, run_id):
         except InvalidTransition as exc:
             messages.error(request, str(exc))
         else:
+            dispatch(run)
             if executor.kind == RUNPOD:
-                launch_on_runpod.delay_on_commit(str(run.pk))
                 messages.success(
                     request, f"v{run.number} is queued: a RunPod pod is being started."
                 )
             else:
-                run_training.delay_on_commit(str(run.pk))
                 messages.success(
                     request,
                     f"v{run.number} is queued. It starts as soon as the server is free to train it.",
@@ -202,8 +189,7 @@ def run_stop(request, run_id):
             finish_remote.delay_on_commit(str(run.pk))
             messages.success(request, f"v{run.number} was cancelled; its pod is being ended.")
         else:
-            TrainingRun.objects.filter(pk=run.pk).update(stop_requested=True)
-            run.transition(RunStatus.STOPPING)
+            run.request_stop()
             messages.success(
                 request,
                 f"Stopping v{run.number}: it saves a checkpoint and ends after the current step.",
@@ -262,7 +248,7 @@ def _resume_problem(run) -> str:
 def run_log(request, run_id):
     """The run's whole log as a text file (the page shows only its tail)."""
     run, _ = get_run_for_user(request.user, run_id)
-    path = run_folder(run) / "train.log"
+    path = run.log_path
     if not path.is_file():
         return HttpResponse(
             "This run has not written a log yet.", status=404, content_type="text/plain"

@@ -1,4 +1,4 @@
-"""The usage dashboard's figures (spec "User Dashboard"), each summed from usage events or the
+"""The usage dashboard's figures (docs/PRODUCT.md "User Dashboard"), each summed from usage events or the
 rows they came from, for one team and one calendar month (UTC).
 
 Money comes from usage events. Everything said about API calls (how many, how many failed, their

@@ -11,11 +11,11 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from apps.workspace import usage as dashboard
 from apps.billing.metering import record_request
 from apps.billing.models import UsageEvent
 from apps.endpoints import keys
 from apps.endpoints.models import Endpoint, RequestLog
+from apps.workspace import usage as dashboard
 
 pytestmark = pytest.mark.django_db
 

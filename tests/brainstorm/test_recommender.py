@@ -1,4 +1,4 @@
-"""The offline recommender follows the spec's decision tree and never recommends what cannot fit."""
+"""The offline recommender follows the decision tree of docs/PRODUCT.md 1.3 and never recommends what cannot fit."""
 
 import pytest
 

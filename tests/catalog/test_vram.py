@@ -28,8 +28,8 @@ def test_fit_keeps_ten_percent_headroom():
 @pytest.mark.parametrize(
     "params, method, vram, label",
     [
-        (7.25, "lora", 40, "fits"),  # Mistral 7B LoRA on an A100 40GB (spec 3.5)
-        (7.25, "lora", 24, "needs QLoRA"),  # on an RTX 4090 (spec: "requires QLoRA")
+        (7.25, "lora", 40, "fits"),  # Mistral 7B LoRA on an A100 40GB (docs/PRODUCT.md 3.5)
+        (7.25, "lora", 24, "needs QLoRA"),  # on an RTX 4090 (docs/PRODUCT.md 3.5: "requires QLoRA")
         (7.25, "lora", 16, "needs QLoRA"),  # QLoRA 8.2 GB fits a T4's 14.4
         (70.6, "lora", 80, "needs QLoRA"),  # Llama 70B only with QLoRA on 80 GB
         (70.6, "qlora", 48, "does not fit"),

@@ -5,7 +5,6 @@ import pytest
 from django.urls import reverse
 
 from apps.training.models import Checkpoint, MetricPoint, RunStatus, TrainingRun
-from apps.training.tasks import run_folder
 from tests.training.helpers import draft_run
 
 from .conftest import _child, wait_for
@@ -57,7 +56,7 @@ def test_a_killed_worker_s_run_resumes_on_another_worker(seeded_catalog, login, 
         5,
         6,
     ]
-    log = (run_folder(run) / "train.log").read_text()
+    log = run.log_path.read_text()
     assert "stopped answering; queued again to resume from the checkpoint" in log
     assert f"Training resumed from checkpoint-{resumed_from}" in log
     assert log.count("Training started") == 1  # never from step 0 again

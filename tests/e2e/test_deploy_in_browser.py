@@ -1,4 +1,4 @@
-"""In the browser: a trained version deploys (the spec's steps, then "live"), the test console
+"""In the browser: a trained version deploys (the steps of docs/PRODUCT.md 6.2, then "live"), the test console
 streams an answer, a key is made, called, rotated (the old one fails after its grace period),
 a second version goes live and a rollback brings the first back."""
 
@@ -63,7 +63,7 @@ def test_deploy_console_keys_rotation_and_rollback(
     page.get_by_label("Password:").fill(PASSWORD)
     page.get_by_role("button", name="Sign In").click()
 
-    # Deploy v1 from its page: the spec's steps, then the live page.
+    # Deploy v1 from its page: the docs/PRODUCT.md 6.2 steps, then the live page.
     page.goto(f"{live_server_url}/runs/{v1.pk}/")
     page.get_by_role("button", name="Deploy").click()
     expect(page.get_by_text("Creating API Endpoint…")).to_be_visible()

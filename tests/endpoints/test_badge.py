@@ -13,8 +13,8 @@ from apps.catalog.models import BaseModel, Hardware
 from apps.endpoints import services
 from apps.endpoints.models import Deployment, DeploymentStatus, Endpoint, EndpointStatus, when
 from apps.endpoints.tasks import _claim, _step, serve_deployment
-from apps.workspace.consumers import _render_changed
 from apps.training.models import RunStatus, TrainingRun
+from apps.workspace.consumers import _render_changed
 
 pytestmark = pytest.mark.django_db
 

@@ -55,7 +55,7 @@ def test_chat_completion_answers_with_usage_and_is_logged(client, deployed, api_
     row = RequestLog.objects.get()
     assert (row.status_code, row.route, row.deployment_id) == (200, "chat.completions", deployed.pk)
     assert (row.tokens_in, row.tokens_out) == (usage["prompt_tokens"], usage["completion_tokens"])
-    # The spec's price: $0.01 per 1,000 tokens
+    # The price of docs/PRODUCT.md 6.2: $0.01 per 1,000 tokens
     assert row.cost == (Decimal("0.00001") * usage["total_tokens"]).quantize(Decimal("0.000001"))
     assert row.api_key.last_used_at is not None
 

@@ -44,7 +44,7 @@ def config(fake, **kwargs):
 
 def test_scores_are_mapped_back_whatever_the_order(fake):
     result = judge(ROWS, config(fake))
-    assert result.judged == 20 and result.failed == 0  # the spec's 20 random examples
+    assert result.judged == 20 and result.failed == 0  # docs/PRODUCT.md 5.1's 20 random examples
     prompts = [r["body"]["contents"][0]["parts"][0]["text"] for r in fake.requests]
     tuned_first = ["Response A:\nTUNED-" in p for p in prompts]
     assert any(tuned_first) and not all(tuned_first)  # both orders were used

@@ -104,7 +104,7 @@ def test_an_evaluation_whose_worker_vanished_ends_failed(trained_run, owner, set
 
     from django.utils import timezone
 
-    from apps.evaluations.recovery import reap_lost_evaluations
+    from apps.evaluations.tasks import reap_lost_evaluations
 
     evaluation = queue_for_run(trained_run, owner)
     long_ago = timezone.now() - timedelta(seconds=settings.EVALUATION_STALE_AFTER_S + 5)

@@ -15,9 +15,9 @@ from apps.evaluations.services import queue_for_run
 from apps.evaluations.signals import evaluation_finished
 from apps.evaluations.tasks import run_evaluation
 from apps.projects.models import Project
+from apps.training.models import RunStatus, TrainingRun
 from apps.workspace.showcase import SHOWCASE_NAME
 from apps.workspace.tasks import prepare_showcase
-from apps.training.models import RunStatus, TrainingRun
 from tests.evaluation.conftest import trained_run  # noqa: F401, F811  (a fixture)
 from tests.training.conftest import queued_run  # noqa: F401  (a fixture)
 from workers.training import ModelSource
@@ -32,7 +32,7 @@ def tiny_source(monkeypatch, tiny_model_dir):
     def tiny(model):
         return ModelSource("path", str(tiny_model_dir))
 
-    monkeypatch.setattr("apps.training.tasks.model_source", tiny)
+    monkeypatch.setattr("apps.training.runner.model_source", tiny)
     monkeypatch.setattr("apps.evaluations.tasks.model_source", tiny)
 
 

@@ -42,7 +42,9 @@ def imports_of(path: Path, module: str, known: set[str]) -> list[tuple[int, str]
             if node.level:
                 base = ".".join(package[: len(package) - node.level + 1] + ([base] if base else []))
             # `from apps.x import y` imports the module apps.x.y when there is one.
-            names = [f"{base}.{alias.name}" for alias in node.names if f"{base}.{alias.name}" in known]
+            names = [
+                f"{base}.{alias.name}" for alias in node.names if f"{base}.{alias.name}" in known
+            ]
             names = names or [base]
         for name in names:
             while name and name not in known:  # apps.x.models.Thing -> apps.x.models
@@ -67,7 +69,9 @@ def graph() -> tuple[dict[str, set[str]], list[str]]:
             edges[module].add(target)
             here, there = app_of(module), app_of(target)
             if here and there and here != there and ORDER.index(there) > ORDER.index(here):
-                upward.append(f"{path.relative_to(ROOT)}:{line} ({here}) imports {target} ({there})")
+                upward.append(
+                    f"{path.relative_to(ROOT)}:{line} ({here}) imports {target} ({there})"
+                )
     return edges, upward
 
 

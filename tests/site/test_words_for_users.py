@@ -1,4 +1,4 @@
-"""Words meant for us stay out of what users read: no product-spec section numbers, no Procfile,
+"""Words meant for us stay out of what users read: no docs/PRODUCT.md section numbers, no Procfile,
 Celery or worker processes. Where a number comes from is said in plain words."""
 
 from __future__ import annotations

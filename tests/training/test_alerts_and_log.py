@@ -4,13 +4,12 @@ import pytest
 from django.urls import reverse
 
 from apps.training.reporting import DatabaseReporter
-from apps.training.tasks import run_folder
 
 pytestmark = pytest.mark.django_db
 
 
 def reporter_for(run):
-    return DatabaseReporter(run, run_folder(run) / "train.log")
+    return DatabaseReporter(run, run.log_path)
 
 
 def test_an_alert_is_kept_and_shown_on_the_progress_panel(login, owner, queued_run):

@@ -58,7 +58,9 @@ def test_a_new_run_is_recommended_for_this_cpu(run, version):
     )
     assert run.dataset_version == version
     assert run.recommendation["source"].startswith("offline recommender")
-    assert run.epochs == 5  # fewer than 1,000 examples: the spec's small-dataset epochs
+    assert (
+        run.epochs == 5
+    )  # fewer than 1,000 examples: the small-dataset epochs of docs/PRODUCT.md 3.3
 
 
 def test_the_page_explains_the_settings(login, owner, run):

@@ -14,7 +14,7 @@ from apps.training.estimates import (
 
 
 def spec_example(**changes):
-    # Spec 3.4: 1,247 examples, Mistral-7B (7.25B), LoRA, A100 40GB at $0.50/h, 3 epochs.
+    # docs/PRODUCT.md 3.4: 1,247 examples, Mistral-7B (7.25B), LoRA, A100 40GB at $0.50/h, 3 epochs.
     values = dict(
         examples=1247,
         avg_tokens_per_example=123,

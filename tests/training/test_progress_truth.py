@@ -12,7 +12,7 @@ from apps.catalog.models import BaseModel, Hardware
 from apps.evaluations.models import EvalStatus, Evaluation
 from apps.evaluations.reporting import DatabaseEvalReporter
 from apps.training.models import Checkpoint, MetricPoint, RunStatus, TrainingRun
-from apps.training.recovery import reap_lost_runs
+from apps.training.tasks import reap_lost_runs
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,8 @@ import pytest
 from django.utils import timezone
 
 from apps.training.models import Checkpoint, RunStatus, TrainingRun
-from apps.training.recovery import Heartbeat, reap_lost_runs
+from apps.training.recovery import Heartbeat
+from apps.training.tasks import reap_lost_runs
 
 pytestmark = pytest.mark.django_db
 

@@ -128,14 +128,13 @@ def _tar(members: dict[str, bytes]) -> bytes:
 
 
 def test_an_adapter_archive_cannot_write_outside_the_run(client, remote_run, tmp_path, settings):
-    from apps.training.tasks import run_folder
 
     evil = _tar({"../../../escaped.txt": b"x"})
     assert (
         call(client, remote_run, "adapter", evil, content_type="application/gzip").status_code
         == 400
     )
-    assert not (run_folder(remote_run).parent.parent / "escaped.txt").exists()
+    assert not (remote_run.folder.parent.parent / "escaped.txt").exists()
     assert (
         call(
             client, remote_run, "adapter", b"not a tar", content_type="application/gzip"
@@ -147,7 +146,7 @@ def test_an_adapter_archive_cannot_write_outside_the_run(client, remote_run, tmp
         call(client, remote_run, "adapter", good, content_type="application/gzip").status_code
         == 200
     )
-    assert (run_folder(remote_run) / "output" / "adapter" / "adapter_config.json").is_file()
+    assert (remote_run.folder / "output" / "adapter" / "adapter_config.json").is_file()
 
 
 def test_a_result_needs_the_adapter_first_and_a_failure_is_a_sentence(client, remote_run):

@@ -1,7 +1,7 @@
 from django.db import migrations
 
 # Price sources are shown to users next to each price: they name where a figure comes from in
-# plain words, not the product spec or an operator's chore. Rows whose price was refreshed or
+# plain words, not an internal document or an operator's chore. Rows whose price was refreshed or
 # edited since keep their own source.
 RENAMED = {
     "product spec's default price list": "VibeFlow's default list price",

@@ -1,1 +1,1 @@
-"""The public inference API under /v1/: OpenAI's routes plus the spec's /v1/complete."""
+"""The public inference API under /v1/: OpenAI's routes plus /v1/complete (docs/PRODUCT.md 6.2)."""

@@ -41,7 +41,7 @@ def cost_of(tokens: int) -> Decimal:
 
 
 def money(amount: Decimal) -> str:
-    """$0.00045, as the spec writes costs of single requests."""
+    """$0.00045, as docs/PRODUCT.md 6.2 writes costs of single requests."""
     text = f"{amount:.6f}".rstrip("0")
     return "$" + (text + "00" if text.endswith(".") else text)
 

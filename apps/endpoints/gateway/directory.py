@@ -2,8 +2,9 @@
 
 Looking these up costs a hop to the database thread and three queries, most of what the gateway
 adds to a call. Each process keeps what it looked up, stamped with a version number kept in
-Redis; every change to a key, an endpoint or a deployment bumps that number (``bump``: the
-models' save/delete signals and their querysets' update/delete, in ``apps.endpoints.models``), and
+Redis; every change to a key, an endpoint, a deployment or a team's limits bumps that number
+(``apps.endpoints.version.bump``: the models' save/delete signals and their querysets'
+update/delete, and billing's ``limits_changed``), and
 the gateway reads it in the same Redis round trip as the rate limit. A revoked key therefore fails
 on the next request in every process, with no query at all while nothing changes.
 
@@ -13,21 +14,19 @@ database between the two may cache what is about to change, and the second bump 
 
 from __future__ import annotations
 
-import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
-from django.conf import settings
-from django.db import transaction
 
-from vibeflow_site.env import redis_url_for
+from apps.billing.metering import account_for
 
-VERSION_KEY = "gw:directory-version"
+from ..models import ApiKey, Deployment, DeploymentStatus, Endpoint
+from ..version import bump  # noqa: F401  (the tests and the gateway call directory.bump)
+
 MAX_ENTRIES = 10_000
 
 _entries: OrderedDict = OrderedDict()
-_redis = None
 
 
 @dataclass(frozen=True)
@@ -39,27 +38,7 @@ class Entry:
     spending_stopped: bool = False  # over the team's budget without overage allowed: 402
 
 
-def _bump_now() -> None:
-    global _redis
-    if _redis is None:
-        import redis
-
-        _redis = redis.Redis.from_url(redis_url_for(settings.REDIS_URL, 1))
-    # A random token, not a counter: after Redis loses its data a counter would start again and
-    # could match a number that an old cached entry still carries.
-    _redis.set(VERSION_KEY, uuid.uuid4().hex)
-
-
-def bump() -> None:
-    _bump_now()
-    transaction.on_commit(_bump_now)
-
-
 def _fetch(key_hash, project_id, name, want_endpoint) -> Entry:
-    from apps.billing.metering import account_for
-
-    from ..models import ApiKey, Deployment, DeploymentStatus, Endpoint
-
     key = None
     if key_hash is not None:
         key = ApiKey.objects.filter(key_hash=key_hash).first()

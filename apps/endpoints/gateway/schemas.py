@@ -325,7 +325,7 @@ class CompletionRequest(_Sampling):
 
 
 class CompleteRequest(BaseModel):
-    """The spec's simple route: {"prompt", "max_tokens"}, "model" optional."""
+    """The simple route of docs/PRODUCT.md 6.2: {"prompt", "max_tokens"}, "model" optional."""
 
     model_config = ConfigDict(extra="forbid")
     prompt: str = Field(min_length=1)

@@ -319,7 +319,7 @@ async def completions(request):
 
 @csrf_exempt
 async def complete(request):
-    """The spec's route: {"prompt", "max_tokens"} → {"id", "completion", "tokens_used", "cost"}."""
+    """The route of docs/PRODUCT.md 6.2: {"prompt", "max_tokens"} → {"id", "completion", "tokens_used", "cost"}."""
     if request.method != "POST":
         return _method_not_allowed("POST")
     call = Call("complete")

@@ -1,4 +1,5 @@
-"""What a run or an evaluation is waiting for, and how long a step has taken, for the pages."""
+"""A run's lost worker and how long a step has taken, for the pages (the queue line of a run or
+an evaluation: queue_tags, in the evaluations app)."""
 
 from django import template
 from django.utils import timezone
@@ -6,16 +7,6 @@ from django.utils import timezone
 from .. import progress
 
 register = template.Library()
-
-
-@register.simple_tag
-def run_waiting(run) -> str:
-    return progress.run_waiting(run)
-
-
-@register.simple_tag
-def evaluation_waiting(evaluation) -> str:
-    return progress.evaluation_waiting(evaluation)
 
 
 @register.simple_tag
