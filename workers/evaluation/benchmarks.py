@@ -1,4 +1,4 @@
-"""Standard multiple-choice benchmarks (spec 5.6): HellaSwag, an MMLU subset, TruthfulQA MC1.
+"""Standard multiple-choice benchmarks (docs/PRODUCT.md 5.6): HellaSwag, an MMLU subset, TruthfulQA MC1.
 
 Their data comes from the Hugging Face Hub through huggingface_hub (one Parquet file each,
 cached); where the Hub cannot be reached the benchmark reports why instead of a score. Each

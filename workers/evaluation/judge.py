@@ -1,4 +1,4 @@
-"""LLM-as-judge through google-genai (spec "LLM-as-Judge Metrics"), structured JSON out.
+"""LLM-as-judge through google-genai (docs/PRODUCT.md "LLM-as-Judge Metrics"), structured JSON out.
 
 Each sampled example is one request holding both answers as "Response A" and "Response B",
 base and tuned placed in a random (seeded) order so position cannot favour either; the

@@ -1,4 +1,4 @@
-"""Automatic metrics of an evaluation (spec "Evaluation Metrics"), as plain functions.
+"""Automatic metrics of an evaluation (docs/PRODUCT.md "Evaluation Metrics"), as plain functions.
 
 Texts are compared after `normalise` (lower case, punctuation and English articles removed,
 whitespace collapsed), as SQuAD's scorer does, so "The refund." matches "refund". Scores in
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 _PUNCTUATION = str.maketrans("", "", string.punctuation + "“”‘’…–—")
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 
-# Length ratio (prediction words / reference words): the spec's ideal band and alerts.
+# Length ratio (prediction words / reference words): the ideal band and alerts of docs/PRODUCT.md "Evaluation Metrics".
 IDEAL_LOW, IDEAL_HIGH = 0.9, 1.1
 TOO_SHORT, TOO_VERBOSE = 0.7, 1.3
 # Appropriateness falls linearly from 1 at the edge of the ideal band to 0 this far beyond it.

@@ -1,4 +1,4 @@
-"""The overall quality score and its gate (spec "Human-Readable Quality Score", "Quality Gates").
+"""The overall quality score and its gate (docs/PRODUCT.md "Human-Readable Quality Score", "Quality Gates").
 
 score = 100 × (0.4 × accuracy + 0.4 × judge + 0.2 × length appropriateness)
 

@@ -1,4 +1,4 @@
-"""Training alerts (product spec 4.4), from the stream of logged metrics. Plain logic, no I/O."""
+"""Training alerts (docs/PRODUCT.md 4.4), from the stream of logged metrics. Plain logic, no I/O."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ class AlertWatch:
 
 
 def overfitting_risk(examples: int, epochs: float) -> str | None:
-    """The spec's start-of-run warning for small datasets trained many times."""
+    """The start-of-run warning (docs/PRODUCT.md 4.4) for small datasets trained many times."""
     if examples < 1_000 and epochs > 5:
         return f"Your dataset is small ({examples:,} examples). Consider reducing epochs to 5 or fewer."
     if 1_000 <= examples < 10_000 and epochs > 3:
