@@ -35,7 +35,7 @@ from .forms import (
     grace_label,
 )
 from .gateway.calls import Call, price_per_token
-from .gateway.views import proxy
+from .gateway.proxy import proxy
 from .models import (
     FAILED_CALL,
     DeploymentStatus,

@@ -19,6 +19,7 @@ from apps.billing.models import BillingAccount, UsageEvent, UsageKind
 from apps.catalog.models import Hardware
 from apps.endpoints.models import Endpoint
 from apps.projects.models import Project
+from apps.training import budget as training_budget
 from apps.training.models import RunStatus, TrainingRun
 from tests.training.helpers import draft_run
 
@@ -91,7 +92,7 @@ def test_start_is_refused_over_budget_unless_an_owner_overrides(
     account.save()
     _spend(team, "1")
     # The CPU's estimate is $0, which fits any budget: quote $5 instead.
-    monkeypatch.setattr(budgets, "estimated_cost", lambda run: Decimal("5"))
+    monkeypatch.setattr(training_budget, "estimated_cost", lambda run: Decimal("5"))
     page = login(owner).get(reverse("run_config", args=[run.pk]))
     assert b"more than the $0.00 left" in page.content and b"owner override" in page.content
     response = login(admin_user).post(reverse("run_start", args=[run.pk]), {"override_budget": "1"})

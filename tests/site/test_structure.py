@@ -142,3 +142,19 @@ def test_the_checker_sees_what_it_must(tmp_path):
         ["apps.a.one", "apps.a.two"]
     ]
     assert circles({"apps.a.one": {"apps.a.two"}, "apps.a.two": set()}) == []
+
+
+def test_the_engines_know_nothing_of_django():
+    """workers/ runs alone on a GPU pod: no Django, no apps, no site package."""
+    found = []
+    for path in sorted((ROOT / "workers").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module or ""]
+            for name in names:
+                if name.split(".")[0] in ("django", "apps", "vibeflow_site", "channels", "celery"):
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno} imports {name}")
+    assert found == []

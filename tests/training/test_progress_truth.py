@@ -145,15 +145,15 @@ def test_counters_go_on_from_the_checkpoint_after_a_lost_worker(
 ):
     """A worker lost at step 5 after the checkpoint at step 3: the run resumes there, and its
     tokens seen go on from the checkpoint's count (they fell back to a fresh count before)."""
-    from apps.training import tasks
+    from apps.training import runner, tasks
 
     BaseModel.objects.filter(pk=queued_run.base_model_id).update(
         bundled=False, source=str(tiny_model_dir)
     )
     TrainingRun.objects.filter(pk=queued_run.pk).update(epochs=3, max_seq_length=128)  # 6 steps
-    real_should_stop = tasks.DatabaseReporter.should_stop
+    real_should_stop = runner.DatabaseReporter.should_stop
     monkeypatch.setattr(
-        tasks.DatabaseReporter,
+        runner.DatabaseReporter,
         "should_stop",
         lambda self: TrainingRun.objects.get(pk=self.run_id).steps_done >= 2,  # stops at step 3
     )
@@ -182,7 +182,7 @@ def test_counters_go_on_from_the_checkpoint_after_a_lost_worker(
             )
         return real_should_stop(self)
 
-    monkeypatch.setattr(tasks.DatabaseReporter, "should_stop", spy)
+    monkeypatch.setattr(runner.DatabaseReporter, "should_stop", spy)
     assert tasks.run_training(str(queued_run.pk)) == "succeeded"
     # Until the first step after the resume, the run shows the checkpoint it goes on from.
     assert seen_at_first_step == [{"steps_done": 3, "tokens_seen": at_checkpoint}]

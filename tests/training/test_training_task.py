@@ -65,21 +65,21 @@ def test_the_project_shows_training_while_a_run_is_active(queued_run):
 
 @pytest.mark.slow
 def test_a_stopped_run_resumes_from_its_checkpoint(login, owner, queued_run):
-    from apps.training import tasks
+    from apps.training import runner
 
     TrainingRun.objects.filter(pk=queued_run.pk).update(epochs=2)  # 4 steps in all
-    real_should_stop = tasks.DatabaseReporter.should_stop
+    real_should_stop = runner.DatabaseReporter.should_stop
     calls = {"n": 0}
 
     def stop_after_first_step(self):
         calls["n"] += 1
         return calls["n"] >= 1
 
-    tasks.DatabaseReporter.should_stop = stop_after_first_step
+    runner.DatabaseReporter.should_stop = stop_after_first_step
     try:
         assert run_training(str(queued_run.pk)) == "stopped"
     finally:
-        tasks.DatabaseReporter.should_stop = real_should_stop
+        runner.DatabaseReporter.should_stop = real_should_stop
     run = TrainingRun.objects.get(pk=queued_run.pk)
     assert run.steps_done == 1 and Checkpoint.objects.filter(run=run, step=1).exists()
 
