@@ -155,6 +155,17 @@ def enforce(account: BillingAccount) -> list[str]:
     return done
 
 
+def enforce_all() -> int:
+    """Alerts and stops for every team with a budget, or stopped spending to lift. Returns how
+    many teams it acted on; `tasks.enforce_budgets` calls it from Celery beat."""
+    acted = 0
+    for account in BillingAccount.objects.filter(
+        monthly_budget_usd__isnull=False
+    ) | BillingAccount.objects.filter(spending_stopped_at__isnull=False):
+        acted += bool(enforce(account))
+    return acted
+
+
 def _resume(account) -> None:
     BillingAccount.objects.filter(pk=account.pk).update(spending_stopped_at=None)
     _limits_changed()

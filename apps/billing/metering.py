@@ -12,6 +12,8 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.utils import timezone
 
+from apps.catalog.models import Hardware
+
 from .models import BillingAccount, Meter, Plan, UsageEvent, UsageKind
 
 MONEY = Decimal("0.000001")
@@ -89,8 +91,6 @@ def record_run(run) -> None:
 
 def record_evaluation(evaluation) -> None:
     """An evaluation that ended: its wall time on the hardware it ran on."""
-    from apps.catalog.models import Hardware
-
     if evaluation.started_at is None:
         return
     end = evaluation.finished_at or timezone.now()

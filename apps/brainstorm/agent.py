@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from apps.catalog.models import BaseModel, Hardware
+from apps.datasets.models import latest_version
+from apps.training.configuration import first_run_plan
 
 from . import gemini, parsing, recommender
 
@@ -46,9 +48,6 @@ def sizer_for(project, stated_examples: int | None) -> tuple[recommender.Sizer, 
     draft made from the recommendation trains on that same version), else from the number of
     examples the user gave at an assumed length. Returns the sizer and whether the data's
     size was assumed. The configuration page's estimate uses the same function."""
-    from apps.datasets.models import latest_version
-    from apps.training.configuration import first_run_plan
-
     version = latest_version(project) if project is not None else None
 
     def size(model_slug: str, hardware_slug: str, method: str, epochs: int):

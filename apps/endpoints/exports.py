@@ -4,13 +4,17 @@ model zip (base + adapter, built by a task on the gpu queue: it loads the whole 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 from django.conf import settings
 from django.utils.text import slugify
 
+from apps.training.models import TrainingRun
 from workers.models import bundled
 from workers.serving import export
+
+log = logging.getLogger(__name__)
 
 
 def folder(run) -> Path:
@@ -101,3 +105,19 @@ def build_merged(run) -> Path:
     path = export.build_zip(merged, merged_zip_path(run), **_describe(run))
     _remove_older_formats(run, "merged.zip", "merged.json")  # a merged zip is the model's size
     return path
+
+
+def prepare_merged(run_id: str) -> str:
+    """The "merged" download of a version, built once: "ready", or "failed" with the reason kept
+    in its marker for the page. `tasks.export_merged` calls it."""
+    run = TrainingRun.objects.select_related("base_model", "project").get(pk=run_id)
+    if merged_state(run)["state"] == "ready":
+        return "ready"
+    set_merged_state(run, "building")
+    try:
+        build_merged(run)
+    except Exception as exc:
+        log.exception("merged export failed", extra={"run": run_id})
+        set_merged_state(run, "failed", f"Merging failed: {exc}")
+        return "failed"
+    return "ready"

@@ -3,6 +3,8 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 
+from apps.billing.metering import account_for
+
 from .models import Deployment, DeploymentStatus, Endpoint
 
 
@@ -35,8 +37,6 @@ class EndpointSettingsForm(forms.ModelForm):
         fields = ["rate_limit_rpm", "tokens_per_minute", "timeout_s"]
 
     def clean_rate_limit_rpm(self):
-        from apps.billing.metering import account_for
-
         value = self.cleaned_data["rate_limit_rpm"]
         plan = account_for(self.instance.project.team_id).effective_plan
         if value > plan.rate_limit_rpm:

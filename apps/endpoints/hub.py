@@ -1,24 +1,33 @@
 """Push a version to a Hugging Face model repository (docs/PRODUCT.md 6.3), with the user's own token.
 
-`push(hub_push)` runs in a task: it creates the repository if needed (or updates it) and commits
-the adapter (or the merged model), the tokenizer, requirements.txt, inference_example.py and a
-model card generated from the run and its evaluation, in one commit. The files are the download's
+`run_push(push_id)` runs in a task (`tasks.push_to_hub`) and calls `push(hub_push, token)`: it
+creates the repository if needed (or updates it) and commits the adapter (or the merged model),
+the tokenizer, requirements.txt, inference_example.py and a model card generated from the run and
+its evaluation, in one commit. The files are the download's
 (`workers.serving.export.portable_files`): they name the base model by its public Hub id and
 hold nothing of this server.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+from django.db import transaction
+from django.utils import timezone
 from django.utils.text import slugify
 
+from apps.accounts.models import HubToken
 from apps.evaluations.models import EvalStatus
 from apps.evaluations.summary import verdict
 from vibeflow_site import hf
+from vibeflow_site.encryption import CannotDecrypt
 from workers.serving.export import EXAMPLE, REQUIREMENTS, portable_files
 
 from . import exports
+from .models import HubPush, PushStatus
+
+log = logging.getLogger(__name__)
 
 OFFLINE = (
     "The Hugging Face Hub can't be reached from this server (no network, or it is down). "
@@ -229,3 +238,60 @@ def push(hub_push, token: str, *, on_stage=lambda stage: None) -> tuple[str, str
     except hf.network_errors() as exc:
         raise HubPushError(OFFLINE) from exc
     return str(repo), commit.commit_url
+
+
+def run_push(push_id: str) -> str:
+    """Take a queued push and do it: "succeeded", "failed" with a sentence on the row, or "gone".
+    The token is read from the requesting user's encrypted row here; it never travels through the
+    broker. `tasks.push_to_hub` calls it."""
+    with transaction.atomic():
+        hub_push = (
+            HubPush.objects.select_for_update(of=("self",))
+            .select_related("run__project", "run__base_model", "run__hardware")
+            .filter(pk=push_id, status__in=[PushStatus.QUEUED, PushStatus.RUNNING])
+            .first()
+        )
+        if hub_push is None:
+            return "gone"  # deleted, or already finished
+        # RUNNING: redelivered after its worker died (acks_late); pushing again is harmless, the
+        # Hub skips files that have not changed.
+        hub_push.status, hub_push.stage = PushStatus.RUNNING, "Preparing the files"
+        hub_push.save(update_fields=["status", "stage"])
+
+    def on_stage(stage: str) -> None:
+        HubPush.objects.filter(pk=hub_push.pk).update(stage=stage)
+
+    try:
+        row = HubToken.objects.filter(user_id=hub_push.requested_by_id).first()
+        if row is None:
+            raise HubPushError("Your Hugging Face token was removed: save it again and push.")
+        try:
+            token = row.reveal()
+        except CannotDecrypt as exc:
+            raise HubPushError(
+                "Your saved Hugging Face token can no longer be read (the server's key changed): "
+                "save it again and push."
+            ) from exc
+        repo_url, commit_url = push(hub_push, token, on_stage=on_stage)
+    except HubPushError as exc:
+        HubPush.objects.filter(pk=hub_push.pk).update(
+            status=PushStatus.FAILED, stage="", error=str(exc), finished_at=timezone.now()
+        )
+        return "failed"
+    except Exception:
+        log.exception("hub push failed", extra={"push": push_id})
+        HubPush.objects.filter(pk=hub_push.pk).update(
+            status=PushStatus.FAILED,
+            stage="",
+            error="The push failed unexpectedly. Try again; if it fails again, contact your administrator.",
+            finished_at=timezone.now(),
+        )
+        return "failed"
+    HubPush.objects.filter(pk=hub_push.pk).update(
+        status=PushStatus.SUCCEEDED,
+        stage="",
+        repo_url=repo_url,
+        commit_url=commit_url,
+        finished_at=timezone.now(),
+    )
+    return "succeeded"

@@ -30,6 +30,8 @@ def queue_for_run(
     if run.status not in EVALUABLE or not run.adapter_dir:
         raise NotEvaluable("Only a finished or stopped run with a saved adapter can be evaluated.")
     version = dataset_version or run.dataset_version
+    if version is None:
+        raise NotEvaluable("This run has no dataset version to evaluate on.")
     if version.dataset.project_id != run.project_id:
         raise NotEvaluable("That test set belongs to another project.")
     if not version.test_count:

@@ -9,6 +9,7 @@ from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from apps.projects.access import get_project_for_user
 from apps.training.access import get_run_for_user
 from workers.evaluation.benchmarks import BENCHMARKS
 
@@ -115,8 +116,6 @@ def evaluation_file(request, evaluation_id, name):
 @require_GET
 def evaluation_compare(request, project_id):
     """Two versions side by side (?a=&b= evaluation ids of this project), on the same test set."""
-    from apps.projects.access import get_project_for_user
-
     project, membership = get_project_for_user(request.user, project_id)
     finished = list(
         Evaluation.objects.filter(project=project, status=EvalStatus.SUCCEEDED, run__isnull=False)

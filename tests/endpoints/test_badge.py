@@ -12,7 +12,8 @@ from django.utils import timezone
 from apps.catalog.models import BaseModel, Hardware
 from apps.endpoints import services
 from apps.endpoints.models import Deployment, DeploymentStatus, Endpoint, EndpointStatus, when
-from apps.endpoints.tasks import _claim, _step, serve_deployment
+from apps.endpoints.serving import claim, step
+from apps.endpoints.tasks import serve_deployment
 from apps.training.models import RunStatus, TrainingRun
 from apps.workspace.consumers import _render_changed
 
@@ -67,8 +68,8 @@ def test_a_retry_deploying_after_a_failure_is_never_shown_failed(
     assert response.status_code == 302
     endpoint.refresh_from_db()
     assert endpoint.status == EndpointStatus.DEPLOYING
-    claimed = _claim(str(deployment.pk))
-    _step(claimed, 1)
+    claimed = claim(str(deployment.pk))
+    step(claimed, 1)
 
     page = client.get(reverse("endpoint_detail", args=[endpoint.pk])).content.decode()
     badge = _badge(page)
@@ -79,7 +80,7 @@ def test_a_retry_deploying_after_a_failure_is_never_shown_failed(
     assert "⏳ Starting the inference server" in page  # the steps list says the same step
 
     # The progress poll redraws the badge too (out of band), from the same read of the rows.
-    _step(claimed, 2, "Loading the model into the server")
+    step(claimed, 2, "Loading the model into the server")
     poll = client.get(reverse("deployment_progress", args=[deployment.pk])).content.decode()
     assert "⏳ Deploying" in poll
     badge = _badge(poll)

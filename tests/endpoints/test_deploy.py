@@ -12,7 +12,8 @@ import pytest
 from apps.endpoints import services
 from apps.endpoints.gateway.calls import Call, route
 from apps.endpoints.models import Deployment, DeploymentStatus, EndpointStatus
-from apps.endpoints.tasks import merged_dir, serve_deployment
+from apps.endpoints.serving import merged_dir
+from apps.endpoints.tasks import serve_deployment
 from apps.training.models import TrainingRun
 
 from .conftest import next_version

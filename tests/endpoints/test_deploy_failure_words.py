@@ -22,7 +22,7 @@ def test_an_unanswering_server_is_a_sentence_for_users(trained_run, owner, login
     settings.INFERENCE_BACKEND, settings.INFERENCE_SERVER_URL = "vllm", url
     settings.SERVING_START_TIMEOUT_S = 1
     deployment = deploy_run(trained_run, owner)
-    with caplog.at_level(logging.WARNING, logger="apps.endpoints.tasks"):
+    with caplog.at_level(logging.WARNING, logger="apps.endpoints.serving"):
         assert serve_deployment(str(deployment.pk)) == "failed"
 
     deployment = Deployment.objects.get(pk=deployment.pk)

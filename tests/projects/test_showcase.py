@@ -33,7 +33,7 @@ def tiny_source(monkeypatch, tiny_model_dir):
         return ModelSource("path", str(tiny_model_dir))
 
     monkeypatch.setattr("apps.training.runner.model_source", tiny)
-    monkeypatch.setattr("apps.evaluations.tasks.model_source", tiny)
+    monkeypatch.setattr("apps.evaluations.runner.model_source", tiny)
 
 
 def test_seed_then_prepare_makes_a_trained_evaluated_deployed_project(

@@ -1,6 +1,7 @@
 from django import template
 
 from apps.billing.models import Meter
+from apps.catalog.models import Hardware
 
 register = template.Library()
 
@@ -14,8 +15,6 @@ def quantity_unit(context, event) -> str:
     # One query per page, not per row: the CPU entries' names, as the events recorded them.
     cpus = context.render_context.get("billing_cpu_names")
     if cpus is None:
-        from apps.catalog.models import Hardware
-
         cpus = set(Hardware.objects.filter(is_cpu=True).values_list("name", flat=True))
         context.render_context["billing_cpu_names"] = cpus
     return "s of CPU time" if event.hardware in cpus else "s of GPU time"

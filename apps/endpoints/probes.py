@@ -1,0 +1,45 @@
+"""Probing live endpoints: ask each one's servers for /health, keep the answer as a HealthCheck
+row, and note on the endpoint whether it answers. `tasks.check_endpoints` calls `check_live`."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+from django.utils import timezone
+
+from . import monitoring
+from .models import DeploymentStatus, Endpoint, EndpointStatus, HealthCheck
+
+
+def check_live() -> int:
+    """Probe each live endpoint's servers, then note on the endpoint whether it answers (its
+    probe and its last calls: ``monitoring.endpoint_health``), so its badge says "Not answering
+    since ..." everywhere, lists included, until it answers again."""
+    checked = 0
+    for endpoint in Endpoint.objects.filter(status=EndpointStatus.LIVE):
+        urls = set(
+            endpoint.deployments.filter(status=DeploymentStatus.READY, weight__gt=0).values_list(
+                "server_url", flat=True
+            )
+        )
+        ok, detail, latency = True, "", 0.0
+        for url in urls:
+            started = time.monotonic()
+            try:
+                response = httpx.get(f"{url}/health", timeout=5)
+                if response.status_code != 200:
+                    ok, detail = False, f"{url} answered {response.status_code}"
+            except httpx.HTTPError as exc:
+                ok, detail = False, f"{url}: {exc}"[:200]
+            latency = max(latency, (time.monotonic() - started) * 1000)
+        if urls:
+            HealthCheck.objects.create(endpoint=endpoint, ok=ok, latency_ms=latency, detail=detail)
+            checked += 1
+        monitoring.note_health(endpoint)
+    # Stopped or redeploying: its badge says so, and a later start must not inherit an old outage.
+    Endpoint.objects.exclude(status=EndpointStatus.LIVE).filter(down_since__isnull=False).update(
+        down_since=None
+    )
+    HealthCheck.objects.filter(created_at__lt=timezone.now() - timezone.timedelta(days=31)).delete()
+    return checked
