@@ -11,6 +11,7 @@ from django.conf import settings
 from django.utils.text import slugify
 
 from apps.training.models import TrainingRun
+from apps.training.weights import model_source
 from workers.models import bundled
 from workers.serving import export
 
@@ -95,7 +96,6 @@ def set_merged_state(run, state: str, error: str = "") -> None:
 
 def build_merged(run) -> Path:
     """Merge base + adapter (peft's merge_and_unload) and zip it with the same extras."""
-    from apps.training.weights import model_source
     from workers.serving.merge import package_merged
     from workers.training.engine import resolve_model_dir
 

@@ -17,6 +17,8 @@ from django.conf import settings
 from vibeflow_site.env import redis_url_for
 from vibeflow_site.loop_local import loop_local
 
+from .version import VERSION_KEY
+
 WINDOW_S = 60
 
 _COUNT = """
@@ -86,8 +88,6 @@ class Count:
 
 
 async def count(subject, now: float | None = None) -> Count:
-    from .version import VERSION_KEY
-
     now = time.time() if now is None else now
     window = int(now // WINDOW_S)
     retry_after = max(1, math.ceil((window + 1) * WINDOW_S - now))

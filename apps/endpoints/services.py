@@ -13,8 +13,9 @@ from apps.billing.metering import account_for
 from apps.training.models import RunStatus
 
 from .lifecycle import deploy_failed, went_live  # noqa: F401  (part of this module's API)
-from .models import Deployment, DeploymentStatus, Endpoint, EndpointStatus
+from .models import Deployment, DeploymentStatus, Endpoint, EndpointStatus, HubPush
 from .project_status import sync_project_status
+from .tasks import push_to_hub, serve_deployment
 
 
 class NotDeployable(Exception):
@@ -40,8 +41,6 @@ def default_name(project) -> str:
 def _queue(deployment: Deployment) -> None:
     """Deploy after commit. An endpoint whose last try failed is deploying again from now on:
     its status said "Failed" for the whole of a retry."""
-    from .tasks import serve_deployment
-
     Endpoint.objects.filter(pk=deployment.endpoint_id, status=EndpointStatus.FAILED).update(
         status=EndpointStatus.DEPLOYING
     )
@@ -177,9 +176,6 @@ def delete_version(deployment: Deployment) -> None:
 
 def queue_hub_push(run, user, choice: dict):
     """A HubPush row and its task (after commit). choice: the push form's cleaned data."""
-    from .models import HubPush
-    from .tasks import push_to_hub
-
     push = HubPush.objects.create(
         run=run,
         requested_by=user,

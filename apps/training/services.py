@@ -6,6 +6,7 @@ from __future__ import annotations
 from apps.catalog.models import BaseModel, Hardware
 from apps.datasets.models import DatasetVersion, VersionStatus, latest_version
 
+from .configuration import first_run_plan
 from .estimates import epochs_for
 from .models import RunStatus, TrainingRun
 
@@ -88,8 +89,6 @@ def choose_size(run: TrainingRun, which: str) -> str:
     """One click on the configuration page: make a draft the quick first run or the longer
     one, as its estimate offers them. Returns what was chosen, in words, or "" when the run
     has no such choice (not on a CPU, or no ready data)."""
-    from .configuration import first_run_plan
-
     version = run.dataset_version
     epochs = full_epochs(run.recommendation, version)
     plan = (
