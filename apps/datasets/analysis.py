@@ -39,7 +39,7 @@ EXACT_SPLIT_UP_TO = 2000  # examples up to which the split is drawn exactly, hel
 Progress = Callable[[float, str], None]
 
 
-def _no_progress(fraction: float, stage: str) -> None:
+def no_progress(fraction: float, stage: str) -> None:
     pass
 
 
@@ -155,7 +155,7 @@ def build_version(
     seed: int = T.DEFAULT_SEED,
     test_fraction: float = T.DEFAULT_TEST_FRACTION,
     notices: list[str] | None = None,
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
     position: Callable[[], float] = lambda: 0.0,
 ) -> dict:
     """One pass: score each row, write it to rows.jsonl and its example to train or test."""

@@ -23,7 +23,7 @@ def build_from_upload(
     expected_language: str = "en",
     seed: int = T.DEFAULT_SEED,
     test_fraction: float = T.DEFAULT_TEST_FRACTION,
-    progress: analysis.Progress = analysis._no_progress,
+    progress: analysis.Progress = analysis.no_progress,
 ) -> dict:
     """The version's files and report for ``upload`` (from ``analysis.read_upload``)."""
     # Imported here, in the worker process that runs the task: a prefork pool's parent

@@ -59,7 +59,10 @@ def score_row(
     if rules.is_missing(user, assistant):
         return RowQuality(0, ["missing"])
     issues = rules.issues(rules.row_features(user, assistant, duplicate, encoding, language))
-    return RowQuality(rules.score(sum(map(T.PENALTY.__getitem__, issues))), issues)
+    if not issues:  # most rows: nothing to take off
+        return RowQuality(T.FULL_SCORE, issues)
+    penalty = sum(T.PENALTY[i] for i in issues)
+    return RowQuality(max(0, min(T.FULL_SCORE, T.FULL_SCORE - penalty)), issues)
 
 
 @dataclass

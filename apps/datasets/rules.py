@@ -89,14 +89,13 @@ def row_features(
     user: str, assistant: str, duplicate=False, encoding=False, language=False
 ) -> Features:
     """One row's features as Python values."""
-    words = T.VERY_SHORT_WORDS
     return Features(
         len(user),
         len(assistant),
         is_placeholder(user),
         is_placeholder(assistant),
-        len(user.split(None, words)) <= words,  # at_most_words, without two calls
-        len(assistant.split(None, words)) <= words,
+        at_most_words(user, T.VERY_SHORT_WORDS),
+        at_most_words(assistant, T.VERY_SHORT_WORDS),
         assistant.endswith(ELLIPSES),
         not ends_sentence(assistant),
         duplicate,
@@ -122,12 +121,14 @@ class Rule:
 
 
 def _truncated(f: Features):
+    """Trailing off past a few words, or cut at a field or buffer limit."""
     trailing_off = f.ellipsis_out & (f.len_out > T.TRUNCATED_ELLIPSIS_MIN_CHARS)
     at_a_limit = among(f.len_out, T.TRUNCATION_LENGTHS) & f.open_end_out
     return trailing_off | at_a_limit
 
 
 def _imbalance(f: Features):
+    """One side many times the other, once it is long enough for that to mean something."""
     ratio = (f.len_in + 1) / (f.len_out + 1)
     lopsided = (ratio > T.IMBALANCE_RATIO) | (ratio < 1 / T.IMBALANCE_RATIO)
     long_enough = (f.len_in > T.IMBALANCE_MIN_CHARS) | (f.len_out > T.IMBALANCE_MIN_CHARS)
@@ -135,6 +136,7 @@ def _imbalance(f: Features):
 
 
 def _very_long(f: Features):
+    """Either side past VERY_LONG_CHARS."""
     return (f.len_in > T.VERY_LONG_CHARS) | (f.len_out > T.VERY_LONG_CHARS)
 
 
@@ -172,8 +174,3 @@ def issues(f: Features) -> list[str]:
         if test(f) and (unless is None or unless not in found):
             found.append(name)
     return found
-
-
-def score(penalty):
-    """The row's score: ``FULL_SCORE`` less its penalties, kept within 0..FULL_SCORE."""
-    return max(0, min(T.FULL_SCORE, T.FULL_SCORE - penalty))

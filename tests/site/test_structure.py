@@ -41,11 +41,11 @@ def imports_of(path: Path, module: str, known: set[str]) -> list[tuple[int, str]
             base = node.module or ""
             if node.level:
                 base = ".".join(package[: len(package) - node.level + 1] + ([base] if base else []))
-            # `from apps.x import y` imports the module apps.x.y when there is one.
-            names = [
+            # `from apps.x import y` runs apps.x (the package, when it is one) and imports the
+            # module apps.x.y when there is one.
+            names = [base] + [
                 f"{base}.{alias.name}" for alias in node.names if f"{base}.{alias.name}" in known
             ]
-            names = names or [base]
         for name in names:
             while name and name not in known:  # apps.x.models.Thing -> apps.x.models
                 name = name.rpartition(".")[0]
@@ -138,6 +138,9 @@ def test_the_checker_sees_what_it_must(tmp_path):
     source = tmp_path / "one.py"
     source.write_text("def f():\n    from .two import thing\n")
     assert imports_of(source, "apps.a.one", known) == [(2, "apps.a.two")]
+    # `from . import two` runs the package apps.a first: a circle when apps.a imports one.
+    source.write_text("from . import two\n")
+    assert imports_of(source, "apps.a.one", known) == [(1, "apps.a"), (1, "apps.a.two")]
     assert circles({"apps.a.one": {"apps.a.two"}, "apps.a.two": {"apps.a.one"}}) == [
         ["apps.a.one", "apps.a.two"]
     ]
