@@ -13,10 +13,8 @@ from apps.billing.budgets import start_check as billing_check
 from apps.billing.metering import MONEY, gpu_price_per_second
 
 from .configuration import quote
-from .models import InvalidTransition, RunStatus, TrainingRun
+from .models import ACTIVE, InvalidTransition, RunStatus, TrainingRun
 from .reporting import DatabaseReporter
-
-ACTIVE = (RunStatus.QUEUED, RunStatus.PROVISIONING, RunStatus.RUNNING, RunStatus.STOPPING)
 
 
 def estimated_cost(run) -> Decimal | None:
