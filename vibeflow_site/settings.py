@@ -191,6 +191,7 @@ CELERY_TASK_ROUTES = {
     "apps.endpoints.tasks.serve_*": {"queue": "gpu"},
     "apps.endpoints.tasks.export_*": {"queue": "gpu"},
     "apps.workspace.tasks.*": {"queue": "gpu"},
+    "apps.projects.showcase.prepare_showcase": {"queue": "gpu"},  # its name before 2026-12-07
 }
 CELERY_TASK_ACKS_LATE = True
 # Beat: periodic jobs. The dev run command embeds it in its worker (-B); deploy/Procfile runs it alone.

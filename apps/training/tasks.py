@@ -40,6 +40,18 @@ def reap_lost_runs() -> list[str]:
     return done
 
 
+# The names these two had before they moved here (2026-12-07): a message queued under one before
+# an upgrade still starts its pod, or ends it (a pod left running bills on).
+@shared_task(name="apps.training.remote.launch_on_runpod", acks_late=True)
+def launch_on_runpod_old_name(run_id: str) -> str:
+    return remote.launch(run_id)
+
+
+@shared_task(name="apps.training.remote.finish_remote", acks_late=True)
+def finish_remote_old_name(run_id: str) -> str:
+    return remote.finish(run_id)
+
+
 def dispatch(run: TrainingRun) -> None:
     """Send a queued run to what trains it, after commit: a RunPod pod for a RunPod GPU, else
     this installation's `gpu` worker (a GPU run is never picked up by a CPU worker)."""

@@ -1,7 +1,7 @@
 """The apps' one-way structure, read from the source: every import under apps/ (inside functions
 too, migrations left out) goes to the same app or to one below it in `vibeflow_site.layers.ORDER`,
 and no files import each other in a circle. What must travel up goes through the lower app's
-signals (docs/ARCHITECTURE.md, "Apps in their order")."""
+signals (docs/ARCHITECTURE.md, "The apps in their order")."""
 
 from __future__ import annotations
 

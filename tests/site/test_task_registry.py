@@ -57,10 +57,15 @@ def defined_tasks() -> dict[str, Path]:
     found = {}
     for module, path, tree in _modules():
         for node in ast.walk(tree):
-            if isinstance(node, ast.FunctionDef) and any(
-                _is_task_decorator(d) for d in node.decorator_list
-            ):
-                found[f"{module}.{node.name}"] = path
+            if not isinstance(node, ast.FunctionDef):
+                continue
+            for decorator in filter(_is_task_decorator, node.decorator_list):
+                named = [
+                    k.value.value
+                    for k in getattr(decorator, "keywords", [])
+                    if k.arg == "name" and isinstance(k.value, ast.Constant)
+                ]
+                found[named[0] if named else f"{module}.{node.name}"] = path
     return found
 
 
@@ -134,6 +139,10 @@ def test_the_queues_are_the_ones_each_task_needs():
     assert queue("apps.training.tasks.run_training") == "gpu"
     assert queue("apps.evaluations.tasks.run_evaluation") == "gpu"
     assert queue("apps.workspace.tasks.prepare_showcase") == "gpu"
+    # Names from before the tasks moved: messages queued under them go where they went.
+    assert queue("apps.projects.showcase.prepare_showcase") == "gpu"
+    assert queue("apps.training.remote.launch_on_runpod") == "default"
+    assert queue("apps.training.remote.finish_remote") == "default"
     for name in (
         "apps.training.tasks.launch_on_runpod",
         "apps.training.tasks.finish_remote",
