@@ -1,12 +1,14 @@
-"""The figures on a project's dashboard, each with where it came from.
-
-Spend arrives with billing; until then it says so instead of showing a made-up zero.
-"""
+"""The figures on a project's dashboard, each with where it came from. Spend is the sum of the
+project's usage events (billing's ledger), the same rows the team's usage page adds up."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
+from django.db.models import Count, Sum
+
+from apps.billing.models import UsageEvent, UsageKind
 from apps.projects.models import Project
 from apps.training.estimates import format_duration
 from apps.training.models import RunStatus
@@ -56,12 +58,41 @@ def _current_model(project: Project) -> Figure:
     )
 
 
+def _money(amount: Decimal) -> str:
+    """Dollars with enough digits that a small sum never reads as zero ($0.00045 of tokens)."""
+    places = 2 if amount >= Decimal("0.1") or amount == 0 else 5
+    return f"${amount:,.{places}f}"
+
+
+def _spend(project: Project) -> Figure:
+    rows = {
+        row["kind"]: row
+        for row in UsageEvent.objects.filter(project=project)
+        .values("kind")
+        .annotate(cost=Sum("cost"), events=Count("id"))
+    }
+    if not rows:
+        return Figure("Total spend", "$0.00", "no usage recorded for this project")
+    total = sum((row["cost"] for row in rows.values()), Decimal(0))
+    events = sum(row["events"] for row in rows.values())
+    parts = ", ".join(
+        f"{label.lower()} {_money(rows[kind]['cost'])}"
+        for kind, label in UsageKind.choices
+        if kind in rows
+    )
+    return Figure(
+        "Total spend",
+        _money(total),
+        f"{events} usage event{'s' if events != 1 else ''}: {parts}",
+    )
+
+
 def project_figures(project: Project) -> list[Figure]:
     return [
         Figure(
             "Created", project.created_at.strftime("%b %-d, %Y"), "when the project was created"
         ),
         _training_time(project),
-        Figure("Total spend", "$0.00", "no usage recorded for this project"),
+        _spend(project),
         _current_model(project),
     ]
