@@ -45,6 +45,13 @@ class Hyperparameters:
     packing: bool = (
         False  # padding-free: a batch's examples back to back, attention kept per example
     )
+    # Speed-ups that leave what is learned unchanged (speed.py, and batches of similar lengths,
+    # so less padding). None: on where bench/bench_training_engine.py measured that they pay on
+    # the device the job runs on (engine.default_speedups).
+    label_only_loss: bool | None = None
+    group_by_length: bool | None = None
+    # Mixed precision in bfloat16 (None: where the hardware computes it natively).
+    bf16: bool | None = None
     logging_steps: int = 1
     eval_steps: int = 0  # 0: evaluate once per epoch
     save_steps: int = 0  # 0: save once per epoch
