@@ -37,16 +37,19 @@ GPU_SPEED = {
 }
 # The CPU (LoRA only; QLoRA needs CUDA and full fine-tuning is refused there) until a run
 # measures it. Measured on this project's 2-core machine by bench/bench_journey.py
-# (bench/results/journey_cpu_2026-11-26.txt): SmolLM2 135M trained 269 customer-support
-# examples × 5 epochs, with the 29 test examples evaluated after each epoch, in 494 s; at
-# 82 tokens an example (its tokenizer and chat template) that is 269 × 5 × 82 = 110,000
-# trained tokens, about 223 tokens/s (counted as `estimate` counts: training examples only,
-# as the engine's tokens seen do). Like a measured rate it is tokens over a whole run's wall
-# time (loading, evaluation and checkpoints included), so no overhead is added on top. Other
-# CPUs differ either way, which is why the page calls it an assumption and the first run
-# replaces it.
+# (bench/results/journey_cpu_2026-12-07.txt): SmolLM2 135M trained 205 customer-support
+# examples × 5 epochs, with the test examples evaluated after each epoch, in 184 s; that is
+# 84,350 trained tokens (the checkpoint's tokens seen, about 82 an example with its tokenizer
+# and chat template), about 458 tokens/s (counted as `estimate` counts: training examples
+# only, as the engine's tokens seen do). The speed comes from the engine's default speed-ups
+# on this CPU (bfloat16 on AMX tiles, the label-only loss, length grouping:
+# workers/training/speed.py and engine.default_speedups), so a CPU without AMX is slower
+# than this figure until its first run's measurement corrects it. Like a measured rate it is
+# tokens over a whole run's wall time (loading, evaluation and checkpoints included), so no
+# overhead is added on top. Other CPUs differ either way, which is why the page calls it an
+# assumption and the first run replaces it.
 CPU_SLUG = "cpu"
-CPU_DEFAULT_TOKENS_PER_SECOND = 223.0
+CPU_DEFAULT_TOKENS_PER_SECOND = 458.0
 CPU_DEFAULT_PARAMS_B = 0.135
 OVERHEAD = 0.20  # data loading, evaluation, checkpointing (docs/PRODUCT.md 3.4: "20% overhead")
 UNCERTAINTY = 0.15  # ±15% (docs/PRODUCT.md 3.4: confidence 0.85)

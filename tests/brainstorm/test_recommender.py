@@ -122,15 +122,15 @@ def cpu_sizer(examples=1000, avg_tokens=600.0, measured=None):
 
 def test_no_gpu_gets_a_first_run_of_about_ten_minutes_and_the_longer_run_as_an_option():
     rec = decide(Request("customer support replies", 1000, None, "cpu"), CATALOG, GPUS, cpu_sizer())
-    # 3 epochs over 1,000 × 600 tokens at the CPU's assumed 223 tokens/s take 8,072 s; one epoch
-    # takes 2,691 s, so 600 s is a share of 223 examples, rounded down to 220.
-    assert (rec.hardware, rec.epochs, rec.max_examples) == ("cpu", 1, 220)
-    quick = 220 * 600 / 223
+    # 3 epochs over 1,000 × 600 tokens at the CPU's assumed 458 tokens/s take 3,930 s; one epoch
+    # takes 1,310 s, so 600 s is a share of 458 examples, rounded down to 450.
+    assert (rec.hardware, rec.epochs, rec.max_examples) == ("cpu", 1, 450)
+    quick = 450 * 600 / 458
     assert rec.first_run == pytest.approx(
         {
-            "examples": 220,
+            "examples": 450,
             "epochs": 1,
-            "max_examples": 220,
+            "max_examples": 450,
             "seconds": quick,
             "seconds_low": quick * 0.85,
             "seconds_high": quick * 1.15,
@@ -138,10 +138,10 @@ def test_no_gpu_gets_a_first_run_of_about_ten_minutes_and_the_longer_run_as_an_o
         abs=0.1,  # kept to a tenth of a second
     )
     assert rec.longer_run["epochs"] == 3 and rec.longer_run["max_examples"] == 0
-    assert rec.longer_run["seconds"] == pytest.approx(3 * 1000 * 600 / 223, abs=0.1)
-    # The words come from those figures (503–681 s, 6,861–9,282 s), as the page shows them.
-    assert "a first run of 1 epoch over 220 of the 1,000 examples takes about 8m–11m" in rec.timing
-    assert "all 1,000 examples × 3 epochs, takes about 1h 54m–2h 35m" in rec.timing
+    assert rec.longer_run["seconds"] == pytest.approx(3 * 1000 * 600 / 458, abs=0.1)
+    # The words come from those figures (501–678 s, 3,341–4,520 s), as the page shows them.
+    assert "a first run of 1 epoch over 450 of the 1,000 examples takes about 8m–11m" in rec.timing
+    assert "all 1,000 examples × 3 epochs, takes about 56m–1h 15m" in rec.timing
     assert "usually fits your task better" in rec.timing
     assert "an assumption until your first run here measures it" in rec.timing
     assert not any("in minutes" in r for r in rec.reasons)
@@ -170,4 +170,4 @@ def test_a_gemini_cpu_recommendation_is_sized_by_validate_too():
     sizer = cpu_sizer()
     rec = validate(rec, CATALOG, GPUS, sizer)
     assert sizer.calls == [("smollm2-135m-instruct", "cpu", "lora", 4)]
-    assert (rec.epochs, rec.max_examples) == (1, 220) and rec.longer_run["epochs"] == 4
+    assert (rec.epochs, rec.max_examples) == (1, 450) and rec.longer_run["epochs"] == 4

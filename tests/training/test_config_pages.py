@@ -67,7 +67,7 @@ def test_the_page_explains_the_settings(login, owner, run):
     html = login(owner).get(reverse("run_config", args=[run.pk])).content.decode()
     assert "AI Recommended Setup" in html and "Why these settings?" in html
     # The CPU's speed is a stated assumption until a run here measures it, never "measured"
-    assert "Assumes this CPU trains about 223 tokens a second" in html
+    assert "Assumes this CPU trains about 458 tokens a second" in html
     assert "your first run here measures its real speed" in html
     assert "Pre-Training Checklist" in html
 

@@ -69,7 +69,7 @@ def test_a_gpu_without_figures_needs_a_measurement():
 
 
 def cpu_example(**changes):
-    """About 1,000 examples of 600 tokens on this machine's CPU: 3 epochs take two hours."""
+    """About 1,000 examples of 600 tokens on this machine's CPU: 3 epochs take over an hour."""
     values = dict(
         examples=1000,
         avg_tokens_per_example=600,
@@ -85,52 +85,52 @@ def cpu_example(**changes):
 
 def test_the_cpu_has_a_stated_default_until_a_run_measures_it():
     e = estimate(cpu_example())
-    assert e.assumed and e.tokens_per_second == CPU_DEFAULT_TOKENS_PER_SECOND == 223
-    assert e.throughput_source.startswith("assumed: 223 tokens/s")
+    assert e.assumed and e.tokens_per_second == CPU_DEFAULT_TOKENS_PER_SECOND == 458
+    assert e.throughput_source.startswith("assumed: 458 tokens/s")
     assert "first run on this machine measures" in e.throughput_source
     # measured the same way as a past run (whole-run wall time): no overhead on top
-    assert e.seconds == pytest.approx(1000 * 600 * 3 / 223)  # 8,072 s: over two hours
+    assert e.seconds == pytest.approx(1000 * 600 * 3 / 458)  # 3,930 s: over an hour
     measured = estimate(cpu_example(measured_tokens_per_second=100, measured_runs=2))
     assert not measured.assumed and measured.tokens_per_second == 100
     # a larger model on the CPU is slower in proportion
-    assert estimate(cpu_example(params_billions=0.27)).tokens_per_second == pytest.approx(223 / 2)
+    assert estimate(cpu_example(params_billions=0.27)).tokens_per_second == pytest.approx(458 / 2)
 
 
 def test_a_first_run_that_fits_is_the_whole_run():
     plan = first_run(cpu_example(examples=300, avg_tokens_per_example=82, epochs=5))
-    # 300 × 82 × 5 / 223 = 552 s: under ten minutes as it is
+    # 300 × 82 × 5 / 458 = 269 s: under ten minutes as it is
     assert not plan.reduced and plan.max_examples == 0
     assert (plan.quick.examples, plan.quick.epochs) == (300, 5)
 
 
 def test_a_first_run_takes_fewer_epochs_over_every_example_when_one_fits():
-    plan = first_run(cpu_example(avg_tokens_per_example=82))
-    # one epoch: 1,000 × 82 / 223 = 368 s; two would be 735 s, over ten minutes
-    assert plan.reduced and (plan.quick.examples, plan.quick.epochs) == (1000, 1)
+    plan = first_run(cpu_example(examples=2000, avg_tokens_per_example=82))
+    # one epoch: 2,000 × 82 / 458 = 358 s; two would be 716 s, over ten minutes
+    assert plan.reduced and (plan.quick.examples, plan.quick.epochs) == (2000, 1)
     assert plan.max_examples == 0
-    assert plan.quick.estimate.seconds == pytest.approx(1000 * 82 / 223)
-    assert (plan.longer.examples, plan.longer.epochs) == (1000, 3)
-    assert plan.longer.estimate.seconds == pytest.approx(3 * 1000 * 82 / 223)
+    assert plan.quick.estimate.seconds == pytest.approx(2000 * 82 / 458)
+    assert (plan.longer.examples, plan.longer.epochs) == (2000, 3)
+    assert plan.longer.estimate.seconds == pytest.approx(3 * 2000 * 82 / 458)
 
 
 def test_a_first_run_samples_the_examples_when_one_epoch_is_too_long():
     plan = first_run(cpu_example())
-    # one epoch over all takes 2,691 s; 600 s of it is 223 examples, rounded down to 220
-    assert (plan.quick.examples, plan.quick.epochs, plan.max_examples) == (220, 1, 220)
+    # one epoch over all takes 1,310 s; 600 s of it is 458 examples, rounded down to 450
+    assert (plan.quick.examples, plan.quick.epochs, plan.max_examples) == (450, 1, 450)
     quick = plan.quick.estimate
-    assert quick.seconds == pytest.approx(220 * 600 / 223) and quick.seconds <= FIRST_RUN_SECONDS
-    assert plan.longer.estimate.seconds == pytest.approx(1000 * 600 * 3 / 223)
-    assert plan.which(220, 1) == "quick" and plan.which(0, 3) == "longer"
+    assert quick.seconds == pytest.approx(450 * 600 / 458) and quick.seconds <= FIRST_RUN_SECONDS
+    assert plan.longer.estimate.seconds == pytest.approx(1000 * 600 * 3 / 458)
+    assert plan.which(450, 1) == "quick" and plan.which(0, 3) == "longer"
     assert plan.which(5000, 3) == "longer" and plan.which(0, 2) == ""
-    # 1,000 × 610 tokens: the share that fits is 219.3 examples, rounded down to 210
-    assert first_run(cpu_example(avg_tokens_per_example=610)).quick.examples == 210
+    # 1,000 × 612 tokens: the share that fits is 449.0 examples, rounded down to 440
+    assert first_run(cpu_example(avg_tokens_per_example=612)).quick.examples == 440
 
 
 def test_a_sample_never_leaves_out_a_few_examples_or_drops_below_a_useful_size():
-    # 1 epoch over all: 1,000 × 145 / 223 = 650 s; a sample of 920 would save 50 s: take all
-    plan = first_run(cpu_example(avg_tokens_per_example=145))
+    # 1 epoch over all: 1,000 × 298 / 458 = 651 s; a sample of 920 would save 52 s: take all
+    plan = first_run(cpu_example(avg_tokens_per_example=298))
     assert (plan.quick.examples, plan.quick.epochs, plan.max_examples) == (1000, 1, 0)
-    # 20,000 tokens an example: 7 would fit; a run of 100 is the least worth drawing a curve of
+    # 20,000 tokens an example: 13 would fit; a run of 100 is the least worth drawing a curve of
     tiny = first_run(cpu_example(avg_tokens_per_example=20_000))
     assert tiny.quick.examples == 100 and tiny.quick.estimate.seconds > FIRST_RUN_SECONDS
 
@@ -171,7 +171,7 @@ def test_past_runs_calibrate_the_estimate(queued_run):
 
     run = queued_run
     before = quote(run.dataset_version, run.base_model, run.hardware, run.method, 2)
-    assert before.estimate.assumed and before.estimate.tokens_per_second == 223.0
+    assert before.estimate.assumed and before.estimate.tokens_per_second == 458.0
     run.transition(RunStatus.RUNNING)
     run.transition(RunStatus.SUCCEEDED)
     TrainingRun.objects.filter(pk=run.pk).update(tokens_seen=3000, wall_seconds=12.0)

@@ -15,13 +15,13 @@ from apps.training.models import TrainingRun
 
 pytestmark = pytest.mark.django_db
 
-# About 1,000 support conversations of ~2,400 characters (several hundred tokens each): three
+# About 1,000 support conversations of ~3,900 characters (about a thousand tokens each): three
 # epochs of them take hours on a CPU.
 REPLY = (
     "Thanks for writing in. Open Settings, then Billing, and choose the plan you want; the change "
     "applies at once and the next invoice is prorated. If the button is greyed out, ask an owner "
     "of the team to do it or to give you the billing role. "
-) * 8
+) * 16
 LONG_CSV = "question,answer\n" + "".join(
     f'"Ticket {i}: how do I change plan number {i} for team {i * 7} without losing data?",'
     f'"Ticket {i}. {REPLY}"\n'
@@ -84,7 +84,7 @@ def test_about_1000_examples_no_gpu_gets_a_ten_minute_first_run_everywhere(
 
     html = client.get(reverse("run_config", args=[run.pk])).content.decode()
     assert f'<p class="big">{said}</p>' in html  # the page's time estimate
-    assert "Assumes this CPU trains about 223 tokens a second" in html
+    assert "Assumes this CPU trains about 458 tokens a second" in html
     assert (
         f"Quick first run: {run.max_examples:,} of the {version.train_count:,} examples × 1 epoch:"
         f" about {said}" in html
