@@ -117,6 +117,25 @@ async def test_streaming_relays_chunks_then_done_and_logs_tokens(
     assert row.streamed and row.status_code == 200 and 0 < row.tokens_out <= 5
 
 
+async def test_a_caller_that_hangs_up_at_done_has_a_finished_call(
+    async_client, transactional_db, seeded_catalog, deployed, api_key
+):
+    """Clients close the connection as soon as they read [DONE] (the openai client does), and
+    the rest of the response may then never run: the call is logged and billed as answered
+    before [DONE] goes out (the suite once waited for a row that never came)."""
+    response = await async_client.post(
+        "/v1/chat/completions",
+        json.dumps(chat(deployed, stream=True)),
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {api_key}"},
+    )
+    async for chunk in response.streaming_content:
+        if b"[DONE]" in chunk:
+            break  # and never read on, like the caller
+    row = await RequestLog.objects.aget()
+    assert row.streamed and (row.status_code, row.error_code) == (200, "") and row.tokens_out > 0
+
+
 async def test_streaming_usage_when_asked(
     async_client, transactional_db, seeded_catalog, deployed, api_key
 ):

@@ -91,7 +91,7 @@ def test_training_with_it_gives_the_same_curve(tiny_model_dir, chat_files, tmp_p
         curves[label_only] = [
             (p.get("loss"), p.get("eval_loss")) for p in reporter.points if "step" in p
         ]
-        assert any("labelled positions" in line for line in reporter.logs) == label_only
+        assert any("reply tokens only" in line for line in reporter.logs) == label_only
     flat = {k: [x for pair in v for x in pair if x is not None] for k, v in curves.items()}
     assert len(flat[True]) >= 6
     assert flat[True] == pytest.approx(flat[False], rel=1e-4)

@@ -327,9 +327,10 @@ def _attempt(spec, hp, model_dir, tokenizer, train_set, test_set, reporter, star
     # optimizer and only autocasts.
     bf16 = hp.bf16 if hp.bf16 is not None else defaults["bf16"]
     load_kwargs = {}
-    if bf16 and not cuda:
+    if bf16 and not cuda and not hp.packing:
         # PyTorch's CPU flash attention is slow in bfloat16 (its backward took a quarter of a
-        # step); the plain matmul-and-softmax attention runs on the same AMX units.
+        # step); the plain matmul-and-softmax attention runs on the same AMX units. (A packed
+        # batch keeps the default attention, which separates its examples by position ids.)
         load_kwargs["attn_implementation"] = "eager"
     if hp.method == "qlora":
         from transformers import BitsAndBytesConfig
@@ -371,14 +372,14 @@ def _attempt(spec, hp, model_dir, tokenizer, train_set, test_set, reporter, star
     chosen = [
         what
         for what, on in (
-            ("the loss computed at labelled positions only", label_only),
-            ("batches of similar lengths", by_length),
-            ("bfloat16 on the CPU's AMX units", bf16 and not cuda),
+            ("the loss computed on the reply tokens only", label_only),
+            ("examples of similar length batched together", by_length),
+            ("16-bit (bfloat16) arithmetic, which this processor runs natively", bf16 and not cuda),
         )
         if on
     ]
     if chosen:
-        reporter.log("Faster steps, same learning: " + " and ".join(chosen))
+        reporter.log("Training faster without changing what is learned: " + "; ".join(chosen))
     per_epoch = math.ceil(len(train_set.examples) / (hp.batch_size * hp.gradient_accumulation))
     total_steps = hp.max_steps if hp.max_steps > 0 else math.ceil(per_epoch * hp.epochs)
     evaluate = bool(test_set and test_set.examples)

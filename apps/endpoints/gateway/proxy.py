@@ -158,6 +158,27 @@ def relay(call: Call, response, first: dict, public_id: str, wants_usage: bool):
         return _sse(chunk)
 
     pieces = 0  # content chunks: about a token each, counted if no usage chunk arrives
+    # The caller has had the whole answer once [DONE] is on its way. Clients close the
+    # connection as soon as they read it (the openai client does), and the server may then never
+    # resume this generator (Django drops it; its `finally` runs whenever it is collected): so
+    # the call is wrapped up (log row, places) before [DONE] is sent, not after.
+    done = False
+
+    async def wrap_up():
+        nonlocal done
+        if done:
+            return
+        done = True
+        response.release()  # back to the pool when read to the end, else closed
+        if not call.tokens_out:
+            call.tokens_out = pieces  # cut before the usage chunk: bill what was sent
+        call.finished_at = time.monotonic()
+        if settings.GATEWAY_LOG_IN_BACKGROUND:
+            finish_later(call)
+        else:
+            # Shielded: the log row is written even when the client went away mid-stream.
+            await asyncio.shield(sync_to_async(finish)(call))
+        await call.release()
 
     async def events():
         streamed.started = True
@@ -187,6 +208,7 @@ def relay(call: Call, response, first: dict, public_id: str, wants_usage: bool):
                 event = ours(chunk)
                 if event:
                     yield event
+            await wrap_up()
             yield "data: [DONE]\n\n"
         except upstream.TRANSPORT_ERRORS as exc:
             timed_out = upstream.timed_out(exc)
@@ -196,22 +218,15 @@ def relay(call: Call, response, first: dict, public_id: str, wants_usage: bool):
                 "The model's server stopped answering mid-stream"
                 + (f" (no token within {call.endpoint.timeout_s:g} s)." if timed_out else "."),
             )
+            await wrap_up()
             yield "data: [DONE]\n\n"
         except (asyncio.CancelledError, GeneratorExit):
-            call.status, call.error_code = 499, "client_closed_request"
-            response.close()  # drop the connection: the server sees it and stops generating
+            if not done:  # left before the answer ended
+                call.status, call.error_code = 499, "client_closed_request"
+                response.close()  # drop the connection: the server sees it and stops generating
             raise
         finally:
-            response.release()  # back to the pool when read to the end, else closed
-            await call.release()
-            if not call.tokens_out:
-                call.tokens_out = pieces  # cut before the usage chunk: bill what was sent
-            call.finished_at = time.monotonic()
-            if settings.GATEWAY_LOG_IN_BACKGROUND:
-                finish_later(call)
-            else:
-                # Shielded: the log row is written even when the client went away mid-stream.
-                await asyncio.shield(sync_to_async(finish)(call))
+            await wrap_up()
 
     streamed = RelayedStream(events(), call, response)
     streamed["Cache-Control"] = "no-cache"
