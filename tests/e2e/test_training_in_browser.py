@@ -12,6 +12,21 @@ from apps.accounts.models import User
 from apps.projects.models import Project
 from tests.training.helpers import draft_run
 
+# 10 rows, 8 train and 2 test, each question a long paragraph (about 300 tokens) and the answer
+# short: every step takes seconds on a CPU, so the run is still going when Stop lands after the
+# first checkpoint. (With one-line rows the 4 steps left took 3 s, and a run on a fast machine
+# could end before the click reached it.)
+PASSAGE = " ".join(
+    f"Clause {n} of the service agreement says that the customer keeps every record of the "
+    "order, the invoice and the delivery note for at least seven years."
+    for n in range(12)
+)
+SLOW_CSV = b"question,answer\n" + b"".join(
+    f'"{PASSAGE} Given all of that, how do I file request number {i}?",'
+    f"Open the archive and pick request {i}.\n".encode()
+    for i in range(10)
+)
+
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 PASSWORD = "analytical-engine-1843"
@@ -26,7 +41,9 @@ def run(transactional_db, seeded_catalog):
     client = Client()
     client.force_login(user)
     # 8 training examples at batch 4: 2 steps and a checkpoint per epoch, 6 steps in all.
-    return draft_run(client, project, epochs=3, batch_size=4, gradient_accumulation=1)
+    return draft_run(
+        client, project, SLOW_CSV, epochs=3, batch_size=4, gradient_accumulation=1
+    )
 
 
 def test_start_watch_stop_resume_finish_and_evaluate(

@@ -14,11 +14,12 @@ SMALL_CSV = b"question,answer\n" + b"".join(
 )
 
 
-def draft_run(client, project, **fields) -> TrainingRun:
-    """Upload SMALL_CSV, analyse it here, and make a draft run from the recommendation."""
+def draft_run(client, project, csv: bytes = SMALL_CSV, **fields) -> TrainingRun:
+    """Upload ``csv`` (SMALL_CSV), analyse it here, and make a draft run from the
+    recommendation."""
     client.post(
         reverse("dataset_upload", args=[project.pk]),
-        {"file": SimpleUploadedFile("small.csv", SMALL_CSV)},
+        {"file": SimpleUploadedFile("small.csv", csv)},
     )
     analyse_version(str(DatasetVersion.objects.get(dataset__project=project).pk))
     client.post(reverse("run_new", args=[project.pk]))
