@@ -209,6 +209,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.endpoints.tasks.check_endpoints",
         "schedule": envfloat("ENDPOINT_HEALTH_INTERVAL_S", 60.0),
     },
+    "check-inference-servers": {
+        "task": "apps.endpoints.tasks.check_servers",
+        "schedule": envfloat("SERVER_HEALTH_INTERVAL_S", 15.0),
+    },
     "report-usage-to-stripe": {
         "task": "apps.billing.tasks.report_usage",
         "schedule": envfloat("BILLING_REPORT_INTERVAL_S", 60.0),
@@ -396,6 +400,22 @@ INFERENCE_BACKEND = envstr("INFERENCE_BACKEND", "transformers")
 if INFERENCE_BACKEND not in ("transformers", "vllm"):
     raise ImproperlyConfigured("INFERENCE_BACKEND must be transformers or vllm")
 INFERENCE_SERVER_URL = envstr("INFERENCE_SERVER_URL", "http://127.0.0.1:8100").rstrip("/")
+# That server is a row of the server table (apps/endpoints/servers.py); more servers are added
+# in the admin or announce themselves (POST /internal/servers/announce with this token; empty:
+# announcing is off). What the configured one holds: vLLM's base model (empty: any LoRA), and
+# how many versions at once (vLLM's --max-loras; models the CPU server keeps loaded).
+INFERENCE_BASE_MODEL = envstr("INFERENCE_BASE_MODEL", "")
+INFERENCE_SERVER_CAPACITY = envint("INFERENCE_SERVER_CAPACITY", 4)
+SERVER_ANNOUNCE_TOKEN = envstr("SERVER_ANNOUNCE_TOKEN", "")
+# A server failing this many health checks in a row is down: its replicas move.
+SERVER_FAILURES_BEFORE_DOWN = envint("SERVER_FAILURES_BEFORE_DOWN", 2)
+# The gateway takes a server out of routing after this many refused connections within
+# GATEWAY_UNREACHABLE_WINDOW_S, without waiting for the next health round.
+GATEWAY_UNREACHABLE_BEFORE_DOWN = envint("GATEWAY_UNREACHABLE_BEFORE_DOWN", 3)
+GATEWAY_UNREACHABLE_WINDOW_S = envint("GATEWAY_UNREACHABLE_WINDOW_S", 30)
+# The largest base (billions of parameters) a GPU-trained version may be served with on a CPU
+# server, when the person deploying allows it.
+CPU_SERVE_MAX_PARAMS_B = envfloat("CPU_SERVE_MAX_PARAMS_B", 2.0)
 SERVING_START_TIMEOUT_S = envfloat("SERVING_START_TIMEOUT_S", 120.0)
 GATEWAY_TIMEOUT_S = envint("GATEWAY_TIMEOUT_S", 30)
 GATEWAY_MAX_BODY_BYTES = envint("GATEWAY_MAX_BODY_BYTES", 1024 * 1024)

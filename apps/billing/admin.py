@@ -5,7 +5,14 @@ from .models import BillingAccount, Plan, StripeEvent, UsageEvent
 
 @admin.register(Plan)
 class PlanAdmin(admin.ModelAdmin):
-    list_display = ["name", "monthly_price_usd", "rate_limit_rpm", "concurrent_runs", "price_id"]
+    list_display = [
+        "name",
+        "monthly_price_usd",
+        "rate_limit_rpm",
+        "concurrent_runs",
+        "max_replicas",
+        "price_id",
+    ]
 
 
 @admin.register(BillingAccount)

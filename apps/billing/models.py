@@ -23,6 +23,9 @@ class Plan(models.Model):
     monthly_price_usd = models.DecimalField(max_digits=8, decimal_places=2)
     rate_limit_rpm = models.PositiveIntegerField(help_text="Requests per minute per API key")
     concurrent_runs = models.PositiveSmallIntegerField(help_text="Training runs at once per team")
+    max_replicas = models.PositiveSmallIntegerField(
+        default=1, help_text="Replicas an endpoint may have (copies of its model on servers)"
+    )
     included_gpu_hours = models.DecimalField(max_digits=8, decimal_places=2)
     included_tokens = models.BigIntegerField()
     stripe_price_id = models.CharField(

@@ -19,6 +19,7 @@ PLANS = [
         "monthly_price_usd": Decimal("0"),
         "rate_limit_rpm": 100,
         "concurrent_runs": 1,
+        "max_replicas": 1,
         "included_gpu_hours": Decimal("1"),
         "included_tokens": 100_000,
         "description": "Learn the workflow: the bundled model on CPU, one run at a time.",
@@ -30,6 +31,7 @@ PLANS = [
         "monthly_price_usd": Decimal("49"),
         "rate_limit_rpm": 1000,
         "concurrent_runs": 3,
+        "max_replicas": 2,
         "included_gpu_hours": Decimal("10"),
         "included_tokens": 5_000_000,
         "description": "Production endpoints and GPU training, pay for what you use beyond.",
@@ -41,6 +43,7 @@ PLANS = [
         "monthly_price_usd": Decimal("499"),
         "rate_limit_rpm": 10_000,
         "concurrent_runs": 10,
+        "max_replicas": 8,
         "included_gpu_hours": Decimal("100"),
         "included_tokens": 100_000_000,
         "description": "Custom limits for teams with many endpoints.",
@@ -49,5 +52,8 @@ PLANS = [
 
 
 def load(Plan) -> None:
+    """Write the rows; a migration's historical Plan may predate some fields (only those it has)."""
+    fields = {field.name for field in Plan._meta.get_fields()}
     for row in PLANS:
-        Plan.objects.update_or_create(slug=row["slug"], defaults=row)
+        values = {name: value for name, value in row.items() if name in fields}
+        Plan.objects.update_or_create(slug=row["slug"], defaults=values)

@@ -34,7 +34,22 @@ class DeployForm(forms.Form):
 class EndpointSettingsForm(forms.ModelForm):
     class Meta:
         model = Endpoint
-        fields = ["rate_limit_rpm", "tokens_per_minute", "timeout_s"]
+        fields = ["rate_limit_rpm", "tokens_per_minute", "timeout_s", "replicas"]
+        help_texts = {
+            "replicas": "Copies of the live version, each on its own server; calls go to the "
+            "least busy, and to another when one stops answering."
+        }
+
+    def clean_replicas(self):
+        value = self.cleaned_data["replicas"]
+        plan = account_for(self.instance.project.team_id).effective_plan
+        if value > plan.max_replicas:
+            raise forms.ValidationError(
+                f"The {plan.name} plan allows up to {plan.max_replicas} "
+                f"replica{'s' if plan.max_replicas != 1 else ''} per endpoint; upgrade the plan "
+                "on the team's billing page for more."
+            )
+        return value
 
     def clean_rate_limit_rpm(self):
         value = self.cleaned_data["rate_limit_rpm"]

@@ -24,7 +24,16 @@ def _bump_directory() -> None:
 
 
 # Changes that never affect who may call what: a key's last use is stamped by the gateway itself.
-_NOT_ROUTING = {"last_used_at", "step", "detail", "deploy_seconds", "down_since"}
+_NOT_ROUTING = {
+    "last_used_at",
+    "step",
+    "detail",
+    "deploy_seconds",
+    "down_since",
+    "failures",
+    "last_checked_at",
+    "error",
+}
 
 
 class DirectoryQuerySet(models.QuerySet):
@@ -161,6 +170,9 @@ class Deployment(models.Model):
     weight = models.PositiveSmallIntegerField(default=0, validators=[MaxValueValidator(100)])
     # Made live as soon as its health check passes (a first deploy, an activation, a rollback).
     activate_when_ready = models.BooleanField(default=True)
+    # A version trained on a GPU may be served on a CPU server when no GPU server holds its base
+    # (slow; small bases only): the person deploying asks for it (placement.py).
+    allow_cpu = models.BooleanField(default=False)
     backend = models.CharField(max_length=20, blank=True)  # "transformers" or "vllm"
     server_url = models.CharField(max_length=300, blank=True)
     served_model = models.CharField(max_length=500, blank=True)  # the name the server knows
@@ -307,6 +319,95 @@ def prefetch_badges(project) -> None:
     )
 
 
+class ServerKind(models.TextChoices):
+    CPU = "cpu", "CPU (transformers serve)"
+    VLLM = "vllm", "GPU (vLLM)"
+
+
+class ServerState(models.TextChoices):
+    HEALTHY = "healthy", "Healthy"
+    DOWN = "down", "Down"
+    # Set by an operator: keeps what it serves until they have moved, takes nothing new.
+    DRAINING = "draining", "Draining"
+
+
+class InferenceServer(models.Model):
+    """One inference server the gateway may route to. The run command's own server is a row
+    (``servers.ensure_configured``); others are added in the admin or announce themselves
+    (``POST /internal/servers/announce``). Servers are shared by every team."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=80)
+    kind = models.CharField(max_length=10, choices=ServerKind.choices, default=ServerKind.CPU)
+    url = models.CharField("Address", max_length=300, unique=True)
+    # vLLM: the base model it was started with (a hub id or a folder); only LoRA versions of it
+    # can go there. Empty on a CPU server, which loads any merged model.
+    base_model = models.CharField(max_length=300, blank=True)
+    # Versions it holds at once: vLLM's --max-loras, or the CPU server's loaded models.
+    capacity = models.PositiveSmallIntegerField(
+        default=4, validators=[MinValueValidator(1), MaxValueValidator(1000)]
+    )
+    # Calls it runs at once before the fair share applies (inflight.py).
+    slots = models.PositiveSmallIntegerField(
+        default=4, validators=[MinValueValidator(1), MaxValueValidator(10_000)]
+    )
+    state = models.CharField(
+        max_length=10, choices=ServerState.choices, default=ServerState.HEALTHY
+    )
+    failures = models.PositiveSmallIntegerField(default=0)  # failed health checks in a row
+    down_since = models.DateTimeField(null=True, blank=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    error = models.CharField(max_length=300, blank=True)  # the last failure, for operators
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = DirectoryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self):
+        return self.name or self.url
+
+    @property
+    def backend(self) -> str:
+        """What the gateway's parameter table (gateway/parameters.py) calls this kind."""
+        return "vllm" if self.kind == ServerKind.VLLM else "transformers"
+
+
+class ReplicaState(models.TextChoices):
+    LOADING = "loading", "Loading"
+    READY = "ready", "Ready"
+    DOWN = "down", "Down"  # its server stopped answering; moved elsewhere when one has room
+    FAILED = "failed", "Failed"
+
+
+class Replica(models.Model):
+    """A version loaded on one server. An endpoint with N replicas has its live version loaded
+    on N servers; the gateway sends each call to the one with the fewest calls in flight."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="replicas")
+    server = models.ForeignKey(InferenceServer, on_delete=models.CASCADE, related_name="replicas")
+    served_model = models.CharField(max_length=500)  # the name the server knows it by
+    state = models.CharField(
+        max_length=10, choices=ReplicaState.choices, default=ReplicaState.LOADING
+    )
+    error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    ready_at = models.DateTimeField(null=True, blank=True)
+    down_since = models.DateTimeField(null=True, blank=True)
+    objects = DirectoryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["deployment", "server"], name="one_replica_per_server")
+        ]
+
+    def __str__(self):
+        return f"{self.deployment} on {self.server}"
+
+
 class ApiKey(models.Model):
     """A project's key: only its sha256 is stored; the whole key is shown once."""
 
@@ -376,6 +477,9 @@ class RequestLog(models.Model):
     deployment = models.ForeignKey(
         Deployment, on_delete=models.SET_NULL, null=True, blank=True, related_name="requests"
     )
+    # Which copy answered (the endpoint page's share of traffic per replica). Not a foreign
+    # key: a replica dropped while its call's row waits to be written must not lose the row.
+    replica_id = models.UUIDField(null=True, blank=True)
     api_key = models.ForeignKey(
         ApiKey, on_delete=models.SET_NULL, null=True, blank=True, related_name="requests"
     )
@@ -463,6 +567,8 @@ class HubPush(models.Model):
 @receiver([post_save, post_delete], sender=ApiKey)
 @receiver([post_save, post_delete], sender=Endpoint)
 @receiver([post_save, post_delete], sender=Deployment)
+@receiver([post_save, post_delete], sender=InferenceServer)
+@receiver([post_save, post_delete], sender=Replica)
 def _directory_changed(sender, update_fields=None, **kwargs):
     if update_fields and not set(update_fields) - _NOT_ROUTING:
         return

@@ -26,8 +26,12 @@ from .models import (
     FAILED_CALL,
     EndpointStatus,
     HealthCheck,
+    Replica,
+    ReplicaState,
     RequestLog,
+    ServerState,
     call_failed,
+    when,
 )
 
 P95_ALERT_MS = 5000
@@ -291,3 +295,61 @@ def per_version(endpoint, since=None) -> dict:
         deployment = row.pop("deployment")
         out[deployment] = _stats(row)
     return out
+
+
+@dataclass
+class ReplicaRow:
+    version: int
+    server: str
+    kind: str
+    state: str  # ready, loading, down, failed
+    label: str
+    calls: int  # answered through it in the last hour
+    share: int  # percent of the endpoint's calls in the last hour
+
+
+def replica_rows(endpoint, live, now: datetime | None = None) -> list[ReplicaRow]:
+    """The live versions' replicas: where each is, whether it answers, and its share of the
+    last hour's calls (from the request log)."""
+    now = now or timezone.now()
+    replicas = list(
+        Replica.objects.filter(deployment__in=live)
+        .select_related("server", "deployment__run")
+        .order_by("deployment__created_at", "created_at")
+    )
+    if not replicas:
+        return []
+    counts = dict(
+        RequestLog.objects.filter(
+            endpoint=endpoint, created_at__gte=now - timedelta(hours=1), replica_id__isnull=False
+        )
+        .values_list("replica_id")
+        .annotate(n=Count("id"))
+    )
+    total = sum(counts.values())
+    rows = []
+    for replica in replicas:
+        server = replica.server
+        state = replica.state
+        if server.state == ServerState.DOWN and state == ReplicaState.READY:
+            state = ReplicaState.DOWN
+        since = replica.down_since or server.down_since
+        label = {
+            ReplicaState.READY: "Answering",
+            ReplicaState.LOADING: "Loading the model",
+            ReplicaState.DOWN: "Not answering" + (f" since {when(since)}" if since else ""),
+            ReplicaState.FAILED: "Could not load: " + (replica.error or "see the server's log"),
+        }[state]
+        calls = counts.get(replica.pk, 0)
+        rows.append(
+            ReplicaRow(
+                version=replica.deployment.run.number,
+                server=server.name,
+                kind=server.get_kind_display(),
+                state=state,
+                label=label,
+                calls=calls,
+                share=round(100 * calls / total) if total else 0,
+            )
+        )
+    return rows

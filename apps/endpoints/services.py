@@ -15,7 +15,7 @@ from apps.training.models import RunStatus
 from .lifecycle import deploy_failed, went_live  # noqa: F401  (part of this module's API)
 from .models import Deployment, DeploymentStatus, Endpoint, EndpointStatus, HubPush
 from .project_status import sync_project_status
-from .tasks import push_to_hub, serve_deployment
+from .tasks import push_to_hub, reconcile_replicas, serve_deployment
 
 
 class NotDeployable(Exception):
@@ -185,3 +185,9 @@ def queue_hub_push(run, user, choice: dict):
     )
     push_to_hub.delay_on_commit(str(push.pk))
     return push
+
+
+def reconcile_later(endpoint: Endpoint) -> None:
+    """Load the live version onto more servers, or free some, to match the endpoint's replica
+    count (placement.reconcile), once the change is committed."""
+    transaction.on_commit(lambda: reconcile_replicas.delay(str(endpoint.pk)))

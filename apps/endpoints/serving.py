@@ -1,31 +1,26 @@
-"""Deploying a version onto the inference server: claim the deployment (the status is the lock),
-walk its five steps, and end it live or failed with a sentence. `tasks.serve_deployment` calls
-`serve`."""
+"""Deploying a version onto its replicas' servers: claim the deployment (the status is the lock),
+place it (placement.py), walk its five steps, and end it live or failed with a sentence.
+`tasks.serve_deployment` calls `serve`; `tasks.serve_replica` loads one more replica."""
 
 from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from apps.training.weights import model_source
 from workers.serving import ServerError, health_check, load_lora_adapter, load_model, package_merged
-from workers.serving.merge import is_adapter
 from workers.serving.server import wait_for_server
 from workers.training.engine import resolve_model_dir
 
-from . import lifecycle
-from .models import Deployment, DeploymentStatus
+from . import lifecycle, placement
+from .models import Deployment, DeploymentStatus, Replica, ReplicaState, ServerKind
+from .placement import merged_dir
 
 log = logging.getLogger(__name__)
-
-
-def merged_dir(run) -> Path:
-    """One merged copy per version, shared by every endpoint that serves it."""
-    return Path(settings.DATA_DIR) / "serving" / "runs" / str(run.pk)
 
 
 def claim(deployment_id) -> Deployment | None:
@@ -48,55 +43,101 @@ def step(deployment: Deployment, index: int, detail: str = "") -> None:
     Deployment.objects.filter(pk=deployment.pk).update(step=index, detail=detail)
 
 
+def _package(deployment: Deployment, replicas: list[Replica]) -> None:
+    """What the servers load: a CPU server a merged copy of the version (one per version,
+    shared by every endpoint serving it), a vLLM server the adapter folder as it is."""
+    run = deployment.run
+    if any(r.server.kind == ServerKind.CPU for r in replicas) and not merged_ready(run):
+        base_dir = resolve_model_dir(model_source(run.base_model))
+        package_merged(base_dir, run.adapter_dir, merged_dir(run))
+
+
+def merged_ready(run) -> bool:
+    return (merged_dir(run) / "config.json").is_file()
+
+
+def load(replica: Replica) -> None:
+    """Load the version into the replica's server and pass a real completion through it."""
+    server, run = replica.server, replica.deployment.run
+    wait_for_server(server.url, settings.SERVING_START_TIMEOUT_S)
+    if server.kind == ServerKind.VLLM:
+        if replica.served_model != server.base_model:  # else: the server's own (a full fine-tune)
+            load_lora_adapter(server.url, replica.served_model, run.adapter_dir)
+    else:
+        load_model(server.url, replica.served_model)
+    health_check(server.url, replica.served_model)
+
+
+def _ready(replica: Replica) -> None:
+    Replica.objects.filter(pk=replica.pk).update(
+        state=ReplicaState.READY, ready_at=timezone.now(), error="", down_since=None
+    )
+
+
+def _failed(replica: Replica, exc: Exception) -> None:
+    log.warning(
+        "replica failed to load",
+        extra={"replica": str(replica.pk), "server_url": replica.server.url, "detail": str(exc)},
+    )
+    Replica.objects.filter(pk=replica.pk).update(state=ReplicaState.FAILED, error=str(exc)[:300])
+
+
 def serve(deployment_id: str) -> str:
-    """The five steps of docs/PRODUCT.md 6.2; the route goes live only after a real completion passes."""
+    """The five steps of docs/PRODUCT.md 6.2 on each of the endpoint's replicas; the route goes
+    live once a real completion passes on at least one (the others are placed again by the
+    health round's ``placement.reconcile``)."""
     deployment = claim(deployment_id)
     if deployment is None:
         return "skipped"
     started = time.monotonic()
-    run = deployment.run
-    backend, url = settings.INFERENCE_BACKEND, settings.INFERENCE_SERVER_URL
+    replicas: list[Replica] = []
     try:
-        step(
-            deployment,
-            0,
-            "Merging the adapter into the base model" if backend == "transformers" else "",
-        )
-        if backend == "vllm":
-            if not is_adapter(run.adapter_dir):
-                raise ServerError(
-                    "vLLM serves versions as LoRA adapters; a full fine-tuning run needs its own server.",
-                    "This installation serves versions as LoRA adapters, and this version is a full "
-                    "fine-tune: deploy a LoRA or QLoRA version instead.",
-                )
-            served = f"vf-{run.pk.hex}"
-        else:
-            base_dir = resolve_model_dir(model_source(run.base_model))
-            served = str(package_merged(base_dir, run.adapter_dir, merged_dir(run)))
-        step(deployment, 1)
-        wait_for_server(url, settings.SERVING_START_TIMEOUT_S)
-        step(deployment, 2, "Loading the model into the server")
-        if backend == "vllm":
-            load_lora_adapter(url, served, run.adapter_dir)
-        else:
-            load_model(url, served)
-        step(deployment, 3)
+        step(deployment, 0, "Choosing the servers")
+        replicas = placement.replicas_for(deployment)
+        if any(r.server.kind == ServerKind.CPU for r in replicas):
+            step(deployment, 0, "Merging the adapter into the base model")
+        _package(deployment, replicas)
+        step(deployment, 1, f"{len(replicas)} server(s)")
+        for replica in replicas:
+            wait_for_server(replica.server.url, settings.SERVING_START_TIMEOUT_S)
+        step(deployment, 2, "Loading the model into the servers")
+        first = replicas[0]
         Deployment.objects.filter(pk=deployment.pk).update(
-            backend=backend, server_url=url, served_model=served
+            backend=first.server.backend,
+            server_url=first.server.url,
+            served_model=first.served_model,
         )
-        step(deployment, 4, "A real completion through the server")
-        health_check(url, served)
+        step(deployment, 3)
+        step(deployment, 4, "A real completion through each server")
+        errors = []
+        for replica in replicas:
+            try:
+                load(replica)
+            except ServerError as exc:
+                _failed(replica, exc)
+                errors.append(exc)
+            else:
+                _ready(replica)
+        if len(errors) == len(replicas):
+            raise errors[0]
+    except placement.NoRoom as exc:
+        log.warning(
+            "deployment failed: no room", extra={"deployment": deployment_id, "detail": str(exc)}
+        )
+        lifecycle.deploy_failed(deployment, str(exc), detail=str(exc))
+        return "failed"
     except ServerError as exc:
         # The user reads what happened and what to do; the operator's detail (the server's
         # address, its answer) goes to the log and stays on the row for the admin.
+        urls = ", ".join(r.server.url for r in replicas)
         log.warning(
             "deployment failed",
-            extra={"deployment": deployment_id, "server_url": url, "detail": str(exc)},
+            extra={"deployment": deployment_id, "server_url": urls, "detail": str(exc)},
         )
         lifecycle.deploy_failed(deployment, exc.user_message, detail=str(exc))
         return "failed"
     except Exception as exc:
-        log.exception("deployment failed", extra={"deployment": deployment_id, "server_url": url})
+        log.exception("deployment failed", extra={"deployment": deployment_id})
         lifecycle.deploy_failed(
             deployment,
             "The deployment failed unexpectedly. Try again in a minute; if it keeps failing, "
@@ -106,4 +147,23 @@ def serve(deployment_id: str) -> str:
         return "failed"
     Deployment.objects.filter(pk=deployment.pk).update(deploy_seconds=time.monotonic() - started)
     lifecycle.went_live(deployment)
+    return "ready"
+
+
+def serve_replica(replica_id: str) -> str:
+    """Load one more replica of a live version (placed by ``placement.reconcile``)."""
+    replica = (
+        Replica.objects.select_related("server", "deployment__run__base_model")
+        .filter(pk=replica_id, state=ReplicaState.LOADING)
+        .first()
+    )
+    if replica is None:
+        return "skipped"
+    try:
+        _package(replica.deployment, [replica])
+        load(replica)
+    except Exception as exc:  # noqa: BLE001  (the row says why; the next round places it again)
+        _failed(replica, exc)
+        return "failed"
+    _ready(replica)
     return "ready"

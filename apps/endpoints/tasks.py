@@ -6,12 +6,27 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from . import exports, hub, probes, serving
+from . import exports, hub, placement, probes, servers, serving
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def serve_deployment(deployment_id: str) -> str:
     return serving.serve(deployment_id)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def serve_replica(replica_id: str) -> str:
+    return serving.serve_replica(replica_id)
+
+
+@shared_task
+def check_servers() -> dict:
+    return servers.check_all() | placement.reconcile()
+
+
+@shared_task
+def reconcile_replicas(endpoint_id: str | None = None) -> dict:
+    return placement.reconcile(endpoint_id)
 
 
 @shared_task

@@ -114,6 +114,7 @@ def _context(request, endpoint, membership, **extra):
         "today": monitoring.today_stats(endpoint),
         "stats": monitoring.endpoint_stats(endpoint),
         "settings_form": EndpointSettingsForm(instance=endpoint),
+        "replicas": monitoring.replica_rows(endpoint, pair),
         "ab_form": AbTestForm(endpoint=endpoint),
         "price_per_1k": price_per_token() * 1000,
         **extra,
@@ -212,6 +213,14 @@ def endpoint_settings(request, endpoint_id):
     form = EndpointSettingsForm(request.POST, instance=endpoint)
     if form.is_valid():
         form.save()
+        if "replicas" in form.changed_data:
+            services.reconcile_later(endpoint)
+            messages.success(
+                request,
+                f"Settings saved. Replicas: {endpoint.replicas}; the live version is being "
+                "loaded onto or removed from servers to match.",
+            )
+            return redirect("endpoint_detail", endpoint_id=endpoint.pk)
         messages.success(request, "Settings saved; they apply to the next request.")
         return redirect("endpoint_detail", endpoint_id=endpoint.pk)
     endpoint.refresh_from_db()

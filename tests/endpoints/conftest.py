@@ -104,3 +104,15 @@ def next_version(run):
         status="succeeded",
         adapter_dir=run.adapter_dir,
     )
+
+
+def serve_from(deployment: Deployment, url: str, served_model: str | None = None) -> None:
+    """Move the version's replica to the server at ``url`` (a misbehaving fake, an address
+    nothing listens on), known there as ``served_model``."""
+    from apps.endpoints.models import InferenceServer, Replica
+
+    server, _ = InferenceServer.objects.get_or_create(url=url, defaults={"name": url})
+    changes = {"server": server}
+    if served_model is not None:
+        changes["served_model"] = served_model
+    assert Replica.objects.filter(deployment=deployment).update(**changes) == 1

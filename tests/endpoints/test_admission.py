@@ -8,12 +8,13 @@ import asyncio
 import json
 
 import pytest
+from asgiref.sync import sync_to_async
 
 from apps.endpoints.gateway import inflight, tokens
-from apps.endpoints.models import Deployment, RequestLog
+from apps.endpoints.models import RequestLog
 from tests.fakes.inference import MisbehavingServer
 
-from .conftest import bearer
+from .conftest import bearer, serve_from
 from .test_gateway import assert_error, chat, post
 
 RATE_HEADERS = {
@@ -157,9 +158,7 @@ def test_a_prompt_past_the_context_is_refused_before_the_server(
 
 def test_server_errors_reach_the_caller_without_the_servers_words(client, deployed, api_key):
     with MisbehavingServer() as upstream:
-        Deployment.objects.filter(pk=deployed.pk).update(
-            server_url=upstream.url, served_model="error-500"
-        )
+        serve_from(deployed, upstream.url, "error-500")
         error = assert_error(
             post(client, "/v1/chat/completions", chat(deployed), api_key), 502, "upstream_error"
         )
@@ -169,9 +168,7 @@ def test_server_errors_reach_the_caller_without_the_servers_words(client, deploy
 
 def test_a_stream_whose_first_event_is_an_error_is_a_real_502(client, deployed, api_key):
     with MisbehavingServer() as upstream:
-        Deployment.objects.filter(pk=deployed.pk).update(
-            server_url=upstream.url, served_model="error-first"
-        )
+        serve_from(deployed, upstream.url, "error-first")
         response = post(client, "/v1/chat/completions", chat(deployed, stream=True), api_key)
     assert_error(response, 502, "upstream_error")
     assert RequestLog.objects.get().status_code == 502
@@ -182,9 +179,7 @@ async def test_calls_in_flight_are_bounded_per_key(
 ):
     settings.GATEWAY_MAX_IN_FLIGHT_PER_KEY = 1
     with MisbehavingServer() as upstream:
-        await Deployment.objects.filter(pk=deployed.pk).aupdate(
-            server_url=upstream.url, served_model="slow"
-        )
+        await sync_to_async(serve_from)(deployed, upstream.url, "slow")
         body = json.dumps(chat(deployed, stream=True))
         headers = {"Authorization": f"Bearer {api_key}"}
         first = await async_client.post(
@@ -198,9 +193,7 @@ async def test_calls_in_flight_are_bounded_per_key(
         error = json.loads(second.content)["error"]
         assert error["code"] == "concurrency_limit_exceeded" and second["Retry-After"] == "1"
         await asyncio.to_thread(first.close)  # the caller hangs up: the place is given back
-    await Deployment.objects.filter(pk=deployed.pk).aupdate(
-        server_url=deployed.server_url, served_model=deployed.served_model
-    )
+    await sync_to_async(serve_from)(deployed, deployed.server_url, deployed.served_model)
     third = await async_client.post(
         "/v1/chat/completions",
         json.dumps(chat(deployed)),
@@ -210,27 +203,55 @@ async def test_calls_in_flight_are_bounded_per_key(
     assert third.status_code == 200, third.content
 
 
-async def test_a_busy_server_is_shared_fairly_between_teams(settings):
+async def test_a_busy_server_is_shared_fairly_between_teams():
     """Plain Redis: team A fills the server's slots; A's next call is refused after its wait,
     team B's first call gets in past the slots, and A's next one once B's share is taken."""
-    settings.INFERENCE_SERVER_SLOTS = 2
-    server = "http://test-fairness"
+    server = [("http://test-fairness", 2)]  # (address, slots)
     held = []
     for call in range(2):
         places = await inflight.reserve(f"a{call}", "key-a", "team-a", 1, 30)
-        assert await inflight.enter(places, server, "team-a", 1, 30, wait_s=0) is None
+        assert await inflight.enter(places, server, "team-a", 1, 30, wait_s=0) == 0
         held.append(places)
     places = await inflight.reserve("a2", "key-a", "team-a", 1, 30)
     refused = await inflight.enter(places, server, "team-a", 1, 30, wait_s=0.2)
-    assert refused is not None and refused.scope == "server"
+    assert isinstance(refused, inflight.Refused) and refused.scope == "server"
     await places.release()
     b = await inflight.reserve("b0", "key-b", "team-b", 1, 30)
-    assert await inflight.enter(b, server, "team-b", 1, 30, wait_s=0) is None  # past the slots
+    assert await inflight.enter(b, server, "team-b", 1, 30, wait_s=0) == 0  # past the slots
     await held[0].release()
     # Two teams, two slots: A's share is 1 and it still holds 1.
     places = await inflight.reserve("a3", "key-a", "team-a", 1, 30)
-    assert (await inflight.enter(places, server, "team-a", 1, 30, wait_s=0)) is not None
+    assert isinstance(
+        await inflight.enter(places, server, "team-a", 1, 30, wait_s=0), inflight.Refused
+    )
     await held[1].release()
-    assert await inflight.enter(places, server, "team-a", 1, 30, wait_s=0) is None
+    assert await inflight.enter(places, server, "team-a", 1, 30, wait_s=0) == 0
     for p in (places, b):
         await p.release()
+
+
+async def test_each_call_takes_the_replica_with_the_least_in_flight():
+    """Plain Redis: calls spread over two replicas' servers by what each holds; a server whose
+    team share is spent is passed over for one that admits the team."""
+    servers = [("http://replica-a", 4), ("http://replica-b", 4)]
+    taken = []
+    for call in range(4):
+        places = await inflight.reserve(f"c{call}", f"key-{call}", f"team-{call}", 1, 30)
+        taken.append((await inflight.enter(places, servers, f"team-{call}", 1, 30, 0), places))
+    assert sorted(index for index, _ in taken) == [0, 0, 1, 1]
+    # Two calls end on replica a: it is now the less busy, and the next call goes there.
+    done = [places for index, places in taken if index == 0]
+    for places in done:
+        await places.release()
+    places = await inflight.reserve("c9", "key-9", "team-9", 1, 30)
+    assert await inflight.enter(places, servers, "team-9", 1, 30, 0) == 0
+    await places.release()
+    # Weighted: a call of weight 3 counts as three.
+    heavy = await inflight.reserve("h", "key-h", "team-h", 3, 30)
+    first = await inflight.enter(heavy, servers, "team-h", 3, 30, 0)
+    light = await inflight.reserve("l", "key-l", "team-l", 1, 30)
+    assert await inflight.enter(light, servers, "team-l", 1, 30, 0) == 1 - first
+    for _, places in taken:
+        await places.release()
+    await heavy.release()
+    await light.release()

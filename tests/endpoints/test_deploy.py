@@ -12,7 +12,7 @@ import pytest
 from apps.endpoints import services
 from apps.endpoints.gateway.calls import Call, route
 from apps.endpoints.models import Deployment, DeploymentStatus, EndpointStatus
-from apps.endpoints.serving import merged_dir
+from apps.endpoints.placement import merged_dir
 from apps.endpoints.tasks import serve_deployment
 from apps.training.models import TrainingRun
 
@@ -101,9 +101,10 @@ def test_ab_split_routes_by_weight_then_switches(deployed, owner):
     assert [d.weight for d in services.ab_pair(deployed.endpoint)] == [80, 20]
 
     random.seed(7)
-    call = Call(
-        "chat.completions", endpoint=deployed.endpoint, live=services.ab_pair(deployed.endpoint)
-    )
+    live = services.ab_pair(deployed.endpoint)
+    for version in live:
+        version.routes = ("a replica",)  # what the gateway's directory attaches
+    call = Call("chat.completions", endpoint=deployed.endpoint, live=live)
     picks = [route(call).pk for _ in range(1000)]
     share_b = picks.count(v2.pk) / len(picks)
     assert 0.15 < share_b < 0.25

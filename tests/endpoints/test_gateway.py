@@ -15,7 +15,7 @@ from apps.endpoints.models import Deployment, EndpointStatus, RequestLog
 from apps.projects.models import Project
 from vibeflow_site.loop_local import open_clients
 
-from .conftest import bearer
+from .conftest import bearer, serve_from
 
 CHAT = {
     "model": None,
@@ -321,11 +321,11 @@ def test_dead_server_is_502_and_others_keep_being_served(client, deployed, api_k
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{sock.getsockname()[1]}"  # nothing listens once closed
-    Deployment.objects.filter(pk=deployed.pk).update(server_url=dead)
+    serve_from(deployed, dead)
     assert_error(
         post(client, "/v1/chat/completions", chat(deployed), api_key), 502, "upstream_unreachable"
     )
-    Deployment.objects.filter(pk=deployed.pk).update(server_url=deployed.server_url)
+    serve_from(deployed, deployed.server_url)
     assert post(client, "/v1/chat/completions", chat(deployed), api_key).status_code == 200
 
 
@@ -335,9 +335,7 @@ def test_silent_server_is_504_after_the_endpoint_timeout(client, deployed, api_k
     listener.listen()
     accepted = []
     threading.Thread(target=lambda: accepted.append(listener.accept()), daemon=True).start()
-    Deployment.objects.filter(pk=deployed.pk).update(
-        server_url=f"http://127.0.0.1:{listener.getsockname()[1]}"
-    )
+    serve_from(deployed, f"http://127.0.0.1:{listener.getsockname()[1]}")
     endpoint = deployed.endpoint
     endpoint.timeout_s = 1
     endpoint.save()

@@ -8,8 +8,9 @@ import openai
 import pytest
 from openai import OpenAI
 
-from apps.endpoints.models import Deployment, RequestLog
+from apps.endpoints.models import RequestLog
 from tests.e2e.conftest import wait_for
+from tests.endpoints.conftest import serve_from
 from tests.fakes.inference import MisbehavingServer
 
 pytestmark = pytest.mark.e2e
@@ -88,9 +89,7 @@ def test_a_caller_hanging_up_mid_stream_is_logged_and_others_are_served(
     api_key,
 ):
     with MisbehavingServer() as upstream:
-        Deployment.objects.filter(pk=deployed.pk).update(
-            server_url=upstream.url, served_model="slow"
-        )
+        serve_from(deployed, upstream.url, "slow")
         headers = {"Authorization": f"Bearer {api_key}"}
         with httpx.stream(
             "POST",
@@ -107,9 +106,7 @@ def test_a_caller_hanging_up_mid_stream_is_logged_and_others_are_served(
         assert row.streamed and row.error_code == "client_closed_request"
         assert row.tokens_out > 0  # what was sent before the hang-up is counted
         assert upstream.finished == 0  # the gateway let go of the server's stream too
-    Deployment.objects.filter(pk=deployed.pk).update(
-        server_url=deployed.server_url, served_model=deployed.served_model
-    )
+    serve_from(deployed, deployed.server_url, deployed.served_model)
     client = OpenAI(base_url=f"{live_server_url}/v1", api_key=api_key, max_retries=0)
     answer = client.chat.completions.create(
         model=deployed.endpoint.name, messages=[{"role": "user", "content": "hi"}], max_tokens=2
@@ -125,9 +122,7 @@ def test_a_server_dying_mid_answer_ends_the_stream_with_an_error(
     caller, who already had a 200, gets an error event and [DONE]; the log says what the
     caller saw: 200, with the error's code."""
     with MisbehavingServer() as upstream:
-        Deployment.objects.filter(pk=deployed.pk).update(
-            server_url=upstream.url, served_model=failure
-        )
+        serve_from(deployed, upstream.url, failure)
         response = httpx.post(
             f"{live_server_url}/v1/chat/completions",
             json=_stream_body(deployed.endpoint.name),
@@ -149,9 +144,7 @@ async def test_a_stream_never_started_still_releases_the_server_and_is_logged(
     from asgiref.sync import sync_to_async
 
     with MisbehavingServer() as upstream:
-        await Deployment.objects.filter(pk=deployed.pk).aupdate(
-            server_url=upstream.url, served_model="slow"
-        )
+        await sync_to_async(serve_from)(deployed, upstream.url, "slow")
         response = await async_client.post(
             "/v1/chat/completions",
             _stream_body(deployed.endpoint.name),

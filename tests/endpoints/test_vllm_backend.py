@@ -9,7 +9,13 @@ import json
 import pytest
 
 from apps.endpoints import keys
-from apps.endpoints.models import Deployment, DeploymentStatus
+from apps.endpoints.models import (
+    Deployment,
+    DeploymentStatus,
+    InferenceServer,
+    Replica,
+    ServerKind,
+)
 from apps.endpoints.services import deploy_run
 from apps.endpoints.tasks import serve_deployment
 from apps.training.models import TrainingRun
@@ -70,8 +76,9 @@ def test_a_second_version_of_the_same_base_shares_the_server(vllm, trained_run, 
     assert set(vllm.adapters) == vllm_names
 
 
-def test_a_full_fine_tune_is_refused_with_the_reason(vllm, trained_run, owner, tmp_path):
-    """vLLM takes versions as adapters on a shared base; a whole model needs its own server."""
+def test_a_full_fine_tune_needs_a_server_of_its_own(vllm, trained_run, owner, tmp_path):
+    """vLLM takes versions as adapters on a shared base; a whole model needs its own server:
+    refused with the reason while none is registered, served by one started with it."""
     whole = tmp_path / "whole-model"
     whole.mkdir()
     (whole / "config.json").write_text("{}")
@@ -81,5 +88,15 @@ def test_a_full_fine_tune_is_refused_with_the_reason(vllm, trained_run, owner, t
     assert serve_deployment(str(deployment.pk)) == "failed"
     deployment.refresh_from_db()
     assert deployment.status == DeploymentStatus.FAILED
-    assert "LoRA adapters" in deployment.error
+    assert "server of its own" in deployment.error and str(whole) in deployment.error
     assert not vllm.adapters and not vllm.answered
+
+    with FakeVLLM(base=str(whole)) as own:
+        InferenceServer.objects.create(
+            name="full", kind=ServerKind.VLLM, url=own.url, base_model=str(whole)
+        )
+        again = deploy_run(trained_run, owner, deployment.endpoint)
+        assert serve_deployment(str(again.pk)) == "ready"
+        replica = Replica.objects.get(deployment=again)
+        assert (replica.server.url, replica.served_model) == (own.url, str(whole))
+        assert own.answered == [str(whole)] and not own.adapters and not vllm.adapters

@@ -26,6 +26,7 @@ class FakeVLLM(LocalServer):
         self.base = base
         self.adapters: dict[str, str] = {}  # name -> path
         self.answered: list[str] = []  # the model of each chat completion answered
+        self.unloaded: list[str] = []  # adapters unloaded, in order
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -50,6 +51,8 @@ class FakeVLLM(LocalServer):
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
                 if self.path == "/v1/load_lora_adapter":
                     return self._load(body)
+                if self.path == "/v1/unload_lora_adapter":
+                    return self._unload(body)
                 if self.path == "/v1/chat/completions":
                     return self._chat(body)
                 return send_json(self, 404, {"detail": "Not Found"})
@@ -67,6 +70,20 @@ class FakeVLLM(LocalServer):
                     return send_json(self, 404, _error(message, "NotFoundError", 404))
                 fake.adapters[name] = path
                 text = f"Success: LoRA adapter '{name}' added successfully.".encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; charset=utf-8")
+                self.send_header("Content-Length", str(len(text)))
+                self.end_headers()
+                self.wfile.write(text)
+
+            def _unload(self, body):
+                name = body.get("lora_name")
+                if name not in fake.adapters:
+                    message = f"The lora adapter '{name}' cannot be found."
+                    return send_json(self, 404, _error(message, "NotFoundError", 404))
+                del fake.adapters[name]
+                fake.unloaded.append(name)
+                text = f"Success: LoRA adapter '{name}' removed successfully.".encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "text/plain; charset=utf-8")
                 self.send_header("Content-Length", str(len(text)))

@@ -79,6 +79,20 @@ def load_lora_adapter(url: str, name: str, path: str, timeout: float = 300.0) ->
         )
 
 
+def unload_lora_adapter(url: str, name: str, timeout: float = 60.0) -> None:
+    """Free an adapter's place on a vLLM server (one it no longer holds is not an error)."""
+    try:
+        response = httpx.post(
+            f"{url}/v1/unload_lora_adapter", json={"lora_name": name}, timeout=timeout
+        )
+    except httpx.HTTPError as exc:
+        raise ServerError(f"Unloading the adapter failed: {exc}") from exc
+    if response.status_code not in (200, 404):
+        raise ServerError(
+            f"Unloading the adapter failed ({response.status_code}): {response.text[:300]}"
+        )
+
+
 def health_check(url: str, model: str, timeout: float = 120.0) -> dict:
     """One real chat completion of a few tokens: the route goes live only if this passes."""
     started = time.monotonic()

@@ -24,6 +24,7 @@ from .. import ratelimit
 from ..keys import hash_key, key_state
 from ..models import ApiKey, Deployment, Endpoint, EndpointStatus, RequestLog
 from . import directory, inflight, upstream
+from .directory import Route
 from .errors import ApiError, budget_exceeded, invalid_key, missing_key, not_ready, unknown_model
 
 log = logging.getLogger("vibeflow.gateway")
@@ -57,6 +58,7 @@ class Call:
     project_id: uuid.UUID | None = None
     endpoint: Endpoint | None = None
     deployment: Deployment | None = None
+    replica: Route | None = None  # the replica answering (a server and the name it knows)
     streamed: bool = False
     from_console: bool = False
     tokens_in: int = 0
@@ -179,14 +181,24 @@ async def admit(
 
 
 def route(call: Call) -> Deployment:
-    """Pick one of the endpoint's live deployments by its traffic weight (A/B)."""
+    """Pick one of the endpoint's live deployments by its traffic weight (A/B); which of its
+    replicas answers is chosen when the call takes its place (proxy._enter)."""
     if not call.live:
         raise call.fail(
             not_ready(
                 call.endpoint.name, "no version of it is live yet; it may still be deploying."
             )
         )
-    call.deployment = random.choices(call.live, weights=[d.weight for d in call.live])[0]
+    answering = [d for d in call.live if d.routes]
+    if not answering:
+        raise call.fail(
+            not_ready(
+                call.endpoint.name,
+                "its servers are not answering; it is being moved to another. Try again in a "
+                "minute.",
+            )
+        )
+    call.deployment = random.choices(answering, weights=[d.weight for d in answering])[0]
     return call.deployment
 
 
@@ -237,25 +249,29 @@ def _transport_error(call: Call, exc: Exception, timeout: float) -> ApiError:
     )
 
 
-def upstream_body(body: dict, deployment: Deployment) -> dict:
-    return {**body, "model": deployment.served_model}
+def upstream_body(body: dict, route: Route) -> dict:
+    return {**body, "model": route.served_model}
 
 
 _JSON = {"Content-Type": "application/json"}
 
 
 async def post_json(call: Call, path: str, body: dict, timeout: float) -> dict:
-    deployment = call.deployment
+    """One request to the call's replica; ``upstream.Unreachable`` when its server could not be
+    reached (the caller may try another replica)."""
+    route = call.replica
     client = await upstream.session()
     try:
         async with client.post(
-            deployment.server_url + path,
-            data=orjson.dumps(upstream_body(body, deployment)),
+            route.url + path,
+            data=orjson.dumps(upstream_body(body, route)),
             headers=_JSON,
             timeout=upstream.timeout(timeout),
         ) as response:
             status, raw = response.status, await response.read()
     except upstream.TRANSPORT_ERRORS as exc:
+        if upstream.unreachable(exc):
+            raise upstream.Unreachable(exc) from exc
         raise _transport_error(call, exc, timeout) from None
     if status != 200:
         raise _upstream_error(call, status, raw.decode(errors="replace"))
@@ -285,22 +301,25 @@ async def post_many(call: Call, path: str, bodies: list[dict], timeout: float) -
 async def open_stream(call: Call, path: str, body: dict, timeout: float):
     """Send a streamed request; return aiohttp's response and its first event, the rest
     unread. Errors before the caller's first byte (the first event included: a server whose
-    batching loop died answers 200, then an error event) become ordinary error answers."""
-    deployment = call.deployment
+    batching loop died answers 200, then an error event) become ordinary error answers, and a
+    server that could not be reached ``upstream.Unreachable`` (nothing has reached the caller)."""
+    route = call.replica
     # Ask for the usage chunk whatever the caller asked: it is what the log and the bill count.
-    body = upstream_body(body, deployment) | {
+    body = upstream_body(body, route) | {
         "stream": True,
         "stream_options": {"include_usage": True},
     }
     client = await upstream.session()
     try:
         response = await client.post(
-            deployment.server_url + path,
+            route.url + path,
             data=orjson.dumps(body),
             headers=_JSON,
             timeout=upstream.timeout(timeout),
         )
     except upstream.TRANSPORT_ERRORS as exc:
+        if upstream.unreachable(exc):
+            raise upstream.Unreachable(exc) from exc
         raise _transport_error(call, exc, timeout) from None
     if response.status != 200:
         try:
@@ -314,6 +333,8 @@ async def open_stream(call: Call, path: str, body: dict, timeout: float):
         first = await _first_event(response)
     except upstream.TRANSPORT_ERRORS as exc:
         response.close()
+        if upstream.unreachable(exc):
+            raise upstream.Unreachable(exc) from exc
         raise _transport_error(call, exc, timeout) from None
     except (asyncio.CancelledError, GeneratorExit):
         response.close()
@@ -409,6 +430,7 @@ def _write_log(call: Call, latency_ms: float) -> None:
         project_id=call.project_id,
         endpoint=call.endpoint,
         deployment=call.deployment,
+        replica_id=call.replica.replica_id if call.replica is not None else None,
         api_key=call.key,
         route=call.route,
         status_code=call.status,

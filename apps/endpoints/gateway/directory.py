@@ -14,14 +14,25 @@ database between the two may cache what is about to change, and the second bump 
 
 from __future__ import annotations
 
+import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db.models import Prefetch
 
 from apps.billing.metering import account_for
 
-from ..models import ApiKey, Deployment, DeploymentStatus, Endpoint
+from ..models import (
+    ApiKey,
+    Deployment,
+    DeploymentStatus,
+    Endpoint,
+    Replica,
+    ReplicaState,
+    ServerState,
+)
 from ..version import bump  # noqa: F401  (the tests and the gateway call directory.bump)
 
 MAX_ENTRIES = 10_000
@@ -30,10 +41,40 @@ _entries: OrderedDict = OrderedDict()
 
 
 @dataclass(frozen=True)
+class Route:
+    """One replica of a version: where calls for it go."""
+
+    replica_id: uuid.UUID | None  # None: a version served before replicas were rows
+    url: str
+    served_model: str
+    slots: int  # calls the server runs at once before the fair share applies
+
+
+def routes_of(deployment: Deployment) -> tuple[Route, ...]:
+    """The version's replicas taking calls: ready, on servers that are not down. When every
+    one is down, those loaded still get the calls (a refused connection is a fast 502, and a
+    server restarting answers again before any health round has seen it). A version with no
+    replica rows at all is served where it was loaded (``server_url``)."""
+    replicas = deployment.all_replicas
+    if not replicas:
+        if not deployment.server_url:
+            return ()
+        slots = settings.INFERENCE_SERVER_SLOTS
+        return (Route(None, deployment.server_url, deployment.served_model, slots),)
+    answering = [
+        r for r in replicas if r.state == ReplicaState.READY and r.server.state != ServerState.DOWN
+    ]
+    loaded = answering or [
+        r for r in replicas if r.state in (ReplicaState.READY, ReplicaState.DOWN)
+    ]
+    return tuple(Route(r.pk, r.server.url, r.served_model, r.server.slots) for r in loaded)
+
+
+@dataclass(frozen=True)
 class Entry:
     key: object  # ApiKey | None
     endpoint: object  # Endpoint | None
-    live: tuple  # the endpoint's deployments taking traffic
+    live: tuple  # the endpoint's deployments taking traffic, each with its ``routes``
     plan_rpm: int | None = None  # the team's plan caps every key's requests per minute
     spending_stopped: bool = False  # over the team's budget without overage allowed: 402
 
@@ -53,10 +94,18 @@ def _fetch(key_hash, project_id, name, want_endpoint) -> Entry:
     if endpoint is None:
         return Entry(key, None, live)
     live = tuple(
-        Deployment.objects.filter(
-            endpoint=endpoint, status=DeploymentStatus.READY, weight__gt=0
-        ).select_related("run")  # the run: where its tokenizer is (tokens.py)
+        Deployment.objects.filter(endpoint=endpoint, status=DeploymentStatus.READY, weight__gt=0)
+        .select_related("run")  # the run: where its tokenizer is (tokens.py)
+        .prefetch_related(
+            Prefetch(
+                "replicas",
+                queryset=Replica.objects.select_related("server"),
+                to_attr="all_replicas",
+            )
+        )
     )
+    for deployment in live:
+        deployment.routes = routes_of(deployment)
     account = account_for(endpoint.project.team_id)
     return Entry(
         key,

@@ -5,11 +5,12 @@ every other team waited behind them. Now a call holds a place from admission to 
 
 1. ``reserve``: the key's and the team's places (``GATEWAY_MAX_IN_FLIGHT_PER_KEY`` / ``_TEAM``);
    over either is a 429 with ``Retry-After`` at once.
-2. ``enter``: a place at the server. Up to ``INFERENCE_SERVER_SLOTS`` calls run there freely;
-   past that, a team gets its fair share of the slots (slots / teams calling), and a team with
-   nothing in flight always gets in. A call over its team's share waits, checking again every
-   ``POLL_S``, until a place frees or its wait is over (then a 429 that says the server is busy).
-   So one team's flood leaves each other team a place, and the flooding team waits for its own.
+2. ``enter``: a place at one of the version's replicas' servers, the one with the fewest calls
+   in flight. Up to a server's ``slots`` calls run there freely; past that, a team gets its fair
+   share of the slots (slots / teams calling), and a team with nothing in flight always gets in.
+   A call over its team's share everywhere waits, checking again every ``POLL_S``, until a place
+   frees or its wait is over (then a 429 that says the server is busy). So one team's flood
+   leaves each other team a place, and the flooding team waits for its own.
 
 Places live in Redis sorted sets (member = call, score = when the place lapses), so every web
 process sees the same counts, and a process that dies mid-call frees its places when they lapse.
@@ -53,26 +54,39 @@ end
 return {1, '', 0}
 """
 
-# KEYS: server set. ARGV: now ms, lapse ms, member ("team|call|weight"), team, weight, slots.
+# KEYS: the candidate servers' sets (a version's replicas). ARGV: now ms, lapse ms, member
+# ("team|call|weight"), team, weight, then each server's slots. Takes a place at the server with
+# the least weight in flight among those that admit the team; returns {index (1-based; 0:
+# refused), held, share} (held and share: the team's at the least busy server, when refused).
 _ENTER = """
-local now, team, weight, slots = tonumber(ARGV[1]), ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-local total, mine, teams, count = 0, 0, {}, 0
-for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  local t, w = string.match(member, '^(.-)|.*|(%d+)$')
-  w = tonumber(w)
-  total = total + w
-  if teams[t] == nil then teams[t] = true; count = count + 1 end
-  if t == team then mine = mine + w end
+local now, team, weight = tonumber(ARGV[1]), ARGV[4], tonumber(ARGV[5])
+local best, best_total, held, share = 0, nil, 0, 0
+for i = 1, #KEYS do
+  local slots = tonumber(ARGV[5 + i])
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
+  local total, mine, teams, count = 0, 0, {}, 0
+  for _, member in ipairs(redis.call('ZRANGE', KEYS[i], 0, -1)) do
+    local t, w = string.match(member, '^(.-)|.*|(%d+)$')
+    w = tonumber(w)
+    total = total + w
+    if teams[t] == nil then teams[t] = true; count = count + 1 end
+    if t == team then mine = mine + w end
+  end
+  local admitted = true
+  if total + weight > slots and mine > 0 then
+    if teams[team] == nil then count = count + 1 end
+    local fair = math.max(1, math.floor(slots / count))
+    if mine + weight > fair then
+      admitted = false
+      if share == 0 then held, share = mine, fair end
+    end
+  end
+  if admitted and (best_total == nil or total < best_total) then best, best_total = i, total end
 end
-if total + weight > slots and mine > 0 then
-  if teams[team] == nil then count = count + 1 end
-  local share = math.max(1, math.floor(slots / count))
-  if mine + weight > share then return {0, mine, share} end
-end
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
-redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) - now)
-return {1, mine, 0}
+if best == 0 then return {0, held, share} end
+redis.call('ZADD', KEYS[best], ARGV[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[best], tonumber(ARGV[2]) - now)
+return {best, 0, 0}
 """
 
 
@@ -93,6 +107,13 @@ class Places:
     member: str
     server_member: str = ""
     released: bool = False
+
+    async def leave_server(self) -> None:
+        """Give back the place at the server only (the call moves to another replica)."""
+        if self.server_member:
+            client = await ratelimit.client()
+            await client.zrem(self.server_set, self.server_member)
+            self.server_member = ""
 
     async def release(self) -> None:
         if self.released:
@@ -139,30 +160,34 @@ async def reserve(call_id: str, key: str, team: str, weight: int, timeout_s: flo
     return places
 
 
-async def enter(places: Places, server: str, team: str, weight: int, timeout_s: float, wait_s):
-    """A place at ``server``, waiting up to ``wait_s`` for the team's fair share; None when
-    admitted, else ``Refused`` (the places already held stay held: the caller releases)."""
+async def enter(
+    places: Places, servers: list[tuple[str, int]], team: str, weight: int, timeout_s, wait_s
+):
+    """A place at one of ``servers`` ((address, slots): a version's replicas), the one with the
+    fewest calls in flight that admits the team, waiting up to ``wait_s`` for its fair share.
+    Returns the index of the server taken, or ``Refused`` (the places already held stay held:
+    the caller releases)."""
     client = await ratelimit.client()
-    places.server_set = f"fl:server:{server}"
     call = places.member.split("|")[0]
-    places.server_member = f"{team}|{call}|{weight}"
+    member = f"{team}|{call}|{weight}"
+    keys = [f"fl:server:{url}" for url, _ in servers]
     deadline = time.monotonic() + wait_s
     while True:
         now = time.time()
-        ok, held, share = await client.eval(
+        index, held, share = await client.eval(
             _ENTER,
-            1,
-            places.server_set,
+            len(keys),
+            *keys,
             _ms(now),
             _ms(now + timeout_s + LAPSE_MARGIN_S),
-            places.server_member,
+            member,
             team,
             weight,
-            settings.INFERENCE_SERVER_SLOTS,
+            *[slots for _, slots in servers],
         )
-        if ok:
-            return None
+        if index:
+            places.server_set, places.server_member = keys[index - 1], member
+            return index - 1
         if time.monotonic() + POLL_S > deadline:
-            places.server_member = ""
             return Refused("server", int(held), int(share))
         await asyncio.sleep(POLL_S)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import time
 
 from asgiref.sync import async_to_sync, sync_to_async
@@ -15,7 +16,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse, StreamingHttpResponse
 
-from . import inflight, parameters, schemas, tokens, upstream
+from . import failover, inflight, parameters, schemas, tokens, upstream
 from .calls import (
     Call,
     LoggedJsonResponse,
@@ -258,23 +259,64 @@ def _busy(call: Call, refused: inflight.Refused) -> ApiError:
 
 
 async def _take_places(call: Call, endpoint, weight: int) -> None:
-    """The call's places in flight (inflight.py), or a 429."""
-    team = str(endpoint.project.team_id)
-    subject = call.subject
+    """The call's places in flight (inflight.py) and the replica it goes to, or a 429."""
     # One call alone may always run: its weight never exceeds what a key or team may hold.
     weight = min(
         weight, settings.GATEWAY_MAX_IN_FLIGHT_PER_KEY, settings.GATEWAY_MAX_IN_FLIGHT_PER_TEAM
     )
-    places = await inflight.reserve(str(call.id), subject, team, weight, endpoint.timeout_s)
+    team = str(endpoint.project.team_id)
+    places = await inflight.reserve(str(call.id), call.subject, team, weight, endpoint.timeout_s)
     if isinstance(places, inflight.Refused):
         raise _busy(call, places)
     call.places = places
+    await _enter(call, endpoint, weight)
+
+
+async def _enter(call: Call, endpoint, weight: int, avoid: str = "") -> None:
+    """A place at the least busy of the version's replicas (not ``avoid``, a server that just
+    failed), shuffled so that equally busy ones share the calls."""
+    team = str(endpoint.project.team_id)
+    routes = failover.usable([r for r in call.deployment.routes if r.url != avoid])
+    random.shuffle(routes)
     wait = min(endpoint.timeout_s, settings.GATEWAY_QUEUE_WAIT_S)
-    refused = await inflight.enter(
-        places, call.deployment.server_url, team, weight, endpoint.timeout_s, wait
+    weight = min(
+        weight, settings.GATEWAY_MAX_IN_FLIGHT_PER_KEY, settings.GATEWAY_MAX_IN_FLIGHT_PER_TEAM
     )
-    if refused is not None:
-        raise _busy(call, refused)
+    taken = await inflight.enter(
+        call.places, [(r.url, r.slots) for r in routes], team, weight, endpoint.timeout_s, wait
+    )
+    if isinstance(taken, inflight.Refused):
+        raise _busy(call, taken)
+    call.replica = routes[taken]
+
+
+async def _exchange(call: Call, endpoint, weight: int, send):
+    """``send()`` to the call's replica; when its server cannot be reached, once more to
+    another replica (failover.py). Nothing has reached the caller when this moves a call."""
+    try:
+        return await send()
+    except upstream.Unreachable as exc:
+        await failover.unreachable(call.replica, exc.__cause__ or exc, call.id)
+        if not any(r.url != call.replica.url for r in call.deployment.routes):
+            raise _unreachable(call, endpoint) from None
+    await call.places.leave_server()
+    await _enter(call, endpoint, weight, avoid=call.replica.url)
+    try:
+        return await send()
+    except upstream.Unreachable as exc:
+        await failover.unreachable(call.replica, exc.__cause__ or exc, call.id)
+        raise _unreachable(call, endpoint) from None
+
+
+def _unreachable(call: Call, endpoint) -> ApiError:
+    return call.fail(
+        ApiError(
+            502,
+            "The model's server could not be reached; the request was not processed.",
+            "upstream_unreachable",
+            type="server_error",
+        )
+    )
 
 
 async def proxy(call: Call, request, kind: str, *, console: tuple | None = None):
@@ -289,15 +331,26 @@ async def proxy(call: Call, request, kind: str, *, console: tuple | None = None)
         deployment = route(call)
         plan = parameters.plan(kind, parsed, payload, deployment.backend)
         prompt = await tokens.check(kind, plan.bodies[0], plan.texts, deployment)
-        await _take_places(call, endpoint, tokens.weight(prompt, plan.bodies[0], len(plan.bodies)))
+        weight = tokens.weight(prompt, plan.bodies[0], len(plan.bodies))
+        await _take_places(call, endpoint, weight)
         public_id = id_prefix + call.id.hex
         if parsed.stream:
             call.streamed = True
             options = payload.get("stream_options")
             wants_usage = isinstance(options, dict) and bool(options.get("include_usage"))
-            upstream, first = await open_stream(call, path, plan.bodies[0], endpoint.timeout_s)
-            return relay(call, upstream, first, public_id, wants_usage)
-        answers = await post_many(call, path, plan.bodies, endpoint.timeout_s)
+            response, first = await _exchange(
+                call,
+                endpoint,
+                weight,
+                lambda: open_stream(call, path, plan.bodies[0], endpoint.timeout_s),
+            )
+            return relay(call, response, first, public_id, wants_usage)
+        answers = await _exchange(
+            call,
+            endpoint,
+            weight,
+            lambda: post_many(call, path, plan.bodies, endpoint.timeout_s),
+        )
         answer = parameters.merge(kind, answers, plan.copies) if len(answers) > 1 else answers[0]
         call.count(answer.get("usage"))
     except ApiError as error:
@@ -329,8 +382,14 @@ async def complete(call: Call, request):
         chat = schemas.parse(schemas.ChatCompletionRequest, body)
         plan = parameters.plan("chat", chat, body, deployment.backend)
         prompt = await tokens.check("chat", plan.bodies[0], plan.texts, deployment)
-        await _take_places(call, endpoint, tokens.weight(prompt, plan.bodies[0], 1))
-        answer = await post_json(call, "/v1/chat/completions", plan.bodies[0], endpoint.timeout_s)
+        weight = tokens.weight(prompt, plan.bodies[0], 1)
+        await _take_places(call, endpoint, weight)
+        answer = await _exchange(
+            call,
+            endpoint,
+            weight,
+            lambda: post_json(call, "/v1/chat/completions", plan.bodies[0], endpoint.timeout_s),
+        )
     except ApiError as error:
         await call.release()
         return closing(call, error)

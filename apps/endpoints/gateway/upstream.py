@@ -54,3 +54,14 @@ TRANSPORT_ERRORS = (
     asyncio.TimeoutError,
     ValueError,
 )
+
+
+class Unreachable(Exception):
+    """The server refused or dropped the connection before answering: the call may go to another
+    replica (failover.py). Timeouts are not this."""
+
+
+def unreachable(exc: BaseException) -> bool:
+    return isinstance(exc, aiohttp.ClientConnectionError) and not isinstance(
+        exc, asyncio.TimeoutError
+    )
