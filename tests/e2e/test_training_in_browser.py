@@ -41,9 +41,7 @@ def run(transactional_db, seeded_catalog):
     client = Client()
     client.force_login(user)
     # 8 training examples at batch 4: 2 steps and a checkpoint per epoch, 6 steps in all.
-    return draft_run(
-        client, project, SLOW_CSV, epochs=3, batch_size=4, gradient_accumulation=1
-    )
+    return draft_run(client, project, SLOW_CSV, epochs=3, batch_size=4, gradient_accumulation=1)
 
 
 def test_start_watch_stop_resume_finish_and_evaluate(

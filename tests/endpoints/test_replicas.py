@@ -246,7 +246,9 @@ def test_versions_of_one_base_share_a_server_and_a_full_one_unloads_only_an_idle
         assert serve_deployment(str(deployment.pk)) == "failed"
         deployment.refresh_from_db()
         assert "No GPU server holds" in deployment.error
-        InferenceServer.objects.filter(url=gpu.url).update(base_model=str(trained_run.base_model.source))
+        InferenceServer.objects.filter(url=gpu.url).update(
+            base_model=str(trained_run.base_model.source)
+        )
 
         v1 = deploy(trained_run, owner)
         v2_run = next_version(trained_run)
