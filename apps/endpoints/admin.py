@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import ApiKey, Deployment, Endpoint, RequestLog
+from .models import ApiKey, Deployment, Endpoint, InferenceServer, Replica, RequestLog
 
 
 @admin.register(Endpoint)
@@ -30,3 +30,18 @@ class RequestLogAdmin(admin.ModelAdmin):
         "tokens_out",
         "created_at",
     )
+
+
+@admin.register(InferenceServer)
+class InferenceServerAdmin(admin.ModelAdmin):
+    """Servers are shared by every team: add one here, or let it announce itself."""
+
+    list_display = ("name", "kind", "url", "base_model", "capacity", "slots", "state", "down_since")
+    list_filter = ("kind", "state")
+    readonly_fields = ("failures", "down_since", "last_checked_at", "error", "created_at")
+
+
+@admin.register(Replica)
+class ReplicaAdmin(admin.ModelAdmin):
+    list_display = ("deployment", "server", "served_model", "state", "ready_at")
+    list_filter = ("state",)

@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from django import forms
 from django.conf import settings
+from django.core.validators import URLValidator
 
 from apps.billing.metering import account_for
 
-from .models import Deployment, DeploymentStatus, Endpoint
+from .models import Deployment, DeploymentStatus, Endpoint, ServerKind
 
 
 def grace_label(seconds: int) -> str:
@@ -149,3 +150,17 @@ class HubPushForm(forms.Form):
         if not token and not self.has_token:
             raise forms.ValidationError("Paste a Hugging Face token with write access.")
         return token
+
+
+class AnnounceForm(forms.Form):
+    """What an inference server says about itself on start (servers.announce)."""
+
+    url = forms.CharField(max_length=300, validators=[URLValidator(schemes=["http", "https"])])
+    kind = forms.ChoiceField(choices=ServerKind.choices)
+    name = forms.CharField(max_length=80, required=False)
+    base_model = forms.CharField(max_length=300, required=False)
+    capacity = forms.IntegerField(min_value=1, max_value=1000, required=False)
+    slots = forms.IntegerField(min_value=1, max_value=10_000, required=False)
+
+    def clean_url(self):
+        return self.cleaned_data["url"].rstrip("/")

@@ -39,6 +39,7 @@ urlpatterns = [
         views.deployment_delete,
         name="deployment_delete",
     ),
+    path("internal/servers/announce", views.server_announce, name="server_announce"),
     path("keys/<uuid:key_id>/rotate/", views.key_rotate, name="key_rotate"),
     path("keys/<uuid:key_id>/revoke/", views.key_revoke, name="key_revoke"),
 ]

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Q
-from django.http import FileResponse, HttpResponse
+from django.http import FileResponse, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -22,11 +26,12 @@ from apps.evaluations.summary import verdict
 from apps.projects.access import get_project_for_user
 from apps.training.access import get_run_for_user
 
-from . import exports, hub, monitoring, services
+from . import exports, hub, monitoring, servers, services
 from . import keys as api_keys
 from .access import get_deployment_for_user, get_endpoint_for_user, get_key_for_user
 from .forms import (
     AbTestForm,
+    AnnounceForm,
     DeployForm,
     EndpointSettingsForm,
     HubPushForm,
@@ -524,3 +529,40 @@ async def endpoint_console(request, endpoint_id):
     endpoint, _ = await sync_to_async(get_endpoint_for_user)(user, endpoint_id, write=True)
     call = Call("console", from_console=True, project_id=endpoint.project_id)
     return await proxy(call, request, "chat", console=(endpoint.project_id, user.pk))
+
+
+@csrf_exempt  # a server's call, authenticated by its token, not a browser's
+@require_POST
+def server_announce(request):
+    """An inference server saying it is up (workers/serving/announce.py): a row for it, which
+    placement may use at once. Off (404) unless SERVER_ANNOUNCE_TOKEN is set."""
+    expected = settings.SERVER_ANNOUNCE_TOKEN
+    if not expected:
+        return JsonResponse(
+            {"error": "Announcing servers is off on this installation."}, status=404
+        )
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not constant_time_compare(token.strip(), expected):
+        return JsonResponse({"error": "A valid server token is required."}, status=401)
+    try:
+        payload = json.loads(request.body or b"")
+    except (ValueError, UnicodeDecodeError):
+        return JsonResponse({"error": "The body is not valid JSON."}, status=400)
+    form = AnnounceForm(payload if isinstance(payload, dict) else {})
+    if not isinstance(payload, dict) or not form.is_valid():
+        errors = form.errors.get_json_data() if isinstance(payload, dict) else {}
+        return JsonResponse(
+            {"error": "The announcement is not valid.", "fields": errors}, status=400
+        )
+    data = form.cleaned_data
+    server = servers.announce(
+        servers.Announcement(
+            url=data["url"],
+            kind=data["kind"],
+            name=data["name"],
+            base_model=data["base_model"],
+            capacity=data["capacity"] or settings.INFERENCE_SERVER_CAPACITY,
+            slots=data["slots"] or settings.INFERENCE_SERVER_SLOTS,
+        )
+    )
+    return JsonResponse({"id": str(server.pk), "name": server.name, "state": server.state})

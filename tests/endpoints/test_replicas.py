@@ -317,3 +317,74 @@ def test_another_teams_endpoint_settings_are_a_404(gpus, trained_run, owner, log
     response = login(outsider).post(url, {"replicas": 2})
     assert response.status_code == 404
     assert Endpoint.objects.get(pk=deployment.endpoint_id).replicas == 1
+
+
+ANNOUNCED = {
+    "url": "http://10.0.0.7:8100/",
+    "kind": "vllm",
+    "base_model": "Qwen/Qwen2.5-7B-Instruct",
+    "capacity": 4,
+}
+
+
+def announce(client, body, token="s3cret-server-token"):
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
+    data = body if isinstance(body, str) else json.dumps(body)
+    return client.post(
+        reverse("server_announce"), data, content_type="application/json", **headers
+    )
+
+
+def test_a_server_announces_itself_with_the_token_and_bad_announcements_are_refused(
+    client, db, settings
+):
+    settings.SERVER_ANNOUNCE_TOKEN = "s3cret-server-token"
+    assert announce(client, ANNOUNCED, token=None).status_code == 401
+    assert announce(client, ANNOUNCED, token="wrong").status_code == 401
+    response = announce(client, ANNOUNCED)
+    assert response.status_code == 200, response.content
+    server = InferenceServer.objects.get()
+    assert (server.url, server.kind, server.base_model, server.capacity) == (
+        "http://10.0.0.7:8100",
+        "vllm",
+        "Qwen/Qwen2.5-7B-Instruct",
+        4,
+    )
+    assert server.slots == settings.INFERENCE_SERVER_SLOTS  # not said: the default
+    # Announcing again (a restart) updates the same row.
+    assert announce(client, {**ANNOUNCED, "capacity": 8}).status_code == 200
+    assert InferenceServer.objects.get().capacity == 8
+    for bad in (
+        {**ANNOUNCED, "kind": "tpu"},
+        {**ANNOUNCED, "url": "file:///etc/passwd"},
+        {**ANNOUNCED, "url": "not a url"},
+        {**ANNOUNCED, "capacity": 0},
+        {**ANNOUNCED, "capacity": "many"},
+        {**ANNOUNCED, "base_model": "x" * 301},
+        [ANNOUNCED],
+        "{not json",
+    ):
+        response = announce(client, bad)
+        assert response.status_code == 400, bad
+        assert response.json()["error"]
+    assert InferenceServer.objects.count() == 1
+    settings.SERVER_ANNOUNCE_TOKEN = ""  # off: the route is not there
+    assert announce(client, ANNOUNCED, token="").status_code == 404
+
+
+def test_the_node_script_announces_its_server(live_server, settings):
+    from workers.serving.announce import announce as send
+
+    settings.SERVER_ANNOUNCE_TOKEN = "s3cret-server-token"
+    with FakeVLLM() as gpu:
+        answer = send(
+            live_server.url,
+            "s3cret-server-token",
+            {"url": gpu.url, "kind": "vllm", "base_model": "base-model", "capacity": 2},
+        )
+    server = InferenceServer.objects.get(url=gpu.url)
+    assert answer == {"id": str(server.pk), "name": server.name, "state": "healthy"}
+    from workers.serving import ServerError
+
+    with pytest.raises(ServerError, match="refused \\(401\\)"):
+        send(live_server.url, "wrong", {"url": gpu.url, "kind": "vllm"})
