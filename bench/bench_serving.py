@@ -15,11 +15,14 @@ the gateway. Then:
    latency, and the tokens/s ratio to the baseline (target at 8 and above: above 1);
 4. the error paths: the server's 500 relayed as a 502, and a call refused at admission;
 5. two teams: team B's p50 alone, then while team A floods the server with odd and huge
-   calls (tests/endpoints/flood.py), and the ratio (target: at most 2x).
+   calls (tests/endpoints/flood.py), and the ratio (target: at most 2x);
+6. two replicas: a second `transformers serve` registered as a server, the endpoint set to 2
+   replicas (the real placement and loading), c=32 again: tokens/s as a ratio to one replica,
+   the calls each replica answered, and the gateway's added p50 with two to choose from.
 
     .venv/bin/python bench/bench_serving.py [--tokens 32] [--overhead-requests 40]
         [--kv-cache-gb 1.0]   (continuous batching's cache; 0: off)
-        [--flood-callers 16] [--flood-calls 8]
+        [--flood-callers 16] [--flood-calls 8] [--skip-replicas]
 """
 
 from __future__ import annotations
@@ -295,6 +298,52 @@ def flood_ratio(args, project, run, served, server_url, user, log) -> None:
         other.delete()
 
 
+def two_replicas(args, deployment, gateway, direct, auth, served, name, one, log):
+    """A second CPU server, the endpoint at 2 replicas through the real placement and loading,
+    then c=32 again. Returns the second server's process (the caller stops it)."""
+    import torch
+    from django.db.models import Count
+
+    from apps.endpoints import placement, serving
+    from apps.endpoints.models import Endpoint, InferenceServer, RequestLog
+    from workers.serving.cpu_server import kv_cache_gb_from_env, serve_command
+
+    if one is None:
+        one = load(gateway, auth, name, 32, 32, args.tokens)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    kv_cache_gb = kv_cache_gb_from_env() if args.kv_cache_gb is None else args.kv_cache_gb
+    second = subprocess.Popen(
+        serve_command(port, kv_cache_gb=kv_cache_gb), stdout=log, stderr=subprocess.STDOUT
+    )
+    wait_http(url + "/health", process=second)
+    InferenceServer.objects.create(name="second CPU server", kind="cpu", url=url, slots=64)
+    Endpoint.objects.filter(pk=deployment.endpoint_id).update(replicas=2)
+    started = time.perf_counter()
+    (added,) = placement.reconcile(deployment.endpoint_id)["added"]
+    assert serving.serve_replica(added) == "ready"
+    print(f"\nsecond replica placed and loaded in {time.perf_counter() - started:.1f} s")
+    since = RequestLog.objects.order_by("-created_at").values_list("created_at", flat=True)[0]
+    two = load(gateway, auth, name, 32, 32, args.tokens)
+    answered = dict(
+        RequestLog.objects.filter(endpoint_id=deployment.endpoint_id, created_at__gt=since)
+        .values_list("replica_id")
+        .annotate(n=Count("id"))
+    )
+    print(
+        f"two replicas c=32 (32 requests, {torch.get_num_threads()} CPU threads shared by both "
+        f"servers): {two['rps']:.2f} req/s, {two['tps']:.1f} tok/s, p50 {two['p50']:.0f} ms, "
+        f"p95 {two['p95']:.0f} ms -> tok/s ratio {two['tps'] / one['tps']:.2f}x one replica "
+        f"({one['tps']:.1f} tok/s); calls per replica {sorted(answered.values())}"
+    )
+    d, g = overhead(direct, gateway, auth, served, name, args.overhead_requests)
+    print(
+        f"max_tokens=1 on the model with two replicas: server p50 {d:.1f} ms, gateway p50 "
+        f"{g:.1f} ms -> {g - d:.1f} ms added (target < 5 ms)"
+    )
+    return second
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tokens", type=int, default=32)
@@ -307,6 +356,7 @@ def main() -> None:
     parser.add_argument("--overhead-requests", type=int, default=40)
     parser.add_argument("--only-overhead", action="store_true")
     parser.add_argument("--skip-load", action="store_true", help="leave out the c=1/8/32 part")
+    parser.add_argument("--skip-replicas", action="store_true", help="leave out the 2-replica part")
     parser.add_argument("--flood-callers", type=int, default=16)
     parser.add_argument("--flood-calls", type=int, default=8, help="team B's calls each time")
     parser.add_argument(
@@ -436,6 +486,17 @@ def measure(args: argparse.Namespace) -> None:
         endpoint.rate_limit_rpm = endpoint.tokens_per_minute = 10_000_000
         endpoint.timeout_s = 300  # 32 queued requests on a CPU outlast the 30 s default
         endpoint.save()
+        from apps.endpoints.models import InferenceServer, Replica
+
+        # The server's own place count, raised like the per-key limits (one key, 32 callers).
+        InferenceServer.objects.filter(url=server_url).update(slots=64)
+
+        def serve_from(url: str) -> None:
+            server, _ = InferenceServer.objects.get_or_create(
+                url=url, defaults={"name": url, "slots": 64}
+            )
+            Replica.objects.filter(deployment=deployment).update(server=server)
+
         _, raw = keys.create_key(project, user)
         auth = {"Authorization": f"Bearer {raw}"}
         gateway = f"{web_url}/v1/chat/completions"
@@ -453,10 +514,8 @@ def measure(args: argparse.Namespace) -> None:
             f"p50 {base_stats['p50']:.0f} ms, p95 {base_stats['p95']:.0f} ms"
         )
 
-        from apps.endpoints.models import Deployment
-
         with NullServer() as null:
-            Deployment.objects.filter(pk=deployment.pk).update(server_url=null.url)
+            serve_from(null.url)
             d, g = overhead(
                 f"{null.url}/v1/chat/completions",
                 gateway,
@@ -489,7 +548,7 @@ def measure(args: argparse.Namespace) -> None:
                 f"error path (400 at admission, nothing sent upstream): gateway p50 {refused:.1f} ms"
                 f" ({refused / direct_ok:.2f}x the instant server's p50 above)"
             )
-            Deployment.objects.filter(pk=deployment.pk).update(server_url=server_url)
+            serve_from(server_url)
         d, g = overhead(direct, gateway, auth, served, name, args.overhead_requests)
         print(
             f"max_tokens=1 on the model, concurrency 1: server p50 {d:.1f} ms, gateway p50 "
@@ -500,12 +559,20 @@ def measure(args: argparse.Namespace) -> None:
 
         flood_ratio(args, project, run, served, server_url, user, log)
 
+        one_replica = None
         for concurrency, n in () if args.skip_load else ((1, 8), (8, 16), (32, 32)):
             s = load(gateway, auth, name, concurrency, n, args.tokens)
+            one_replica = s
             print(
                 f"gateway c={concurrency:<2} ({n} requests): {s['rps']:.2f} req/s, {s['tps']:.1f} tok/s, "
                 f"p50 {s['p50']:.0f} ms, p95 {s['p95']:.0f} ms -> tok/s ratio "
                 f"{s['tps'] / base_stats['tps']:.2f}x the baseline"
+            )
+        if not args.skip_replicas:
+            children.append(
+                two_replicas(
+                    args, deployment, gateway, direct, auth, served, name, one_replica, log
+                )
             )
     finally:
         user.delete()

@@ -26,6 +26,10 @@ class DeployForm(forms.Form):
         empty_label="A new endpoint",
         help_text="Deploying to an existing endpoint replaces its active version once the new one passes its health check.",
     )
+    allow_cpu = forms.BooleanField(
+        required=False,
+        label="Serve on a CPU server if no GPU server holds its base model (slow)",
+    )
 
     def __init__(self, *args, project, **kwargs):
         super().__init__(*args, **kwargs)
@@ -41,8 +45,14 @@ class EndpointSettingsForm(forms.ModelForm):
             "least busy, and to another when one stops answering."
         }
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["replicas"].required = False  # left out: unchanged
+
     def clean_replicas(self):
         value = self.cleaned_data["replicas"]
+        if value is None:
+            return self.instance.replicas
         plan = account_for(self.instance.project.team_id).effective_plan
         if value > plan.max_replicas:
             raise forms.ValidationError(

@@ -47,8 +47,9 @@ def _queue(deployment: Deployment) -> None:
     transaction.on_commit(lambda: serve_deployment.delay(str(deployment.pk)))
 
 
-def deploy_run(run, user, endpoint: Endpoint | None = None) -> Deployment:
-    """Serve ``run`` behind ``endpoint`` (a new one when None); it takes the traffic once healthy."""
+def deploy_run(run, user, endpoint: Endpoint | None = None, allow_cpu: bool = False) -> Deployment:
+    """Serve ``run`` behind ``endpoint`` (a new one when None); it takes the traffic once healthy.
+    ``allow_cpu``: a GPU-trained version may go to a CPU server (placement.py)."""
     problem = deploy_problem(run)
     if problem:
         raise NotDeployable(problem)
@@ -77,7 +78,11 @@ def deploy_run(run, user, endpoint: Endpoint | None = None) -> Deployment:
             return activate(existing)
         failed_before = endpoint.deployments.filter(run=run, status=DeploymentStatus.FAILED)
         deployment = Deployment.objects.create(
-            endpoint=endpoint, run=run, created_by=user, attempt=failed_before.count() + 1
+            endpoint=endpoint,
+            run=run,
+            created_by=user,
+            attempt=failed_before.count() + 1,
+            allow_cpu=allow_cpu,
         )
         _queue(deployment)
         sync_project_status(endpoint.project_id)

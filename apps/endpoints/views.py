@@ -152,7 +152,12 @@ def run_deploy(request, run_id):
         messages.error(request, "Choose one of this project's endpoints, or a new one.")
         return redirect("run_config", run_id=run.pk)
     try:
-        deployment = services.deploy_run(run, request.user, form.cleaned_data["endpoint"])
+        deployment = services.deploy_run(
+            run,
+            request.user,
+            form.cleaned_data["endpoint"],
+            allow_cpu=form.cleaned_data["allow_cpu"],
+        )
     except services.NotDeployable as exc:
         messages.error(request, str(exc))
         return redirect("run_config", run_id=run.pk)

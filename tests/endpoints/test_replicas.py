@@ -284,6 +284,20 @@ def test_a_gpu_trained_version_goes_to_a_cpu_server_only_when_allowed(
     assert [s.kind for s in placement.choose(deployment, 1, allow_cpu=True)] == ["cpu"]
 
 
+def test_the_deploy_button_asks_before_a_gpu_trained_version_goes_to_a_cpu(
+    settings, plans, trained_run, owner, login
+):
+    from apps.catalog.models import Hardware
+
+    gpu_hardware = Hardware.objects.filter(is_cpu=False).first()
+    trained_run.__class__.objects.filter(pk=trained_run.pk).update(hardware=gpu_hardware)
+    client = login(owner)
+    page = client.get(reverse("run_config", args=[trained_run.pk])).content.decode()
+    assert 'name="allow_cpu"' in page
+    client.post(reverse("run_deploy", args=[trained_run.pk]), {"endpoint": "", "allow_cpu": "on"})
+    assert Deployment.objects.get(run=trained_run).allow_cpu is True
+
+
 def test_the_replica_count_is_capped_by_the_plan_and_starts_a_reconcile(
     gpus, trained_run, owner, login
 ):
