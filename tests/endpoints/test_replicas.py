@@ -344,9 +344,7 @@ ANNOUNCED = {
 def announce(client, body, token="s3cret-server-token"):
     headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
     data = body if isinstance(body, str) else json.dumps(body)
-    return client.post(
-        reverse("server_announce"), data, content_type="application/json", **headers
-    )
+    return client.post(reverse("server_announce"), data, content_type="application/json", **headers)
 
 
 def test_a_server_announces_itself_with_the_token_and_bad_announcements_are_refused(
