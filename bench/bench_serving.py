@@ -321,7 +321,10 @@ def two_replicas(args, deployment, gateway, direct, auth, served, name, one, log
     Endpoint.objects.filter(pk=deployment.endpoint_id).update(replicas=2)
     started = time.perf_counter()
     (added,) = placement.reconcile(deployment.endpoint_id)["added"]
-    assert serving.serve_replica(added) == "ready"
+    if serving.serve_replica(added) != "ready":
+        from apps.endpoints.models import Replica
+
+        raise RuntimeError(f"the second replica failed: {Replica.objects.get(pk=added).error}")
     print(f"\nsecond replica placed and loaded in {time.perf_counter() - started:.1f} s")
     since = RequestLog.objects.order_by("-created_at").values_list("created_at", flat=True)[0]
     two = load(gateway, auth, name, 32, 32, args.tokens)
@@ -549,6 +552,7 @@ def measure(args: argparse.Namespace) -> None:
                 f" ({refused / direct_ok:.2f}x the instant server's p50 above)"
             )
             serve_from(server_url)
+            InferenceServer.objects.filter(url=null.url).delete()  # not a server to place on
         d, g = overhead(direct, gateway, auth, served, name, args.overhead_requests)
         print(
             f"max_tokens=1 on the model, concurrency 1: server p50 {d:.1f} ms, gateway p50 "

@@ -39,7 +39,7 @@ from .models import (
     ServerKind,
     ServerState,
 )
-from .servers import ensure_configured, load_later, serving_deployments
+from .servers import ensure_configured, load_later, probe, serving_deployments
 
 log = logging.getLogger(__name__)
 
@@ -160,14 +160,19 @@ def choose(deployment: Deployment, count: int, allow_cpu: bool = False) -> list[
         allow_cpu and run.base_model.params_billions <= settings.CPU_SERVE_MAX_PARAMS_B
     )
     for group in (gpu, cpu if cpu_ok else []):
-        picked = []
-        for server in group:
-            if len(picked) == count:
-                break
-            if _room(server):
-                picked.append(server)
-        if picked:
-            return picked
+        # Those answering /health first: a server that died since the last health round is
+        # passed over. If none answers (the run command's own may still be starting), the
+        # others: the deploy waits for them.
+        answering = [server for server in group if not probe(server)]
+        for candidates in (answering, [s for s in group if s not in answering]):
+            picked = []
+            for server in candidates:
+                if len(picked) == count:
+                    break
+                if _room(server):
+                    picked.append(server)
+            if picked:
+                return picked
     raise NoRoom(_no_room_reason(run, adapter, any_gpu, gpu, cpu, cpu_ok))
 
 
