@@ -11,7 +11,15 @@ import pytest
 
 from apps.endpoints import services
 from apps.endpoints.gateway.calls import Call, route
-from apps.endpoints.models import Deployment, DeploymentStatus, EndpointStatus
+from apps.endpoints.models import (
+    Deployment,
+    DeploymentStatus,
+    EndpointStatus,
+    InferenceServer,
+    Replica,
+    ReplicaState,
+    ServerState,
+)
 from apps.endpoints.placement import merged_dir
 from apps.endpoints.tasks import serve_deployment
 from apps.training.models import TrainingRun
@@ -58,6 +66,9 @@ def test_new_version_takes_traffic_only_after_its_health_check(deployed, owner):
 
 
 def test_failed_deploy_says_why_and_leaves_traffic_alone(deployed, owner, settings):
+    # The server v1 is on takes nothing new (an operator drains it), and the only other one
+    # configured does not answer.
+    InferenceServer.objects.update(state=ServerState.DRAINING)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         settings.INFERENCE_SERVER_URL = f"http://127.0.0.1:{sock.getsockname()[1]}"
@@ -69,6 +80,7 @@ def test_failed_deploy_says_why_and_leaves_traffic_alone(deployed, owner, settin
     assert ("Starting the inference server", "failed") in v2.steps
     assert Deployment.objects.get(pk=deployed.pk).weight == 100
     assert Deployment.objects.get(pk=deployed.pk).endpoint.status == EndpointStatus.LIVE
+    assert Replica.objects.get(deployment=deployed).state == ReplicaState.READY
 
 
 def test_a_first_deploy_that_fails_marks_the_endpoint_failed(serving, trained_run, owner, settings):
