@@ -213,6 +213,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.endpoints.tasks.check_servers",
         "schedule": envfloat("SERVER_HEALTH_INTERVAL_S", 15.0),
     },
+    "autoscale-endpoints": {
+        "task": "apps.endpoints.tasks.autoscale",
+        "schedule": envfloat("AUTOSCALE_INTERVAL_S", 10.0),
+    },
     "report-usage-to-stripe": {
         "task": "apps.billing.tasks.report_usage",
         "schedule": envfloat("BILLING_REPORT_INTERVAL_S", 60.0),
@@ -413,6 +417,13 @@ SERVER_FAILURES_BEFORE_DOWN = envint("SERVER_FAILURES_BEFORE_DOWN", 2)
 # GATEWAY_UNREACHABLE_WINDOW_S, without waiting for the next health round.
 GATEWAY_UNREACHABLE_BEFORE_DOWN = envint("GATEWAY_UNREACHABLE_BEFORE_DOWN", 3)
 GATEWAY_UNREACHABLE_WINDOW_S = envint("GATEWAY_UNREACHABLE_WINDOW_S", 30)
+# Autoscaling (apps/endpoints/autoscale.py): every AUTOSCALE_INTERVAL_S the calls in flight of
+# each autoscaled endpoint are sampled. A replica is added as soon as their mean over the last
+# AUTOSCALE_UP_WINDOW_S exceeds the endpoint's target per replica; one is removed only when
+# their peak over the last AUTOSCALE_DOWN_WINDOW_S would have fitted in fewer (hysteresis: up on
+# the mean of a short window, down on the peak of a long one).
+AUTOSCALE_UP_WINDOW_S = envfloat("AUTOSCALE_UP_WINDOW_S", 60.0)
+AUTOSCALE_DOWN_WINDOW_S = envfloat("AUTOSCALE_DOWN_WINDOW_S", 300.0)
 # The largest base (billions of parameters) a GPU-trained version may be served with on a CPU
 # server, when the person deploying allows it.
 CPU_SERVE_MAX_PARAMS_B = envfloat("CPU_SERVE_MAX_PARAMS_B", 2.0)

@@ -39,28 +39,63 @@ class DeployForm(forms.Form):
 class EndpointSettingsForm(forms.ModelForm):
     class Meta:
         model = Endpoint
-        fields = ["rate_limit_rpm", "tokens_per_minute", "timeout_s", "replicas"]
+        fields = [
+            "rate_limit_rpm",
+            "tokens_per_minute",
+            "timeout_s",
+            "replicas",
+            "autoscale",
+            "min_replicas",
+            "max_replicas",
+            "target_in_flight",
+        ]
         help_texts = {
             "replicas": "Copies of the live version, each on its own server; calls go to the "
-            "least busy, and to another when one stops answering."
+            "least busy, and to another when one stops answering.",
+            "autoscale": "Add a replica when calls in flight stay above the target per replica "
+            "for a minute; remove one when the busiest moment of the last five minutes would "
+            "have fitted on fewer.",
         }
+
+    # Left out of a post: unchanged (the checkbox excepted: a box not ticked is off).
+    OPTIONAL = ("replicas", "min_replicas", "max_replicas", "target_in_flight")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["replicas"].required = False  # left out: unchanged
+        for name in self.OPTIONAL:
+            self.fields[name].required = False
 
-    def clean_replicas(self):
-        value = self.cleaned_data["replicas"]
-        if value is None:
-            return self.instance.replicas
-        plan = account_for(self.instance.project.team_id).effective_plan
-        if value > plan.max_replicas:
+    def _plan(self):
+        return account_for(self.instance.project.team_id).effective_plan
+
+    def _within_plan(self, value):
+        plan = self._plan()
+        if value is not None and value > plan.max_replicas:
             raise forms.ValidationError(
                 f"The {plan.name} plan allows up to {plan.max_replicas} "
                 f"replica{'s' if plan.max_replicas != 1 else ''} per endpoint; upgrade the plan "
                 "on the team's billing page for more."
             )
         return value
+
+    def clean_replicas(self):
+        return self._within_plan(self.cleaned_data["replicas"])
+
+    def clean_max_replicas(self):
+        return self._within_plan(self.cleaned_data["max_replicas"])
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in self.OPTIONAL:
+            if name in cleaned and cleaned[name] is None:
+                cleaned[name] = getattr(self.instance, name)
+        fewest, most = cleaned.get("min_replicas"), cleaned.get("max_replicas")
+        if fewest is not None and most is not None and fewest > most:
+            self.add_error("min_replicas", "The fewest replicas cannot be more than the most.")
+        elif cleaned.get("autoscale") and cleaned.get("replicas") is not None and most:
+            # The autoscaler moves the count from here, within the bounds.
+            cleaned["replicas"] = min(max(cleaned["replicas"], fewest), most)
+        return cleaned
 
     def clean_rate_limit_rpm(self):
         value = self.cleaned_data["rate_limit_rpm"]

@@ -85,6 +85,20 @@ class Endpoint(models.Model):
     replicas = models.PositiveSmallIntegerField(
         "Model replicas", default=1, validators=[MinValueValidator(1), MaxValueValidator(8)]
     )
+    # Autoscaling (autoscale.py): the replica count above follows the calls in flight, between
+    # these bounds, aiming at ``target_in_flight`` calls per replica.
+    autoscale = models.BooleanField("Autoscale replicas", default=False)
+    min_replicas = models.PositiveSmallIntegerField(
+        "Fewest replicas", default=1, validators=[MinValueValidator(1), MaxValueValidator(8)]
+    )
+    max_replicas = models.PositiveSmallIntegerField(
+        "Most replicas", default=2, validators=[MinValueValidator(1), MaxValueValidator(8)]
+    )
+    target_in_flight = models.PositiveSmallIntegerField(
+        "Calls in flight per replica",
+        default=4,
+        validators=[MinValueValidator(1), MaxValueValidator(256)],
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
@@ -406,6 +420,26 @@ class Replica(models.Model):
 
     def __str__(self):
         return f"{self.deployment} on {self.server}"
+
+
+class ScaleEvent(models.Model):
+    """The autoscaler changed an endpoint's replica count, and the load that made it."""
+
+    id = models.BigAutoField(primary_key=True)
+    endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="scale_events")
+    at = models.DateTimeField(default=timezone.now)
+    before = models.PositiveSmallIntegerField()
+    after = models.PositiveSmallIntegerField()
+    # Calls in flight as measured: the mean over the scale-up window, or the peak over the
+    # scale-down window; ``reason`` says which, in words shown on the endpoint page.
+    load = models.FloatField()
+    reason = models.CharField(max_length=300)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self):
+        return f"{self.endpoint}: {self.before} → {self.after}"
 
 
 class ApiKey(models.Model):

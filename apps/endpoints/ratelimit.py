@@ -115,18 +115,24 @@ async def add_tokens(key_id, tokens: int, now: float | None = None) -> None:
 _sync_client = None
 
 
-def add_tokens_sync(key_id, tokens: int, now: float | None = None) -> None:
-    """The same count from synchronous code (the log write after an answer has gone out)."""
+def sync_client():
+    """A synchronous client of the gateway's Redis database (for code outside the event loop:
+    the log write after an answer, the autoscaler)."""
     global _sync_client
-    if tokens <= 0:
-        return
     if _sync_client is None:
         import redis
 
         _sync_client = redis.Redis.from_url(redis_url_for(settings.REDIS_URL, 1))
+    return _sync_client
+
+
+def add_tokens_sync(key_id, tokens: int, now: float | None = None) -> None:
+    """The same count from synchronous code (the log write after an answer has gone out)."""
+    if tokens <= 0:
+        return
     now = time.time() if now is None else now
     _, token_key = _keys(key_id, int(now // WINDOW_S))
-    with _sync_client.pipeline(transaction=False) as pipe:
+    with sync_client().pipeline(transaction=False) as pipe:
         pipe.incrby(token_key, tokens)
         pipe.expire(token_key, WINDOW_S + 1)
         pipe.execute()

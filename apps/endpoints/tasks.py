@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from . import autoscale as autoscaling
 from . import exports, hub, placement, probes, servers, serving
 
 
@@ -27,6 +28,11 @@ def check_servers() -> dict:
 @shared_task
 def reconcile_replicas(endpoint_id: str | None = None) -> dict:
     return placement.reconcile(endpoint_id)
+
+
+@shared_task
+def autoscale() -> dict:
+    return autoscaling.run()
 
 
 @shared_task

@@ -54,6 +54,7 @@ from .tasks import export_merged
 
 LOGS_PER_PAGE = 50
 RECENT_CALLS_SHOWN = 10
+SCALE_EVENTS_SHOWN = 10
 
 
 def _scores(deployments) -> dict:
@@ -120,6 +121,7 @@ def _context(request, endpoint, membership, **extra):
         "stats": monitoring.endpoint_stats(endpoint),
         "settings_form": EndpointSettingsForm(instance=endpoint),
         "replicas": monitoring.replica_rows(endpoint, pair),
+        "scale_events": endpoint.scale_events.all()[:SCALE_EVENTS_SHOWN],
         "ab_form": AbTestForm(endpoint=endpoint),
         "price_per_1k": price_per_token() * 1000,
         **extra,
@@ -223,7 +225,7 @@ def endpoint_settings(request, endpoint_id):
     form = EndpointSettingsForm(request.POST, instance=endpoint)
     if form.is_valid():
         form.save()
-        if "replicas" in form.changed_data:
+        if {"replicas", "autoscale", "min_replicas", "max_replicas"} & set(form.changed_data):
             services.reconcile_later(endpoint)
             messages.success(
                 request,

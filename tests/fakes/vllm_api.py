@@ -27,6 +27,7 @@ class FakeVLLM(LocalServer):
         self.adapters: dict[str, str] = {}  # name -> path
         self.answered: list[str] = []  # the model of each chat completion answered
         self.unloaded: list[str] = []  # adapters unloaded, in order
+        self.delay_s = 0.0  # how long each chat completion takes (calls in flight for tests)
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -95,6 +96,8 @@ class FakeVLLM(LocalServer):
                 if model != fake.base and model not in fake.adapters:
                     message = f"The model `{model}` does not exist."
                     return send_json(self, 404, _error(message, "NotFoundError", 404))
+                if fake.delay_s:
+                    time.sleep(fake.delay_s)
                 fake.answered.append(model)
                 words = ["answered", "by", model][: max(1, int(body.get("max_tokens") or 16))]
                 usage = {

@@ -54,14 +54,16 @@ end
 return {1, '', 0}
 """
 
-# KEYS: the candidate servers' sets (a version's replicas). ARGV: now ms, lapse ms, member
-# ("team|call|weight"), team, weight, then each server's slots. Takes a place at the server with
-# the least weight in flight among those that admit the team; returns {index (1-based; 0:
-# refused), held, share} (held and share: the team's at the least busy server, when refused).
+# KEYS: the candidate servers' sets (a version's replicas), then the endpoint's set. ARGV: now
+# ms, lapse ms, member ("team|call|weight"), team, weight, then each server's slots. Takes a
+# place at the server with the least weight in flight among those that admit the team, and
+# counts the call in the endpoint's set (what the autoscaler samples); returns {index (1-based;
+# 0: refused), held, share} (held and share: the team's at the least busy server, when refused).
 _ENTER = """
 local now, team, weight = tonumber(ARGV[1]), ARGV[4], tonumber(ARGV[5])
 local best, best_total, held, share = 0, nil, 0, 0
-for i = 1, #KEYS do
+local endpoint = KEYS[#KEYS]
+for i = 1, #KEYS - 1 do
   local slots = tonumber(ARGV[5 + i])
   redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
   local total, mine, teams, count = 0, 0, {}, 0
@@ -84,8 +86,10 @@ for i = 1, #KEYS do
   if admitted and (best_total == nil or total < best_total) then best, best_total = i, total end
 end
 if best == 0 then return {0, held, share} end
-redis.call('ZADD', KEYS[best], ARGV[2], ARGV[3])
-redis.call('PEXPIRE', KEYS[best], tonumber(ARGV[2]) - now)
+for _, set in ipairs({KEYS[best], endpoint}) do
+  redis.call('ZADD', set, ARGV[2], ARGV[3])
+  redis.call('PEXPIRE', set, tonumber(ARGV[2]) - now)
+end
 return {best, 0, 0}
 """
 
@@ -106,6 +110,10 @@ class Places:
     server_set: str | None
     member: str
     server_member: str = ""
+    # The call counts in its endpoint's calls in flight from its first place at a server to
+    # its end (a call moved to another replica stays counted).
+    endpoint_set: str = ""
+    endpoint_member: str = ""
     released: bool = False
 
     async def leave_server(self) -> None:
@@ -125,6 +133,8 @@ class Places:
             pipe.zrem(self.team_set, self.member)
             if self.server_member:
                 pipe.zrem(self.server_set, self.server_member)
+            if self.endpoint_member:
+                pipe.zrem(self.endpoint_set, self.endpoint_member)
             await pipe.execute()
 
 
@@ -160,8 +170,19 @@ async def reserve(call_id: str, key: str, team: str, weight: int, timeout_s: flo
     return places
 
 
+def endpoint_set(endpoint_id) -> str:
+    """The Redis set of an endpoint's calls in flight (autoscale.py counts it)."""
+    return f"fl:endpoint:{endpoint_id}"
+
+
 async def enter(
-    places: Places, servers: list[tuple[str, int]], team: str, weight: int, timeout_s, wait_s
+    places: Places,
+    servers: list[tuple[str, int]],
+    team: str,
+    weight: int,
+    timeout_s,
+    wait_s,
+    endpoint_id="",
 ):
     """A place at one of ``servers`` ((address, slots): a version's replicas), the one with the
     fewest calls in flight that admits the team, waiting up to ``wait_s`` for its fair share.
@@ -170,7 +191,8 @@ async def enter(
     client = await ratelimit.client()
     call = places.member.split("|")[0]
     member = f"{team}|{call}|{weight}"
-    keys = [f"fl:server:{url}" for url, _ in servers]
+    places.endpoint_set = endpoint_set(endpoint_id)
+    keys = [f"fl:server:{url}" for url, _ in servers] + [places.endpoint_set]
     deadline = time.monotonic() + wait_s
     while True:
         now = time.time()
@@ -187,6 +209,7 @@ async def enter(
         )
         if index:
             places.server_set, places.server_member = keys[index - 1], member
+            places.endpoint_member = member
             return index - 1
         if time.monotonic() + POLL_S > deadline:
             return Refused("server", int(held), int(share))

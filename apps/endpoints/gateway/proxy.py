@@ -283,7 +283,13 @@ async def _enter(call: Call, endpoint, weight: int, avoid: str = "") -> None:
         weight, settings.GATEWAY_MAX_IN_FLIGHT_PER_KEY, settings.GATEWAY_MAX_IN_FLIGHT_PER_TEAM
     )
     taken = await inflight.enter(
-        call.places, [(r.url, r.slots) for r in routes], team, weight, endpoint.timeout_s, wait
+        call.places,
+        [(r.url, r.slots) for r in routes],
+        team,
+        weight,
+        endpoint.timeout_s,
+        wait,
+        endpoint_id=endpoint.pk,
     )
     if isinstance(taken, inflight.Refused):
         raise _busy(call, taken)
