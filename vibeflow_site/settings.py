@@ -376,6 +376,25 @@ if envstr("RUNPOD_API_BASE_URL"):
 # public address its pods report to. Both, with RUNPOD_API_KEY, switch RunPod GPUs on.
 RUNPOD_WORKER_IMAGE = envstr("RUNPOD_WORKER_IMAGE", "ghcr.io/vibeflow/gpu-worker:latest")
 VIBEFLOW_PUBLIC_URL = envstr("VIBEFLOW_PUBLIC_URL").rstrip("/")
+# Serving on RunPod serverless (apps/endpoints/runpod_serving.py), with RUNPOD_API_KEY: each
+# version asked for gets a serverless endpoint running RunPod's vLLM worker, which loads the
+# base model and the version from the Hugging Face Hub. Calls go to RunPod's OpenAI-compatible
+# route under RUNPOD_ENDPOINT_BASE_URL (the runpod SDK's `endpoint_url_base`; tests point it at
+# a local server).
+RUNPOD_ENDPOINT_BASE_URL = envstr("RUNPOD_ENDPOINT_BASE_URL", "https://api.runpod.ai/v2").rstrip(
+    "/"
+)
+RUNPOD_SERVING_IMAGE = envstr("RUNPOD_SERVING_IMAGE", "runpod/worker-v1-vllm:stable-cuda12.1.0")
+# RunPod's GPU pool ids for the workers, most wanted first.
+RUNPOD_SERVING_GPU_IDS = envstr("RUNPOD_SERVING_GPU_IDS", "AMPERE_24,ADA_24")
+# Seconds a worker stays up after its last call (billed), and calls one worker runs at once.
+RUNPOD_IDLE_TIMEOUT_S = envint("RUNPOD_IDLE_TIMEOUT_S", 5)
+RUNPOD_CALLS_PER_WORKER = envint("RUNPOD_CALLS_PER_WORKER", 8)
+# What a worker costs per second: RunPod's published flex price of the 24 GB pool (AMPERE_24,
+# $0.00019/s); set your own pools' price. Workers' time is metered from the endpoint's /health.
+RUNPOD_SERVERLESS_PRICE_PER_S = envstr("RUNPOD_SERVERLESS_PRICE_PER_S", "0.00019")
+# How long the first call may wait for a worker to start (a cold start loads the model).
+RUNPOD_COLD_START_TIMEOUT_S = envfloat("RUNPOD_COLD_START_TIMEOUT_S", 600.0)
 # Self-hosted GPU workers consuming the `gpu` queue (deploy/Procfile's gpu-worker) train GPU runs.
 GPU_WORKERS = envbool("VIBEFLOW_GPU_WORKERS", False)
 STRIPE_SECRET_KEY = envstr("STRIPE_SECRET_KEY")

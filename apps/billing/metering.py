@@ -145,3 +145,30 @@ def record_request(
         description=f"{tokens} tokens on {endpoint.name if endpoint else 'the test console'}",
         source=f"request:{request_id}",
     )
+
+
+def record_serverless(
+    *, team_id, project, endpoint, workers: int, seconds: float, unit_price, gpu: str, source
+) -> None:
+    """RunPod serverless workers that were up for a stretch (``workers`` × ``seconds`` of GPU
+    time, read from the endpoint's health), serving an endpoint."""
+    quantity = Decimal(str(round(workers * seconds, 3)))
+    if quantity <= 0:
+        return
+    _insert(
+        team_id=team_id,
+        project=project,
+        project_name=project.name,
+        endpoint=endpoint,
+        endpoint_name=endpoint.name,
+        kind=UsageKind.INFERENCE,
+        meter=Meter.GPU_SECONDS,
+        quantity=quantity,
+        unit_price=Decimal(unit_price).quantize(UNIT),
+        hardware=f"RunPod serverless {gpu}",
+        description=(
+            f"{endpoint.name} on RunPod serverless: {workers} worker{'s' if workers != 1 else ''}"
+            f" up for {seconds:.0f} s ({gpu})"
+        ),
+        source=source,
+    )

@@ -159,7 +159,10 @@ def scale(endpoint: Endpoint, now: float | None = None) -> ScaleEvent | None:
 def run(now: float | None = None) -> dict:
     """A round over every autoscaled endpoint with a version serving."""
     endpoints = (
-        Endpoint.objects.filter(autoscale=True, deployments__in=serving_deployments())
+        # A version on RunPod serverless is scaled by RunPod (its workers).
+        Endpoint.objects.filter(
+            autoscale=True, deployments__in=serving_deployments().filter(serverless=False)
+        )
         .exclude(status=EndpointStatus.STOPPED)
         .select_related("project")
         .distinct()

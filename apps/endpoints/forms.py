@@ -6,6 +6,7 @@ from django.core.validators import URLValidator
 
 from apps.billing.metering import account_for
 
+from . import runpod_serving
 from .models import Deployment, DeploymentStatus, Endpoint, ServerKind
 
 
@@ -30,6 +31,18 @@ class DeployForm(forms.Form):
         required=False,
         label="Serve on a CPU server if no GPU server holds its base model (slow)",
     )
+    serverless = forms.BooleanField(
+        required=False,
+        label="Serve on RunPod serverless (GPUs started on calls, none when idle)",
+    )
+
+    def clean_serverless(self):
+        value = self.cleaned_data["serverless"]
+        if value and not runpod_serving.enabled():
+            raise forms.ValidationError(
+                "RunPod serverless is not set up on this installation (no RunPod API key)."
+            )
+        return value
 
     def __init__(self, *args, project, **kwargs):
         super().__init__(*args, **kwargs)

@@ -187,6 +187,9 @@ class Deployment(models.Model):
     # A version trained on a GPU may be served on a CPU server when no GPU server holds its base
     # (slow; small bases only): the person deploying asks for it (placement.py).
     allow_cpu = models.BooleanField(default=False)
+    # Served by a RunPod serverless endpoint made for it (GPUs on demand, scaled to zero when
+    # idle) instead of the installation's servers: the person deploying asks for it.
+    serverless = models.BooleanField(default=False)
     backend = models.CharField(max_length=20, blank=True)  # "transformers" or "vllm"
     server_url = models.CharField(max_length=300, blank=True)
     served_model = models.CharField(max_length=500, blank=True)  # the name the server knows
@@ -336,6 +339,9 @@ def prefetch_badges(project) -> None:
 class ServerKind(models.TextChoices):
     CPU = "cpu", "CPU (transformers serve)"
     VLLM = "vllm", "GPU (vLLM)"
+    # A RunPod serverless endpoint running RunPod's vLLM worker, made for one version
+    # (runpod_serving.py): its workers start on calls and stop when idle.
+    RUNPOD = "runpod", "RunPod serverless (vLLM)"
 
 
 class ServerState(models.TextChoices):
@@ -372,6 +378,11 @@ class InferenceServer(models.Model):
     down_since = models.DateTimeField(null=True, blank=True)
     last_checked_at = models.DateTimeField(null=True, blank=True)
     error = models.CharField(max_length=300, blank=True)  # the last failure, for operators
+    # RunPod serverless: the endpoint's id and its template's name at RunPod, and until when
+    # its workers' time has been metered.
+    external_id = models.CharField(max_length=100, blank=True)
+    template_name = models.CharField(max_length=100, blank=True)
+    metered_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = DirectoryQuerySet.as_manager()
@@ -385,7 +396,7 @@ class InferenceServer(models.Model):
     @property
     def backend(self) -> str:
         """What the gateway's parameter table (gateway/parameters.py) calls this kind."""
-        return "vllm" if self.kind == ServerKind.VLLM else "transformers"
+        return "transformers" if self.kind == ServerKind.CPU else "vllm"
 
 
 class ReplicaState(models.TextChoices):

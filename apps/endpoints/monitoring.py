@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from itertools import chain
 
+from django.conf import settings
 from django.db.models import Aggregate, Avg, Count, F, FloatField, Q, Sum
 from django.db.models.functions import TruncMinute
 from django.utils import timezone
@@ -29,6 +30,7 @@ from .models import (
     Replica,
     ReplicaState,
     RequestLog,
+    ServerKind,
     ServerState,
     call_failed,
     when,
@@ -340,6 +342,9 @@ def replica_rows(endpoint, live, now: datetime | None = None) -> list[ReplicaRow
             ReplicaState.DOWN: "Not answering" + (f" since {when(since)}" if since else ""),
             ReplicaState.FAILED: "Could not load: " + (replica.error or "see the server's log"),
         }[state]
+        if server.kind == ServerKind.RUNPOD and state == ReplicaState.READY:
+            most = max(1, server.slots // settings.RUNPOD_CALLS_PER_WORKER)
+            label += f" (RunPod starts up to {most} worker{'s' if most != 1 else ''} on calls, none when idle)"
         calls = counts.get(replica.pk, 0)
         rows.append(
             ReplicaRow(

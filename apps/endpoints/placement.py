@@ -28,6 +28,7 @@ from workers.serving import ServerError
 from workers.serving.merge import is_adapter
 from workers.serving.server import unload_lora_adapter
 
+from . import runpod_serving
 from .models import (
     Deployment,
     DeploymentStatus,
@@ -58,6 +59,8 @@ def merged_dir(run) -> Path:
 def served_name(deployment: Deployment, server: InferenceServer) -> str:
     """The name the server knows the version by: its adapter's on vLLM (one per version,
     shared by every endpoint that serves it), its merged folder on a CPU server."""
+    if server.kind == ServerKind.RUNPOD:
+        return runpod_serving.served_name(deployment)
     if server.kind == ServerKind.VLLM:
         if not is_adapter(deployment.run.adapter_dir):
             return server.base_model  # a whole model: the server's own, under its path
@@ -66,7 +69,11 @@ def served_name(deployment: Deployment, server: InferenceServer) -> str:
 
 
 def wanted_replicas(deployment: Deployment) -> int:
-    """The endpoint's replica count, within what its team's plan allows."""
+    """The endpoint's replica count, within what its team's plan allows. A version on RunPod
+    serverless has one endpoint there, whose workers RunPod adds and removes itself (up to the
+    plan's replicas)."""
+    if deployment.serverless:
+        return 1
     plan = account_for(deployment.endpoint.project.team_id).effective_plan
     return max(1, min(deployment.endpoint.replicas, plan.max_replicas))
 
@@ -196,9 +203,27 @@ def _no_room_reason(run, adapter: bool, any_gpu: bool, gpu, cpu, cpu_ok: bool) -
     return f"No inference server is up. {ask}"
 
 
+def _serverless(deployment: Deployment) -> list[InferenceServer]:
+    """A RunPod serverless endpoint made for the version."""
+    try:
+        return [runpod_serving.create(deployment)]
+    except runpod_serving.NotServable as exc:
+        raise NoRoom(str(exc)) from exc
+    except Exception as exc:  # the SDK's errors: refused key, unreachable API, bad answer
+        log.warning("creating a runpod endpoint failed", extra={"detail": str(exc)[:300]})
+        raise NoRoom(
+            "RunPod could not create the serverless endpoint "
+            f"({type(exc).__name__}). Try again in a minute; if it keeps failing, check the "
+            "installation's RunPod key and account."
+        ) from exc
+
+
 def place(deployment: Deployment, count: int) -> list[Replica]:
     """Replica rows (loading) on up to ``count`` new servers; the caller loads them."""
-    servers = choose(deployment, count, allow_cpu=deployment.allow_cpu)
+    if deployment.serverless:
+        servers = _serverless(deployment)
+    else:
+        servers = choose(deployment, count, allow_cpu=deployment.allow_cpu)
     replicas = []
     for server in servers:
         replica, _ = Replica.objects.update_or_create(
@@ -249,6 +274,8 @@ def reconcile(endpoint_id=None) -> dict:
     for deployment in deployments:
         wanted = wanted_replicas(deployment)
         replicas = list(deployment.replicas.select_related("server"))
+        if deployment.serverless and replicas:
+            continue  # RunPod replaces its own workers; a new endpoint would not help
         taking = [
             r
             for r in replicas
@@ -283,7 +310,8 @@ def reconcile(endpoint_id=None) -> dict:
 
 
 def drop(replica: Replica) -> None:
-    """Stop routing to a replica and free its place on the server."""
+    """Stop routing to a replica and free its place on the server (a RunPod endpoint made for
+    the version goes at the health round's ``runpod_serving.sweep``)."""
     replica.delete()
     if replica.server.kind == ServerKind.VLLM and replica.server.state != ServerState.DOWN:
         try:

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from . import runpod_serving
 from .models import (
     Deployment,
     DeploymentStatus,
@@ -79,6 +80,8 @@ def announce(news: Announcement) -> InferenceServer:
 
 def probe(server: InferenceServer) -> str:
     """'' when the server answers /health, else why not (for operators)."""
+    if server.kind == ServerKind.RUNPOD:
+        return runpod_serving.probe(server)[0]
     try:
         response = httpx.get(f"{server.url}/health", timeout=HEALTH_TIMEOUT_S)
     except httpx.HTTPError as exc:
@@ -136,7 +139,12 @@ def check_all() -> dict:
     report = {"checked": 0, "down": [], "up": [], "reload": []}
     for server in InferenceServer.objects.all():
         report["checked"] += 1
-        why = probe(server)
+        if server.kind == ServerKind.RUNPOD:
+            why, workers = runpod_serving.probe(server)
+            if not why:
+                runpod_serving.meter(server, workers)  # the workers up since the last round
+        else:
+            why = probe(server)
         now = timezone.now()
         if why:
             failures = server.failures + 1
@@ -167,7 +175,8 @@ def _recheck_replicas(server: InferenceServer) -> list[str]:
     )
     if not replicas:
         return []
-    listed = loaded_models(server)
+    # RunPod's workers load their version when they start; asking one would wake it.
+    listed = None if server.kind == ServerKind.RUNPOD else loaded_models(server)
     reload = []
     for replica in replicas:
         if (

@@ -47,9 +47,16 @@ def _queue(deployment: Deployment) -> None:
     transaction.on_commit(lambda: serve_deployment.delay(str(deployment.pk)))
 
 
-def deploy_run(run, user, endpoint: Endpoint | None = None, allow_cpu: bool = False) -> Deployment:
+def deploy_run(
+    run,
+    user,
+    endpoint: Endpoint | None = None,
+    allow_cpu: bool = False,
+    serverless: bool = False,
+) -> Deployment:
     """Serve ``run`` behind ``endpoint`` (a new one when None); it takes the traffic once healthy.
-    ``allow_cpu``: a GPU-trained version may go to a CPU server (placement.py)."""
+    ``allow_cpu``: a GPU-trained version may go to a CPU server (placement.py); ``serverless``:
+    on a RunPod serverless endpoint of its own (runpod_serving.py)."""
     problem = deploy_problem(run)
     if problem:
         raise NotDeployable(problem)
@@ -83,6 +90,7 @@ def deploy_run(run, user, endpoint: Endpoint | None = None, allow_cpu: bool = Fa
             created_by=user,
             attempt=failed_before.count() + 1,
             allow_cpu=allow_cpu,
+            serverless=serverless,
         )
         _queue(deployment)
         sync_project_status(endpoint.project_id)

@@ -16,7 +16,7 @@ from workers.serving import ServerError, health_check, load_lora_adapter, load_m
 from workers.serving.server import wait_for_server
 from workers.training.engine import resolve_model_dir
 
-from . import lifecycle, placement
+from . import lifecycle, placement, runpod_serving
 from .models import Deployment, DeploymentStatus, Replica, ReplicaState, ServerKind
 from .placement import merged_dir
 
@@ -56,10 +56,30 @@ def merged_ready(run) -> bool:
     return (merged_dir(run) / "config.json").is_file()
 
 
+def _wait(server) -> None:
+    """Until the server answers its health route (SERVING_START_TIMEOUT_S at most)."""
+    if server.kind != ServerKind.RUNPOD:
+        wait_for_server(server.url, settings.SERVING_START_TIMEOUT_S)
+        return
+    why, _ = runpod_serving.probe(server)
+    if why:
+        raise ServerError(why, "RunPod did not answer for the new endpoint. Try again later.")
+
+
 def load(replica: Replica) -> None:
     """Load the version into the replica's server and pass a real completion through it."""
     server, run = replica.server, replica.deployment.run
-    wait_for_server(server.url, settings.SERVING_START_TIMEOUT_S)
+    _wait(server)
+    if server.kind == ServerKind.RUNPOD:
+        # The worker loads the version from the Hub as it starts: the first completion waits
+        # for that cold start.
+        health_check(
+            server.url,
+            replica.served_model,
+            timeout=settings.RUNPOD_COLD_START_TIMEOUT_S,
+            headers=runpod_serving.auth_headers(),
+        )
+        return
     if server.kind == ServerKind.VLLM:
         if replica.served_model != server.base_model:  # else: the server's own (a full fine-tune)
             load_lora_adapter(server.url, replica.served_model, run.adapter_dir)
@@ -92,15 +112,24 @@ def serve(deployment_id: str) -> str:
     started = time.monotonic()
     replicas: list[Replica] = []
     try:
-        step(deployment, 0, "Choosing the servers")
+        step(
+            deployment,
+            0,
+            "Creating a RunPod serverless endpoint"
+            if deployment.serverless
+            else "Choosing the servers",
+        )
         replicas = placement.replicas_for(deployment)
         if any(r.server.kind == ServerKind.CPU for r in replicas):
             step(deployment, 0, "Merging the adapter into the base model")
         _package(deployment, replicas)
         step(deployment, 1, f"{len(replicas)} server(s)")
         for replica in replicas:
-            wait_for_server(replica.server.url, settings.SERVING_START_TIMEOUT_S)
-        step(deployment, 2, "Loading the model into the servers")
+            _wait(replica.server)
+        if deployment.serverless:
+            step(deployment, 2, "Waiting for a RunPod worker to start and load the model")
+        else:
+            step(deployment, 2, "Loading the model into the servers")
         first = replicas[0]
         Deployment.objects.filter(pk=deployment.pk).update(
             backend=first.server.backend,

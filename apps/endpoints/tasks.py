@@ -7,7 +7,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from . import autoscale as autoscaling
-from . import exports, hub, placement, probes, servers, serving
+from . import exports, hub, placement, probes, runpod_serving, servers, serving
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
@@ -22,7 +22,7 @@ def serve_replica(replica_id: str) -> str:
 
 @shared_task
 def check_servers() -> dict:
-    return servers.check_all() | placement.reconcile()
+    return servers.check_all() | placement.reconcile() | {"runpod_deleted": runpod_serving.sweep()}
 
 
 @shared_task

@@ -151,7 +151,11 @@ def run_deploy(request, run_id):
     run, _ = get_run_for_user(request.user, run_id, write=True)
     form = DeployForm(request.POST, project=run.project)
     if not form.is_valid():
-        messages.error(request, "Choose one of this project's endpoints, or a new one.")
+        problems = [e for field in ("serverless",) for e in form.errors.get(field, [])]
+        messages.error(
+            request,
+            problems[0] if problems else "Choose one of this project's endpoints, or a new one.",
+        )
         return redirect("run_config", run_id=run.pk)
     try:
         deployment = services.deploy_run(
@@ -159,6 +163,7 @@ def run_deploy(request, run_id):
             request.user,
             form.cleaned_data["endpoint"],
             allow_cpu=form.cleaned_data["allow_cpu"],
+            serverless=form.cleaned_data["serverless"],
         )
     except services.NotDeployable as exc:
         messages.error(request, str(exc))

@@ -23,6 +23,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from apps.billing.metering import record_run
+from vibeflow_site.runpod_sdk import sdk
 
 from .models import RunStatus, TrainingRun
 from .reporting import append_log
@@ -31,21 +32,12 @@ from .runner import fail_run
 log = logging.getLogger(__name__)
 
 
-class RunPodUnavailable(Exception):
-    pass
-
-
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _runpod():
-    import runpod
-
-    if not settings.RUNPOD_API_KEY:
-        raise RunPodUnavailable("RUNPOD_API_KEY is not set.")
-    runpod.api_key = settings.RUNPOD_API_KEY  # create/terminate read the module's key
-    return runpod
+    return sdk()  # create/terminate read the module's key
 
 
 def _claim(run_id) -> tuple[TrainingRun, str] | None:

@@ -93,12 +93,14 @@ def unload_lora_adapter(url: str, name: str, timeout: float = 60.0) -> None:
         )
 
 
-def health_check(url: str, model: str, timeout: float = 120.0) -> dict:
-    """One real chat completion of a few tokens: the route goes live only if this passes."""
+def health_check(url: str, model: str, timeout: float = 120.0, headers: dict | None = None) -> dict:
+    """One real chat completion of a few tokens: the route goes live only if this passes.
+    ``headers``: what the server wants besides (a RunPod endpoint's key)."""
     started = time.monotonic()
     try:
         response = httpx.post(
             f"{url}/v1/chat/completions",
+            headers=headers,
             json={
                 "model": model,
                 "messages": [{"role": "user", "content": "Hello"}],

@@ -256,6 +256,10 @@ def upstream_body(body: dict, route: Route) -> dict:
 _JSON = {"Content-Type": "application/json"}
 
 
+def _headers(route) -> dict[str, str]:
+    return _JSON | {"Authorization": route.auth} if route.auth else _JSON
+
+
 async def post_json(call: Call, path: str, body: dict, timeout: float) -> dict:
     """One request to the call's replica; ``upstream.Unreachable`` when its server could not be
     reached (the caller may try another replica)."""
@@ -265,7 +269,7 @@ async def post_json(call: Call, path: str, body: dict, timeout: float) -> dict:
         async with client.post(
             route.url + path,
             data=orjson.dumps(upstream_body(body, route)),
-            headers=_JSON,
+            headers=_headers(route),
             timeout=upstream.timeout(timeout),
         ) as response:
             status, raw = response.status, await response.read()
@@ -314,7 +318,7 @@ async def open_stream(call: Call, path: str, body: dict, timeout: float):
         response = await client.post(
             route.url + path,
             data=orjson.dumps(body),
-            headers=_JSON,
+            headers=_headers(route),
             timeout=upstream.timeout(timeout),
         )
     except upstream.TRANSPORT_ERRORS as exc:

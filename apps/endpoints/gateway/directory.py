@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -31,6 +31,7 @@ from ..models import (
     Endpoint,
     Replica,
     ReplicaState,
+    ServerKind,
     ServerState,
 )
 from ..version import bump  # noqa: F401  (the tests and the gateway call directory.bump)
@@ -48,6 +49,8 @@ class Route:
     url: str
     served_model: str
     slots: int  # calls the server runs at once before the fair share applies
+    # The Authorization header the server wants (a RunPod endpoint's key); kept out of reprs.
+    auth: str = field(default="", repr=False)
 
 
 def routes_of(deployment: Deployment) -> tuple[Route, ...]:
@@ -67,7 +70,16 @@ def routes_of(deployment: Deployment) -> tuple[Route, ...]:
     loaded = answering or [
         r for r in replicas if r.state in (ReplicaState.READY, ReplicaState.DOWN)
     ]
-    return tuple(Route(r.pk, r.server.url, r.served_model, r.server.slots) for r in loaded)
+    return tuple(
+        Route(r.pk, r.server.url, r.served_model, r.server.slots, auth=_auth(r.server))
+        for r in loaded
+    )
+
+
+def _auth(server) -> str:
+    if server.kind == ServerKind.RUNPOD:
+        return f"Bearer {settings.RUNPOD_API_KEY}"
+    return ""
 
 
 @dataclass(frozen=True)
