@@ -100,6 +100,12 @@ def measured_throughput(
     return sum(t for t, _ in runs) / sum(w for _, w in runs), len(runs)
 
 
+def expected_throughput(model: BaseModel, hardware: Hardware, method: str) -> tuple[float, str]:
+    """The tokens/s an estimate assumes for this setup and where the figure comes from (the
+    run page rates a run's speed against it); ValueError when there is none."""
+    return estimates.throughput(_inputs_for(1, 1.0, model, hardware, method, 1))
+
+
 def trained_examples(train_count: int, max_examples: int) -> int:
     """How many examples a run trains on: all of them, or its cap when that is fewer."""
     return min(train_count, max_examples) if max_examples else train_count

@@ -60,7 +60,13 @@ def test_start_watch_stop_resume_finish_and_evaluate(
     # The first point arrives over the WebSocket once the model has loaded.
     expect(live).to_have_text(re.compile(r"^Step \d+/6"), timeout=180_000)
     expect(page.locator("#run-chart canvas").first).to_be_attached()
-    expect(page.get_by_text(re.compile(r"Checkpoints: step 2"))).to_be_visible(timeout=120_000)
+    # The live panel: epoch, time left, learning rate, and each checkpoint with its loss.
+    panel = page.locator("#run-panel")
+    expect(panel.get_by_test_id("epoch")).to_have_text(re.compile(r"^\d\.\d of 3$"))
+    expect(panel.get_by_test_id("remaining")).to_have_text(re.compile(r"^\d+[smh].* remaining$"))
+    expect(panel.get_by_test_id("learning-rate")).to_have_text(re.compile(r"^\d\.\d\de-\d\d$"))
+    expect(panel.get_by_test_id("efficiency")).to_contain_text("tokens/s")
+    expect(panel.get_by_test_id("checkpoints")).to_contain_text("step 2", timeout=120_000)
     screenshot("training-1-live-curve")
 
     page.once("dialog", lambda dialog: dialog.accept())  # "Stop training? ..."

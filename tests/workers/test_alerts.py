@@ -40,3 +40,28 @@ def test_overfitting_risk_from_size_and_epochs():
     assert overfitting_risk(500, 10).startswith("Your dataset is small (500 examples)")
     assert overfitting_risk(5000, 5) is not None
     assert overfitting_risk(50_000, 2) is None
+
+
+def clocked(rates: list[float], every: float = 10.0) -> list[dict]:
+    """Points ``every`` seconds apart whose stretches ran at ``rates`` tokens/s."""
+    points, tokens = [{"elapsed_s": 0.0, "tokens_seen": 0}], 0
+    for i, rate in enumerate(rates, start=1):
+        tokens += int(rate * every)
+        points.append({"elapsed_s": i * every, "tokens_seen": tokens})
+    return points
+
+
+def test_very_slow_training_when_the_last_stretches_fall_under_a_third_of_the_usual():
+    assert feed(AlertWatch(), clocked([450, 460, 440, 455, 100, 90, 95])) == ["slow"]
+    # One slow stretch (an evaluation, a checkpoint being written) is not it.
+    assert feed(AlertWatch(), clocked([450, 460, 440, 455, 100, 450, 95, 460])) == []
+    # A run that is slow from the start has nothing to compare with: no alert.
+    assert feed(AlertWatch(), clocked([90, 95, 100, 92, 91, 90])) == []
+    # An eval-only point (no new tokens) or a resume (the clock restarts) is skipped.
+    points = clocked([450, 460, 440, 455])
+    points.append(dict(points[-1]))
+    points.append({"elapsed_s": 5.0, "tokens_seen": 100})
+    assert feed(AlertWatch(), points) == []
+    watch = AlertWatch()
+    raised = [m for p in clocked([450, 460, 440, 455, 100, 90, 95]) for _, m in watch.observe(p)]
+    assert "swapping memory" in raised[0] and "smaller batch size" in raised[0]

@@ -86,6 +86,8 @@ def test_it_trains_reports_and_saves_an_adapter(tiny_model_dir, chat_files, tmp_
     assert reporter.checkpoints[0]["best"] is True
     assert any("trainable parameters" in line for line in reporter.logs)
     assert all(p["tokens_per_s"] >= 0 and p["total_steps"] == 4 for p in reporter.points)
+    # Every point says how much of the time went to waiting for batches (the live panel).
+    assert all(0.0 <= p["data_efficiency"] <= 1.0 for p in reporter.points)
 
 
 def test_the_same_spec_gives_the_same_curve(tiny_model_dir, chat_files, tmp_path):

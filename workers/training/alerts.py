@@ -8,6 +8,10 @@ from dataclasses import dataclass, field
 RISING_STEPS = 5  # "Loss increasing for 5 steps"
 DIVERGE_FACTOR = 10.0  # loss ×10 the first loss: diverging
 GPU_MEMORY_HIGH = 0.95
+# "Very slow training": the last SLOW_POINTS logged stretches each ran at under SLOW_FRACTION
+# of this run's usual speed (the median of its earlier stretches).
+SLOW_POINTS = 3
+SLOW_FRACTION = 1 / 3
 
 
 @dataclass
@@ -20,6 +24,8 @@ class AlertWatch:
         default_factory=list
     )  # (eval loss, train loss at that time)
     raised: set[str] = field(default_factory=set)
+    rates: list[float] = field(default_factory=list)  # tokens/s between logged points
+    last_clock: tuple[float, float] | None = None  # (elapsed s, tokens seen) at the last point
 
     def _once(self, code: str, message: str) -> list[tuple[str, str]]:
         if code in self.raised:
@@ -63,6 +69,7 @@ class AlertWatch:
                         "overfitting",
                         "Eval loss is rising while train loss falls: the model is starting to overfit. Consider fewer epochs.",
                     )
+        alerts += self._speed(point)
         used, total = point.get("gpu_memory_used"), point.get("gpu_memory_total")
         if used and total and used / total > GPU_MEMORY_HIGH:
             alerts += self._once(
@@ -70,6 +77,27 @@ class AlertWatch:
                 f"GPU memory at {used / total:.0%}. The run may crash: reduce the batch size.",
             )
         return alerts
+
+    def _speed(self, point: dict) -> list[tuple[str, str]]:
+        elapsed, tokens = point.get("elapsed_s"), point.get("tokens_seen")
+        if elapsed is None or tokens is None:
+            return []
+        last, self.last_clock = self.last_clock, (elapsed, tokens)
+        if last is None or elapsed <= last[0] or tokens <= last[1]:
+            return []  # the first point, an eval-only point, or a resume's restart
+        self.rates.append((tokens - last[1]) / (elapsed - last[0]))
+        earlier, recent = self.rates[:-SLOW_POINTS], self.rates[-SLOW_POINTS:]
+        if len(earlier) < SLOW_POINTS:
+            return []
+        usual = sorted(earlier)[len(earlier) // 2]
+        if all(rate < SLOW_FRACTION * usual for rate in recent):
+            return self._once(
+                "slow",
+                f"Very slow training: the last steps ran at {recent[-1]:.0f} tokens/s, under a "
+                f"third of this run's usual {usual:.0f}. The machine may be swapping memory: "
+                "stop, and train again with a smaller batch size.",
+            )
+        return []
 
 
 def overfitting_risk(examples: int, epochs: float) -> str | None:

@@ -57,6 +57,7 @@ def _callback(reporter: Reporter, started: float, total_steps_hint, gpu=None):
             self.elapsed_before = 0.0  # trained before the checkpoint this attempt resumed
             self.first_step = 0  # the step this attempt started from
             self.tokens_at_start = 0
+            self.data_wait_s = 0.0  # this attempt's time fetching batches (speed.trainer_class)
 
         def state(self) -> dict:
             return {
@@ -108,6 +109,9 @@ def _callback(reporter: Reporter, started: float, total_steps_hint, gpu=None):
             done = state.global_step - self.first_step
             if done > 0:
                 point["remaining_s"] = round(session / done * (total - state.global_step), 1)
+            if session > 0:
+                # Share of this attempt's time not spent waiting for batches.
+                point["data_efficiency"] = round(max(0.0, 1 - self.data_wait_s / session), 3)
             for key in ("loss", "eval_loss", "learning_rate", "grad_norm"):
                 if key in logs:
                     point[key] = float(logs[key])
@@ -423,7 +427,7 @@ def _attempt(spec, hp, model_dir, tokenizer, train_set, test_set, reporter, star
     else:
         collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
     events = _callback(reporter, started, total_steps, gpu=gpu_probe())
-    trainer = trainer_class(label_only)(
+    trainer = trainer_class(label_only, clock=events)(
         model=model,
         args=args,
         train_dataset=train_set.examples,

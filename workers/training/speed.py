@@ -11,6 +11,8 @@ soft-capping); any other model takes the library's own path.
 
 from __future__ import annotations
 
+import time
+
 IGNORE = -100
 
 # Architectures whose logits are exactly lm_head(last hidden state).
@@ -58,12 +60,33 @@ def label_only_loss(model, inputs: dict, divide_by):
     return loss / divide_by
 
 
-def trainer_class(label_only: bool):
-    """transformers' Trainer, or one whose training loss is the label-only loss."""
+def trainer_class(label_only: bool, clock=None):
+    """transformers' Trainer, or one whose training loss is the label-only loss. ``clock``: an
+    object whose ``data_wait_s`` gathers the time spent fetching batches (the live panel's
+    data-loading efficiency)."""
+    base = _label_only_trainer() if label_only else _trainer()
+    if clock is None:
+        return base
+
+    class TimedTrainer(base):
+        def get_batch_samples(self, *args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return super().get_batch_samples(*args, **kwargs)
+            finally:
+                clock.data_wait_s += time.perf_counter() - started
+
+    return TimedTrainer
+
+
+def _trainer():
     from transformers import Trainer
 
-    if not label_only:
-        return Trainer
+    return Trainer
+
+
+def _label_only_trainer():
+    from transformers import Trainer
 
     class LabelOnlyTrainer(Trainer):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):

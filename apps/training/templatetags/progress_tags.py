@@ -4,7 +4,7 @@ an evaluation: queue_tags, in the evaluations app)."""
 from django import template
 from django.utils import timezone
 
-from .. import progress
+from .. import panel, progress
 
 register = template.Library()
 
@@ -12,6 +12,12 @@ register = template.Library()
 @register.simple_tag
 def worker_lost(run) -> str:
     return progress.worker_lost(run)
+
+
+@register.simple_tag
+def live_panel(run):
+    """The run's live figures and efficiency ratings (training.panel)."""
+    return panel.live_panel(run)
 
 
 @register.simple_tag
