@@ -5,11 +5,19 @@ from __future__ import annotations
 
 import time
 
-import httpx
 from django.utils import timezone
 
 from . import monitoring
-from .models import DeploymentStatus, Endpoint, EndpointStatus, HealthCheck, Replica, ReplicaState
+from .models import (
+    DeploymentStatus,
+    Endpoint,
+    EndpointStatus,
+    HealthCheck,
+    InferenceServer,
+    Replica,
+    ReplicaState,
+)
+from .servers import probe
 
 
 def check_live() -> int:
@@ -19,23 +27,26 @@ def check_live() -> int:
     checked = 0
     for endpoint in Endpoint.objects.filter(status=EndpointStatus.LIVE):
         live = endpoint.deployments.filter(status=DeploymentStatus.READY, weight__gt=0)
-        # Its replicas' servers (a version served before replicas were rows: its address).
-        urls = set(
-            Replica.objects.filter(
+        # Its replicas' servers (a version served before replicas were rows: its address),
+        # each asked the way its kind answers (a RunPod endpoint through RunPod's /health).
+        servers = {
+            replica.server.url: replica.server
+            for replica in Replica.objects.filter(
                 deployment__in=live, state__in=[ReplicaState.READY, ReplicaState.DOWN]
-            ).values_list("server__url", flat=True)
-        ) or set(live.exclude(server_url="").values_list("server_url", flat=True))
+            ).select_related("server")
+        } or {
+            url: InferenceServer(url=url)
+            for url in live.exclude(server_url="").values_list("server_url", flat=True)
+        }
+        urls = sorted(servers)
         answered, failures, latency = 0, [], 0.0
-        for url in sorted(urls):
+        for url in urls:
             started = time.monotonic()
-            try:
-                response = httpx.get(f"{url}/health", timeout=5)
-                if response.status_code == 200:
-                    answered += 1
-                else:
-                    failures.append(f"{url} answered {response.status_code}")
-            except httpx.HTTPError as exc:
-                failures.append(f"{url}: {exc}")
+            why = probe(servers[url])
+            if why:
+                failures.append(f"{url}: {why}")
+            else:
+                answered += 1
             latency = max(latency, (time.monotonic() - started) * 1000)
         # The endpoint answers while one of its replicas does; the others' failures are noted.
         ok, detail = answered > 0, "; ".join(failures)[:200]

@@ -198,7 +198,7 @@ def test_check_endpoints_records_the_outage_and_the_recovery(login, member, live
     def dead(url, timeout):
         raise httpx.ConnectError("connection refused")
 
-    monkeypatch.setattr("apps.endpoints.probes.httpx.get", dead)
+    monkeypatch.setattr("apps.endpoints.servers.httpx.get", dead)
     assert check_endpoints() == 1
     endpoint = Endpoint.objects.get(pk=live.endpoint_id)
     failed = HealthCheck.objects.get()
@@ -211,7 +211,7 @@ def test_check_endpoints_records_the_outage_and_the_recovery(login, member, live
     assert f"Not answering since {when(failed.created_at)} — its latest health check failed" in html
 
     monkeypatch.setattr(
-        "apps.endpoints.probes.httpx.get", lambda url, timeout: httpx.Response(200, text="ok")
+        "apps.endpoints.servers.httpx.get", lambda url, timeout: httpx.Response(200, text="ok")
     )
     check_endpoints()
     endpoint.refresh_from_db()
@@ -223,7 +223,7 @@ def test_a_stopped_endpoint_keeps_no_outage(live, monkeypatch):
     Endpoint.objects.filter(pk=live.endpoint_id).update(
         status=EndpointStatus.STOPPED, down_since=timezone.now()
     )
-    monkeypatch.setattr("apps.endpoints.probes.httpx.get", pytest.fail)  # nothing is probed
+    monkeypatch.setattr("apps.endpoints.servers.httpx.get", pytest.fail)  # nothing is probed
     assert check_endpoints() == 0
     assert Endpoint.objects.get(pk=live.endpoint_id).down_since is None
 
