@@ -376,6 +376,8 @@ if envstr("RUNPOD_API_BASE_URL"):
 # public address its pods report to. Both, with RUNPOD_API_KEY, switch RunPod GPUs on.
 RUNPOD_WORKER_IMAGE = envstr("RUNPOD_WORKER_IMAGE", "ghcr.io/vibeflow/gpu-worker:latest")
 VIBEFLOW_PUBLIC_URL = envstr("VIBEFLOW_PUBLIC_URL").rstrip("/")
+# Teams' alert webhooks may name http and internal addresses (local development, the suite).
+ALERT_WEBHOOK_ALLOW_PRIVATE = envbool("ALERT_WEBHOOK_ALLOW_PRIVATE", False)
 # Serving on RunPod serverless (apps/endpoints/runpod_serving.py), with RUNPOD_API_KEY: each
 # version asked for gets a serverless endpoint running RunPod's vLLM worker, which loads the
 # base model and the version from the Hugging Face Hub. Calls go to RunPod's OpenAI-compatible
@@ -436,6 +438,10 @@ SERVER_FAILURES_BEFORE_DOWN = envint("SERVER_FAILURES_BEFORE_DOWN", 2)
 # GATEWAY_UNREACHABLE_WINDOW_S, without waiting for the next health round.
 GATEWAY_UNREACHABLE_BEFORE_DOWN = envint("GATEWAY_UNREACHABLE_BEFORE_DOWN", 3)
 GATEWAY_UNREACHABLE_WINDOW_S = envint("GATEWAY_UNREACHABLE_WINDOW_S", 30)
+# Endpoint incidents (apps/endpoints/incidents.py): failed calls and latency are judged over the
+# last INCIDENT_WINDOW_MIN minutes, and only with INCIDENT_MIN_CALLS calls in them.
+INCIDENT_WINDOW_MIN = envint("INCIDENT_WINDOW_MIN", 15)
+INCIDENT_MIN_CALLS = envint("INCIDENT_MIN_CALLS", 20)
 # Autoscaling (apps/endpoints/autoscale.py): every AUTOSCALE_INTERVAL_S the calls in flight of
 # each autoscaled endpoint are sampled. A replica is added as soon as their mean over the last
 # AUTOSCALE_UP_WINDOW_S exceeds the endpoint's target per replica; one is removed only when

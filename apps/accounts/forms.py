@@ -1,5 +1,6 @@
 from django import forms
 
+from . import webhooks
 from .models import Membership, Role
 
 
@@ -40,3 +41,21 @@ class InviteForm(forms.Form):
 
 class RoleForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices)
+
+
+class AlertWebhookForm(forms.Form):
+    url = forms.URLField(
+        label="Alert webhook (Slack-compatible incoming webhook)",
+        max_length=500,
+        required=False,
+        assume_scheme="https",
+        help_text="Alerts also go here as a message; leave it empty to send e-mail only.",
+    )
+
+    def clean_url(self):
+        url = self.cleaned_data["url"]
+        if url:
+            problem = webhooks.refuse(url)
+            if problem:
+                raise forms.ValidationError(problem)
+        return url

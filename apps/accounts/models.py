@@ -72,6 +72,10 @@ class Team(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=100)
     personal = models.BooleanField(default=False, help_text="Created with its owner's account")
+    # Where alerts also go (a Slack-compatible incoming webhook): its URL is a secret, kept
+    # encrypted; only its host is shown again.
+    alert_webhook = models.TextField(blank=True)
+    alert_webhook_host = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
@@ -9,8 +11,10 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from vibeflow_site.encryption import encrypt
+
 from .access import get_membership, get_team_for_user, set_current_team
-from .forms import InviteForm, RoleForm, TeamForm
+from .forms import AlertWebhookForm, InviteForm, RoleForm, TeamForm
 from .invitations import invitation_from_token
 from .models import Invitation, InvitationError, LastOwnerError, Membership
 from .tasks import send_invitation_email
@@ -58,7 +62,9 @@ def team_create(request):
     return render(request, "accounts/team_create.html", {"form": form})
 
 
-def _team_page(request, team, membership, *, invite_form=None, rename_form=None, status=200):
+def _team_page(
+    request, team, membership, *, invite_form=None, rename_form=None, webhook_form=None, status=200
+):
     members = team.memberships.select_related("user").order_by("created_at")
     invitations = team.invitations.filter(accepted_at__isnull=True).order_by("-created_at")
     return render(
@@ -71,6 +77,7 @@ def _team_page(request, team, membership, *, invite_form=None, rename_form=None,
             "invitations": invitations,
             "invite_form": invite_form or InviteForm(team=team, actor=membership),
             "rename_form": rename_form or TeamForm(initial={"name": team.name}),
+            "webhook_form": webhook_form or AlertWebhookForm(),
             "role_choices": RoleForm.base_fields["role"].choices,
         },
         status=status,
@@ -81,6 +88,27 @@ def _team_page(request, team, membership, *, invite_form=None, rename_form=None,
 def team_detail(request, team_id):
     team, membership = get_team_for_user(request.user, team_id)
     return _team_page(request, team, membership)
+
+
+@login_required
+@require_POST
+def team_webhook(request, team_id):
+    """Set or clear the team's alert webhook (owners and admins)."""
+    team, membership = get_team_for_user(request.user, team_id, manage=True)
+    form = AlertWebhookForm(request.POST)
+    if not form.is_valid():
+        return _team_page(request, team, membership, webhook_form=form, status=400)
+    url = form.cleaned_data["url"]
+    team.alert_webhook = encrypt(url) if url else ""
+    team.alert_webhook_host = urlsplit(url).hostname or "" if url else ""
+    team.save(update_fields=["alert_webhook", "alert_webhook_host"])
+    messages.success(
+        request,
+        f"Alerts now also go to the webhook at {team.alert_webhook_host}."
+        if url
+        else "The alert webhook was removed; alerts go by e-mail only.",
+    )
+    return redirect("team_detail", team_id=team.pk)
 
 
 @login_required

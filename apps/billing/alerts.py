@@ -6,23 +6,17 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.mail import send_mail
 
-from apps.accounts.models import ROLES_THAT_MANAGE_MEMBERS, Membership
+from apps.accounts.webhooks import tell_managers
 
 from .models import BillingAccount
 
 
 def send_budget_alert(team_id: str, level: int, used: str) -> int:
-    """Mail the team's owners and admins; returns how many messages went (0: nobody to tell, or
-    no budget any more)."""
+    """Tell the team's owners and admins (e-mail, and the team's alert webhook); returns how
+    many messages went (0: nobody to tell, or no budget any more)."""
     account = BillingAccount.objects.select_related("team").get(team_id=team_id)
-    recipients = list(
-        Membership.objects.filter(team_id=team_id, role__in=ROLES_THAT_MANAGE_MEMBERS)
-        .values_list("user__email", flat=True)
-        .distinct()
-    )
-    if not recipients or account.monthly_budget_usd is None:
+    if account.monthly_budget_usd is None:
         return 0
     limit = account.monthly_budget_usd
     what = (
@@ -32,13 +26,10 @@ def send_budget_alert(team_id: str, level: int, used: str) -> int:
         if level >= 100
         else "Nothing was stopped."
     )
-    return send_mail(
-        subject=f"VibeFlow: {account.team.name} has used {level}% of its monthly budget",
-        message=(
-            f"{account.team.name} has used ${Decimal(used):.2f} of its ${limit:.2f} budget "
-            f"this month ({level}%). {what}\n\n"
-            f"Usage and budget: {settings.VIBEFLOW_PUBLIC_URL or ''}/teams/{team_id}/usage/\n"
-        ),
-        from_email=None,
-        recipient_list=recipients,
+    return tell_managers(
+        team_id,
+        f"VibeFlow: {account.team.name} has used {level}% of its monthly budget",
+        f"{account.team.name} has used ${Decimal(used):.2f} of its ${limit:.2f} budget "
+        f"this month ({level}%). {what}\n\n"
+        f"Usage and budget: {settings.VIBEFLOW_PUBLIC_URL or ''}/teams/{team_id}/usage/\n",
     )

@@ -433,6 +433,39 @@ class Replica(models.Model):
         return f"{self.deployment} on {self.server}"
 
 
+class IncidentKind(models.TextChoices):
+    DOWN = "down", "Not answering"
+    ERRORS = "errors", "Failed calls"
+    LATENCY = "latency", "Slow answers"
+
+
+class Incident(models.Model):
+    """An alert condition of an endpoint, from when it was first seen until it cleared. Its
+    team's owners and admins are told once, when it opens (incidents.py)."""
+
+    id = models.BigAutoField(primary_key=True)
+    endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="incidents")
+    kind = models.CharField(max_length=10, choices=IncidentKind.choices)
+    message = models.CharField(max_length=300)
+    opened_at = models.DateTimeField(default=timezone.now)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    notified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-opened_at", "-id"]
+        constraints = [
+            # One open incident of a kind per endpoint: a second round cannot open it again.
+            models.UniqueConstraint(
+                fields=["endpoint", "kind"],
+                condition=models.Q(closed_at__isnull=True),
+                name="one_open_incident_per_kind",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.endpoint}: {self.get_kind_display()}"
+
+
 class ScaleEvent(models.Model):
     """The autoscaler changed an endpoint's replica count, and the load that made it."""
 

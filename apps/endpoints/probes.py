@@ -7,12 +7,13 @@ import time
 
 from django.utils import timezone
 
-from . import monitoring
+from . import incidents, monitoring
 from .models import (
     DeploymentStatus,
     Endpoint,
     EndpointStatus,
     HealthCheck,
+    Incident,
     InferenceServer,
     Replica,
     ReplicaState,
@@ -54,6 +55,11 @@ def check_live() -> int:
             HealthCheck.objects.create(endpoint=endpoint, ok=ok, latency_ms=latency, detail=detail)
             checked += 1
         monitoring.note_health(endpoint)
+        incidents.review(endpoint)  # tells the team once when an alert condition appears
+    # Incidents of endpoints no longer live end (a stopped endpoint is not an outage).
+    Incident.objects.filter(closed_at__isnull=True).exclude(
+        endpoint__status=EndpointStatus.LIVE
+    ).update(closed_at=timezone.now())
     # Stopped or redeploying: its badge says so, and a later start must not inherit an old outage.
     Endpoint.objects.exclude(status=EndpointStatus.LIVE).filter(down_since__isnull=False).update(
         down_since=None

@@ -7,7 +7,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from . import autoscale as autoscaling
-from . import exports, hub, placement, probes, runpod_serving, servers, serving
+from . import exports, hub, incidents, placement, probes, runpod_serving, servers, serving
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
@@ -38,6 +38,11 @@ def autoscale() -> dict:
 @shared_task
 def check_endpoints() -> int:
     return probes.check_live()
+
+
+@shared_task
+def tell_incident(incident_id: int) -> int:
+    return incidents.tell(incident_id)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)

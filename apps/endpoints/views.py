@@ -55,6 +55,7 @@ from .tasks import export_merged
 LOGS_PER_PAGE = 50
 RECENT_CALLS_SHOWN = 10
 SCALE_EVENTS_SHOWN = 10
+INCIDENTS_SHOWN = 10
 
 
 def _scores(deployments) -> dict:
@@ -122,6 +123,7 @@ def _context(request, endpoint, membership, **extra):
         "settings_form": EndpointSettingsForm(instance=endpoint),
         "replicas": monitoring.replica_rows(endpoint, pair),
         "scale_events": endpoint.scale_events.all()[:SCALE_EVENTS_SHOWN],
+        "incidents": endpoint.incidents.all()[:INCIDENTS_SHOWN],
         "ab_form": AbTestForm(endpoint=endpoint),
         "price_per_1k": price_per_token() * 1000,
         **extra,
