@@ -86,6 +86,7 @@ for i = 1, #KEYS - 1 do
   if admitted and (best_total == nil or total < best_total) then best, best_total = i, total end
 end
 if best == 0 then return {0, held, share} end
+redis.call('ZREMRANGEBYSCORE', endpoint, '-inf', now)
 for _, set in ipairs({KEYS[best], endpoint}) do
   redis.call('ZADD', set, ARGV[2], ARGV[3])
   redis.call('PEXPIRE', set, tonumber(ARGV[2]) - now)
