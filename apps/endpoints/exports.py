@@ -1,5 +1,6 @@
-"""Downloads of a version: the adapter zip (built in the request: it is small) and the merged
-model zip (base + adapter, built by a task on the gpu queue: it loads the whole model)."""
+"""Downloads of a version: the adapter zip (built in the request: it is small), the merged
+model zip, and GGUF files for llama.cpp and Ollama (built by tasks on the gpu queue: they load
+the whole model)."""
 
 from __future__ import annotations
 
@@ -119,5 +120,144 @@ def prepare_merged(run_id: str) -> str:
     except Exception as exc:
         log.exception("merged export failed", extra={"run": run_id})
         set_merged_state(run, "failed", f"Merging failed: {exc}")
+        return "failed"
+    return "ready"
+
+
+# --- GGUF (llama.cpp, LM Studio) and the Ollama bundle --------------------------------------
+
+GGUF_KINDS = {
+    "f16": "GGUF, F16 (the model as it is)",
+    "q8_0": "GGUF, Q8_0 (8-bit, half the size)",
+    "ollama": "Ollama bundle (Q8_0 GGUF and a Modelfile)",
+}
+
+
+def gguf_filename(run, kind: str) -> str:
+    stem = f"{slugify(run.project.name) or 'model'}-v{run.number}"
+    return f"{stem}-ollama.zip" if kind == "ollama" else f"{stem}-{kind}.gguf"
+
+
+def gguf_path(run, kind: str) -> Path:
+    return folder(run) / ("ollama.zip" if kind == "ollama" else f"model-{kind}.gguf")
+
+
+def gguf_state(run, kind: str) -> dict:
+    """{"state": none | queued | building | ready | failed, "progress": 0-1, "error": ...}."""
+    if gguf_path(run, kind).is_file():
+        return {"state": "ready", "progress": 1.0}
+    marker = folder(run) / f"gguf-{kind}.json"
+    if marker.is_file():
+        return json.loads(marker.read_text())
+    return {"state": "none"}
+
+
+def set_gguf_state(run, kind: str, state: str, error: str = "", progress: float = 0.0) -> None:
+    folder(run).mkdir(parents=True, exist_ok=True)
+    marker = folder(run) / f"gguf-{kind}.json"
+    marker.write_text(json.dumps({"state": state, "error": error, "progress": progress}))
+
+
+def _merged_folder(run) -> Path:
+    from workers.serving.merge import package_merged
+    from workers.training.engine import resolve_model_dir
+
+    base_dir = resolve_model_dir(model_source(run.base_model))
+    return package_merged(base_dir, run.adapter_dir, folder(run) / "merged-model")
+
+
+def _tokenizer_pre(run) -> str:
+    """llama.cpp's pre-tokenizer name for the base (SmolLM's own; the generic split otherwise)."""
+    names = f"{public_id(run.base_model) or ''} {run.base_model.name}".lower()
+    return "smollm" if "smollm" in names else "default"
+
+
+def build_gguf(run, kind: str, on_progress=lambda share: None) -> Path:
+    from workers.serving import gguf_export
+
+    set_gguf_state(run, kind, "building", progress=0.02)
+    merged = _merged_folder(run)
+    quant = "q8_0" if kind == "ollama" else kind
+    target = gguf_path(run, quant)
+    if not target.is_file():
+        gguf_export.export(
+            merged,
+            target,
+            quant,
+            name=_describe(run)["title"],
+            on_progress=on_progress,
+            tokenizer_pre=_tokenizer_pre(run),
+        )
+    if kind != "ollama":
+        return target
+    return _ollama_zip(run, merged, target)
+
+
+def _ollama_zip(run, merged: Path, gguf_file: Path) -> Path:
+    import zipfile
+
+    from workers.serving import gguf_export
+
+    template = merged / "chat_template.jinja"
+    chat_template = template.read_text() if template.is_file() else ""
+    name = gguf_filename(run, "q8_0")
+    modelfile = gguf_export.modelfile(name, chat_template, _system_prompt(run))
+    tag = slugify(f"{run.project.name}-v{run.number}") or "model"
+    readme = (
+        f"{_describe(run)['title']} for Ollama.\n\n"
+        f"Unzip, then in this folder:\n\n    ollama create {tag} -f Modelfile\n"
+        f"    ollama run {tag}\n"
+    )
+    out = gguf_path(run, "ollama")
+    partial = out.with_suffix(".partial")
+    with zipfile.ZipFile(partial, "w", zipfile.ZIP_STORED) as bundle:  # GGUF does not compress
+        bundle.write(gguf_file, name)
+        bundle.writestr("Modelfile", modelfile)
+        bundle.writestr("README.txt", readme)
+    partial.replace(out)
+    return out
+
+
+def _system_prompt(run) -> str:
+    """The system prompt the version was trained with: its first training example's, if any."""
+    path = run.dataset_version.folder / "train.jsonl" if run.dataset_version_id else None
+    if path is None or not path.is_file():
+        return ""
+    with path.open("rb") as rows:
+        first = rows.readline()
+    try:
+        messages = json.loads(first).get("messages") or []
+    except (ValueError, AttributeError):
+        return ""
+    return (
+        messages[0].get("content", "") if messages and messages[0].get("role") == "system" else ""
+    )
+
+
+def prepare_gguf(run_id: str, kind: str) -> str:
+    """A GGUF download of a version, built once, its progress in its marker: "ready" or
+    "failed" with the reason for the page. `tasks.export_gguf` calls it."""
+    from workers.serving.gguf_export import CannotExport
+
+    run = TrainingRun.objects.select_related("base_model", "project").get(pk=run_id)
+    if kind not in GGUF_KINDS:
+        return "failed"
+    if gguf_state(run, kind)["state"] == "ready":
+        return "ready"
+    last = [0.0]
+
+    def on_progress(share: float) -> None:
+        if share - last[0] >= 0.05:  # a marker write per 5%
+            last[0] = share
+            set_gguf_state(run, kind, "building", progress=round(0.1 + 0.85 * share, 2))
+
+    try:
+        build_gguf(run, kind, on_progress)
+    except CannotExport as exc:
+        set_gguf_state(run, kind, "failed", str(exc))
+        return "failed"
+    except Exception as exc:
+        log.exception("gguf export failed", extra={"run": run_id, "kind": kind})
+        set_gguf_state(run, kind, "failed", f"The conversion failed: {type(exc).__name__}.")
         return "failed"
     return "ready"

@@ -51,5 +51,10 @@ def export_merged(run_id: str) -> str:
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
+def export_gguf(run_id: str, kind: str) -> str:
+    return exports.prepare_gguf(run_id, kind)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
 def push_to_hub(push_id: str) -> str:
     return hub.run_push(push_id)

@@ -12,6 +12,11 @@ urlpatterns = [
     path("runs/<uuid:run_id>/hub/", views.run_hub_push, name="run_hub_push"),
     path("runs/<uuid:run_id>/hub/forget-token/", views.hub_token_remove, name="hub_token_remove"),
     path(
+        "runs/<uuid:run_id>/download/gguf/<slug:kind>/",
+        views.run_download_gguf,
+        name="run_download_gguf",
+    ),
+    path(
         "runs/<uuid:run_id>/download/merged/",
         views.run_download_merged,
         name="run_download_merged",

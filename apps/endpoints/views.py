@@ -11,7 +11,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Q
-from django.http import FileResponse, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -50,7 +50,7 @@ from .models import (
     prefetch_badges,
     request_log_id,
 )
-from .tasks import export_merged
+from .tasks import export_gguf, export_merged
 
 LOGS_PER_PAGE = 50
 RECENT_CALLS_SHOWN = 10
@@ -386,6 +386,45 @@ def run_download_merged(request, run_id):
         template,
         {"run": run, "project": run.project, "membership": membership, "merged": state},
     )
+    if request.htmx and state["state"] in ("ready", "failed"):
+        response["HX-Refresh"] = "true"
+    return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def run_download_gguf(request, run_id, kind):
+    """A GGUF file (llama.cpp, LM Studio) or the Ollama bundle: a task converts the merged
+    model, this page shows its progress, then the file."""
+    if kind not in exports.GGUF_KINDS:
+        raise Http404
+    run, membership = get_run_for_user(request.user, run_id, write=request.method == "POST")
+    problem = services.deploy_problem(run)
+    if problem:
+        messages.error(request, problem.replace("deployed", "downloaded"))
+        return redirect("run_config", run_id=run.pk)
+    state = exports.gguf_state(run, kind)
+    if request.method == "POST":
+        if state["state"] in ("none", "failed"):
+            exports.set_gguf_state(run, kind, "queued")
+            export_gguf.delay_on_commit(str(run.pk), kind)
+        return redirect("run_download_gguf", run_id=run.pk, kind=kind)
+    if state["state"] == "ready" and request.GET.get("file"):
+        return FileResponse(
+            open(exports.gguf_path(run, kind), "rb"),
+            as_attachment=True,
+            filename=exports.gguf_filename(run, kind),
+        )
+    context = {
+        "run": run,
+        "project": run.project,
+        "membership": membership,
+        "gguf": state,
+        "kind": kind,
+        "kinds": exports.GGUF_KINDS,
+    }
+    template = "endpoints/_gguf_state.html" if request.htmx else "endpoints/gguf_download.html"
+    response = render(request, template, context)
     if request.htmx and state["state"] in ("ready", "failed"):
         response["HX-Refresh"] = "true"
     return response
