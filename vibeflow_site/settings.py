@@ -57,6 +57,10 @@ INSTALLED_APPS = [
     "django_structlog",
     "allauth",
     "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.github",
+    "allauth.socialaccount.providers.google",
+    "allauth.mfa",
     # Ours, in their order (vibeflow_site/layers.py): each imports only the apps above it here.
     "apps.accounts",
     "apps.catalog",
@@ -82,6 +86,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "apps.accounts.middleware.RequireTwoFactor",
     "django_structlog.middlewares.RequestMiddleware",
 ]
 
@@ -271,6 +276,36 @@ ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_SESSION_REMEMBER = None
 ACCOUNT_PREVENT_ENUMERATION = True
 ACCOUNT_ADAPTER = "apps.accounts.adapters.AccountAdapter"
+
+
+# Sign-in with GitHub and Google (allauth's social accounts), each shown only when its OAuth
+# app is configured. GITHUB_URL: a GitHub Enterprise server (the test suite's fake, too).
+def _oauth_app(prefix: str) -> list[dict]:
+    client_id = envstr(f"{prefix}_CLIENT_ID")
+    return (
+        [{"client_id": client_id, "secret": envstr(f"{prefix}_CLIENT_SECRET")}] if client_id else []
+    )
+
+
+SOCIALACCOUNT_PROVIDERS = {
+    "github": {
+        "APPS": _oauth_app("GITHUB"),
+        "SCOPE": ["read:user", "user:email"],
+        **({"GITHUB_URL": envstr("GITHUB_URL")} if envstr("GITHUB_URL") else {}),
+    },
+    "google": {"APPS": _oauth_app("GOOGLE"), "SCOPE": ["profile", "email"]},
+}
+SOCIALACCOUNT_ADAPTER = "apps.accounts.adapters.SocialAccountAdapter"
+# A provider's address is taken as the account's only when the provider says it verified it;
+# then it signs in to the existing account with that address instead of making a second one.
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+SOCIALACCOUNT_QUERY_EMAIL = True
+SOCIALACCOUNT_STORE_TOKENS = False  # sign-in only: nothing is done with the providers' tokens
+# Two-factor authentication (allauth's MFA): an authenticator app's codes, and recovery codes.
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "VibeFlow"
+MFA_ADAPTER = "apps.accounts.adapters.MFAAdapter"  # authenticator secrets encrypted
 # Throttling against password guessing, counted in Redis (the cache above) so it
 # holds across every web process: failed log-ins per IP and per account.
 ACCOUNT_RATE_LIMITS = {

@@ -76,6 +76,8 @@ class Team(models.Model):
     # encrypted; only its host is shown again.
     alert_webhook = models.TextField(blank=True)
     alert_webhook_host = models.CharField(max_length=255, blank=True)
+    # Members must turn on two-factor authentication (accounts/middleware.py).
+    require_2fa = models.BooleanField("Require two-factor authentication", default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -9,6 +9,7 @@ urlpatterns = [
     path("teams/<uuid:team_id>/", views.team_detail, name="team_detail"),
     path("teams/<uuid:team_id>/rename/", views.team_rename, name="team_rename"),
     path("teams/<uuid:team_id>/webhook/", views.team_webhook, name="team_webhook"),
+    path("teams/<uuid:team_id>/two-factor/", views.team_two_factor, name="team_two_factor"),
     path("teams/<uuid:team_id>/invitations/", views.invite, name="team_invite"),
     path(
         "teams/<uuid:team_id>/invitations/<uuid:invitation_id>/revoke/",

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from allauth.mfa.utils import is_mfa_enabled
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
@@ -108,6 +109,30 @@ def team_webhook(request, team_id):
         if url
         else "The alert webhook was removed; alerts go by e-mail only.",
     )
+    return redirect("team_detail", team_id=team.pk)
+
+
+@login_required
+@require_POST
+def team_two_factor(request, team_id):
+    """Require (or stop requiring) two-factor authentication of the team's members."""
+    team, _ = get_team_for_user(request.user, team_id, manage=True)
+    require = request.POST.get("require_2fa") == "on"
+    if require and not is_mfa_enabled(request.user):
+        messages.error(
+            request,
+            "Turn on two-factor authentication for yourself first (Account → Two-factor "
+            "authentication), then require it of the team.",
+        )
+    else:
+        team.require_2fa = require
+        team.save(update_fields=["require_2fa"])
+        messages.success(
+            request,
+            "Members must now set up two-factor authentication before they go on."
+            if require
+            else "Two-factor authentication is no longer required.",
+        )
     return redirect("team_detail", team_id=team.pk)
 
 
