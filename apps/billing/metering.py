@@ -167,7 +167,7 @@ def record_serverless(
         unit_price=Decimal(unit_price).quantize(UNIT),
         hardware=f"RunPod serverless {gpu}",
         description=(
-            f"{endpoint.name} on RunPod serverless: {workers} worker{'s' if workers != 1 else ''}"
+            f"{endpoint.name} on RunPod serverless: {workers} GPU{'s' if workers != 1 else ''}"
             f" up for {seconds:.0f} s ({gpu})"
         ),
         source=source,

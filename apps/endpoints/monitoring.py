@@ -344,7 +344,7 @@ def replica_rows(endpoint, live, now: datetime | None = None) -> list[ReplicaRow
         }[state]
         if server.kind == ServerKind.RUNPOD and state == ReplicaState.READY:
             most = max(1, server.slots // settings.RUNPOD_CALLS_PER_WORKER)
-            label += f" (RunPod starts up to {most} worker{'s' if most != 1 else ''} on calls, none when idle)"
+            label += f" (RunPod starts up to {most} GPU{'s' if most != 1 else ''} on calls, none when idle)"
         calls = counts.get(replica.pk, 0)
         rows.append(
             ReplicaRow(

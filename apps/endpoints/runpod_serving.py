@@ -62,7 +62,7 @@ def worker_env(deployment: Deployment) -> dict[str, str]:
     )
     if pushed is None:
         raise NotServable(
-            "A RunPod worker loads the version from the Hugging Face Hub: push this version to "
+            "RunPod loads the version from the Hugging Face Hub: push this version to "
             "the Hub first (“Push to the Hub” on its page), then deploy it to RunPod."
         )
     served = served_name(deployment)
@@ -77,7 +77,7 @@ def worker_env(deployment: Deployment) -> dict[str, str]:
         base = public_id(run.base_model)
         if base is None:
             raise NotServable(
-                f"{run.base_model.name} is not on the Hugging Face Hub, so a RunPod worker "
+                f"{run.base_model.name} is not on the Hugging Face Hub, so RunPod "
                 "cannot load it: push the merged model (base and adapter in one) instead."
             )
         # The adapter under the version's own name; the base alone is not served to callers.

@@ -127,7 +127,7 @@ def serve(deployment_id: str) -> str:
         for replica in replicas:
             _wait(replica.server)
         if deployment.serverless:
-            step(deployment, 2, "Waiting for a RunPod worker to start and load the model")
+            step(deployment, 2, "Waiting for a RunPod GPU to start and load the model")
         else:
             step(deployment, 2, "Loading the model into the servers")
         first = replicas[0]

@@ -117,7 +117,7 @@ def test_a_version_is_served_by_a_runpod_endpoint_made_for_it(
     page = client.get(reverse("endpoint_detail", args=[deployment.endpoint_id]))
     (row,) = page.context["replicas"]
     assert row.kind == "RunPod serverless (vLLM)" and row.calls == 3
-    assert "RunPod starts up to 3 workers on calls, none when idle" in row.label
+    assert "RunPod starts up to 3 GPUs on calls, none when idle" in row.label
 
     # Workers' time, from /health: two up for the 30 s since the last reading.
     runpod.workers = {"idle": 1, "running": 1}
@@ -129,7 +129,7 @@ def test_a_version_is_served_by_a_runpod_endpoint_made_for_it(
     assert Decimal("59") < event.quantity < Decimal("62")
     assert event.unit_price == Decimal(settings.RUNPOD_SERVERLESS_PRICE_PER_S)
     assert event.endpoint_id == deployment.endpoint_id
-    assert "RunPod serverless: 2 workers up" in event.description
+    assert "RunPod serverless: 2 GPUs up" in event.description
     runpod.workers = {"idle": 0, "running": 0}  # scaled to zero: nothing more is billed
     check_servers()
     assert UsageEvent.objects.filter(meter=Meter.GPU_SECONDS).count() == 1
