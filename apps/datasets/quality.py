@@ -156,6 +156,15 @@ class ReportBuilder:
                 "drop_malformed",
                 "error",
             )
+        templated = self.issue_counts["template"]
+        if templated:  # said only when found: older reports read the same
+            check(
+                "template",
+                False,
+                f"Template text: {templated:,} rows hold unfilled template variables such as "
+                "{{name}}; the model would learn to write them",
+                "remove_templates",
+            )
         enc = self.issue_counts["encoding"]
         check(
             "encoding",

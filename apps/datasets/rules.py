@@ -29,6 +29,11 @@ _ALNUM = re.compile(r"[^\W_]")
 SENTENCE_END_CHARS = ".!?…)\"'”’]}:;*`>"
 SENTENCE_END_EMOJI = ("\U0001f300", "\U0001faff")  # first and last code point of the range
 ELLIPSES = ("...", "…")
+# An unfilled template variable, "{{name}}" or "{{ customer.first_name }}": text generated from
+# a template whose values never came. ASCII classes only, so Python's re and polars' regex
+# read it alike.
+TEMPLATE_VARIABLE = r"\{\{ *[A-Za-z_][A-Za-z0-9_.]* *\}\}"
+_TEMPLATE_VARIABLE = re.compile(TEMPLATE_VARIABLE)
 
 
 # -- What a text is, with Python's rules (the columnar path's ASCII forms: columnar.checks)
@@ -49,6 +54,10 @@ def is_placeholder(text: str) -> bool:
     # a long one.
     listed = len(stripped) <= _LONGEST_PLACEHOLDER and stripped.lower() in T.PLACEHOLDERS
     return listed or _ALNUM.search(text) is None
+
+
+def has_template_variable(text: str) -> bool:
+    return "{{" in text and _TEMPLATE_VARIABLE.search(text) is not None
 
 
 def at_most_words(text: str, limit: int) -> bool:
@@ -80,6 +89,8 @@ class Features:
     few_words_out: Any
     ellipsis_out: Any  # the output ends in "..." or "…"
     open_end_out: Any  # the output does not end as a sentence ends
+    template_in: Any  # has_template_variable(input)
+    template_out: Any
     duplicate: Any = False  # given: an earlier row holds the same example
     encoding: Any = False  # given: characters that could not be decoded
     language: Any = False  # given: not in the expected language
@@ -98,6 +109,8 @@ def row_features(
         at_most_words(assistant, T.VERY_SHORT_WORDS),
         assistant.endswith(ELLIPSES),
         not ends_sentence(assistant),
+        has_template_variable(user),
+        has_template_variable(assistant),
         duplicate,
         encoding,
         language,
@@ -155,12 +168,22 @@ RULES: tuple[Rule, ...] = (
     Rule("language", "not in the expected language", attrgetter("language"), given=True),
     Rule("imbalance", "input/output length imbalance", _imbalance),
     Rule("very_long", "very long", _very_long),
+    Rule(
+        "template",
+        "unfilled template variable",
+        lambda f: f.template_in | f.template_out,
+        unless="placeholder",
+    ),
 )
 
+# Each issue's bit in the versions' index files is its place here, so an issue added later
+# takes the next place, after "malformed", and what older versions stored reads the same.
+ADDED_LATER = ("template",)
 ISSUE_LABELS = {
     "missing": "empty input or output",
-    **{rule.name: rule.label for rule in RULES},
+    **{rule.name: rule.label for rule in RULES if rule.name not in ADDED_LATER},
     "malformed": "could not be read",
+    **{rule.name: rule.label for rule in RULES if rule.name in ADDED_LATER},
 }
 
 

@@ -80,6 +80,7 @@ PENALTY = {
     "language": 30,
     "imbalance": 20,
     "very_long": 15,
+    "template": 40,
 }
 
 CHARS_PER_TOKEN = 4.0  # the approximation used before a base model is chosen

@@ -31,6 +31,7 @@ FIXES = {
     "remove_duplicates": (["duplicate"], "Removed {n} duplicate rows"),
     "drop_malformed": (["malformed"], "Dropped {n} rows that could not be read"),
     "remove_placeholders": (["placeholder"], "Removed {n} rows with placeholder text"),
+    "remove_templates": (["template"], "Removed {n} rows with unfilled template variables"),
 }
 
 

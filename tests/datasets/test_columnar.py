@@ -74,6 +74,7 @@ ASCII_TRICKS = [
     "x" * 255,
     "y" * 250 + " end.",
     "It was going to be long and then...",
+    "Dear {{name}}, your order {{ order.id }} shipped.",
 ]
 ascii_cells = st.one_of(
     st.sampled_from(ASCII_TRICKS),

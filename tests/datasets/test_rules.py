@@ -5,6 +5,7 @@ import re
 import sys
 
 import polars as pl
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -37,6 +38,7 @@ def test_the_issue_order_is_the_stored_one():
         "imbalance",
         "very_long",
         "malformed",
+        "template",  # added later: after "malformed", so older versions' bits read the same
     ]
     assert set(T.PENALTY) == {rule.name for rule in rules.RULES}
 
@@ -91,6 +93,16 @@ ascii_texts = st.one_of(
     st.sampled_from(T.TRUNCATION_LENGTHS[:4]).map(lambda n: "z" * n),
     st.integers(190, 2100).map(lambda n: "w" * n),
     st.just("v" * (T.VERY_LONG_CHARS + 1)),
+    st.sampled_from(
+        [
+            "Hi {{name}}, thanks.",
+            "{{ customer.first_name }}",
+            "{{#each}}",
+            "{{}}",
+            "{ {x} }",
+            "{{9}}",
+        ]
+    ),
     st.text(alphabet=st.characters(codec="ascii", exclude_characters="\x00"), max_size=30).map(
         lambda t: t.strip(" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f") or "q"
     ),
@@ -120,3 +132,21 @@ def test_the_vectorised_rules_are_the_row_rules(rows):
         )
         assert [code for code in ISSUE_LABELS if bits & ISSUE_BITS[code]] == quality.issues
         assert score == quality.score
+
+
+@pytest.mark.parametrize(
+    "text, found",
+    [
+        ("Dear {{name}}, your order shipped.", True),
+        ("Thanks, {{ customer.first_name }}!", True),
+        ("{{order_id}}", True),
+        ("Use {{#each items}} in Handlebars.", False),  # template code, not a variable left
+        ("A set: {a, b}; a dict {'k': {'v': 1}}.", False),
+        ("{{}} and {{ 9 }}", False),
+        ("{name} in a format string", False),
+    ],
+)
+def test_an_unfilled_template_variable_is_found(text, found):
+    assert rules.has_template_variable(text) is found
+    quality = score_row("Where is my order?", text)
+    assert ("template" in quality.issues) is found

@@ -345,3 +345,26 @@ def test_changing_the_expected_language_rescores_in_a_new_version(login, owner, 
     assert child.report["expected_language"] == "fr"
     assert child.report["issue_counts"]["language"] > 0  # English rows now flagged
     assert login(owner).get(reverse("version_detail", args=[child.pk])).status_code == 200
+
+
+def test_unfilled_template_variables_are_flagged_and_can_be_removed(login, owner, project):
+    rows = ["question,answer"] + [
+        f"Where is order {n}?,Your order {n} ships on Monday from our warehouse." for n in range(8)
+    ]
+    rows += ['Who wrote this?,"Dear {{name}}, this was written by {{ author }} for you."']
+    rows += ["Can I return it?,Hi {{customer.first_name}}! Returns are free within 30 days."]
+    client = login(owner)
+    upload(client, project, "templated.csv", "\n".join(rows).encode())
+    version = DatasetVersion.objects.get(dataset__project=project)
+    assert analyse_version(str(version.pk)) == "ready"
+    version.refresh_from_db()
+    assert version.report["issue_counts"]["template"] == 2
+    html = client.get(reverse("version_detail", args=[version.pk])).content.decode()
+    assert "2 rows hold unfilled template variables" in html
+    assert "Remove rows with template variables" in html
+    client.post(reverse("version_fix", args=[version.pk]), {"action": "remove_templates"})
+    child = DatasetVersion.objects.get(parent=version)
+    assert child.reason == "Removed 2 rows with unfilled template variables"
+    assert analyse_version(str(child.pk)) == "ready"
+    child.refresh_from_db()
+    assert child.total == version.total - 2 and not child.report["issue_counts"].get("template")

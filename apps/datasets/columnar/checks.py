@@ -57,6 +57,8 @@ def block_features() -> rules.Features:
             operator.or_, (assistant.str.ends_with(e) for e in _ELLIPSES_ASCII)
         ),
         open_end_out=~assistant.str.slice(-1).is_in(_SENTENCE_END_ASCII),
+        template_in=user.str.contains(rules.TEMPLATE_VARIABLE),
+        template_out=assistant.str.contains(rules.TEMPLATE_VARIABLE),
         duplicate=pl.col("duplicate"),
         encoding=pl.col("encoding"),
         language=pl.col("language"),
