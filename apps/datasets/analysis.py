@@ -21,6 +21,7 @@ import hashlib
 import itertools
 import os
 import random
+from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import orjson
 
-from . import detection, preview, records
+from . import detection, preview, records, rules
 from . import thresholds as T
 from .formats import Malformed, Row, Sniffed, iter_rows, sniff
 from .quality import ReportBuilder, detect_language, repair_text, score_row, warm_language_model
@@ -339,17 +340,39 @@ def choose_test_rows(
     return chosen
 
 
-def items_from_version(folder: Path, drop: Callable[[dict], bool]) -> Iterator[Item]:
-    """A version's rows, minus those ``drop`` says to leave out."""
+def items_from_version(
+    folder: Path, drop: Callable[[dict], bool], fill: dict[str, str] | None = None
+) -> Iterator[Item]:
+    """A version's rows, minus those ``drop`` says to leave out; ``fill``: values for the
+    unfilled template variables of the texts ({"name": "Ada"} turns "{{name}}" into "Ada")."""
     for row in preview.iter_rows(folder):
         if drop(row):
             continue
         if "malformed" in row["issues"]:
             yield Item(row["line"], error=row.get("error"), malformed=True)
         else:
+            messages = row.get("messages")
+            if fill and messages:
+                messages = [
+                    m | {"content": rules.fill_template_variables(m.get("content") or "", fill)}
+                    for m in messages
+                ]
             yield Item(
                 row["line"],
-                row.get("messages"),
+                messages,
                 error=row.get("error"),
                 encoding="encoding" in row["issues"],
             )
+
+
+def template_variables(folder: Path, sample_rows: int = 500) -> list[tuple[str, int]]:
+    """The unfilled template variables of a version, most used first, each with the number of
+    rows holding it among the first ``sample_rows`` flagged rows (read through the index: the
+    version page offers to fill them)."""
+    counts: Counter = Counter()
+    for row in preview.page_rows(folder, issue="template", per_page=sample_rows).rows:
+        names = set()
+        for message in row.get("messages") or []:
+            names.update(rules.template_variables(message.get("content") or ""))
+        counts.update(names)
+    return counts.most_common()

@@ -57,6 +57,7 @@ def analyse_version(version_id: str) -> str:
             items = analysis.items_from_version(
                 parent.folder,
                 lambda row: bool(drop_issues & set(row["issues"])) or row["i"] in drop_rows,
+                fill=version.drop.get("fill"),
             )
             fmt, columns, proposal, mapping = (
                 parent.format,

@@ -60,6 +60,18 @@ def has_template_variable(text: str) -> bool:
     return "{{" in text and _TEMPLATE_VARIABLE.search(text) is not None
 
 
+def template_variables(text: str) -> list[str]:
+    """The names of the unfilled template variables in ``text``, e.g. ["name", "order.id"]."""
+    return [m.group(0)[2:-2].strip() for m in _TEMPLATE_VARIABLE.finditer(text)]
+
+
+def fill_template_variables(text: str, values: dict[str, str]) -> str:
+    """``text`` with each variable named in ``values`` replaced by its value (others stay)."""
+    if "{{" not in text:
+        return text
+    return _TEMPLATE_VARIABLE.sub(lambda m: values.get(m.group(0)[2:-2].strip(), m.group(0)), text)
+
+
 def at_most_words(text: str, limit: int) -> bool:
     # maxsplit stops after ``limit`` splits instead of listing every word of a long text.
     return len(text.split(None, limit)) <= limit

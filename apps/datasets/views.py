@@ -15,7 +15,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from apps.projects.access import get_project_for_user
 
-from . import discovery, preview
+from . import analysis, discovery, preview
 from .access import get_version_for_user
 from .compare import compare_reports
 from .forms import MappingForm
@@ -154,6 +154,10 @@ def _version_context(version, membership):
         and proposal.get("confidence", 1) < 0.6
         and not version.parent_id
         and mapping is proposal,
+        # The variables to offer to fill, read from the flagged rows only when there are some.
+        "template_variables": analysis.template_variables(version.folder)
+        if version.is_ready and report.get("issue_counts", {}).get("template")
+        else [],
     }
 
 
@@ -287,6 +291,13 @@ def version_fix(request, version_id):
             messages.info(request, "Nothing to remove: no row has that problem.")
             return redirect("version_detail", version_id=version.pk)
         child = _derive(request, version, reason=text.format(n=n), drop={"issues": issues})
+    elif action == "fill_templates":
+        fill, problem = _fill_values(request, version)
+        if problem:
+            messages.error(request, problem)
+            return redirect("version_detail", version_id=version.pk)
+        names = ", ".join("{{" + name + "}}" for name in fill)
+        child = _derive(request, version, reason=f"Filled {names}", drop={"fill": fill})
     elif action == "delete_rows":
         try:
             rows = sorted({int(i) for i in request.POST.getlist("row")})
@@ -307,6 +318,31 @@ def version_fix(request, version_id):
         return redirect("version_detail", version_id=version.pk)
     messages.success(request, f"Creating version {child.number}: {child.reason.lower()}.")
     return _go(request, reverse("version_detail", args=[child.pk]))
+
+
+MAX_FILL_CHARS = 200
+
+
+def _fill_values(request, version) -> tuple[dict[str, str], str]:
+    """The values typed for the version's template variables (``fill-<name>``), or why not."""
+    known = {name for name, _ in analysis.template_variables(version.folder)}
+    fill = {}
+    for key, value in request.POST.items():
+        if not key.startswith("fill-"):
+            continue
+        name, value = key.removeprefix("fill-"), value.strip()
+        if name not in known:
+            return {}, "That variable is not in this version; reload the page."
+        if not value:
+            continue  # left empty: that variable stays as it is
+        if len(value) > MAX_FILL_CHARS:
+            return {}, f"A value can be at most {MAX_FILL_CHARS} characters."
+        if "{{" in value or "}}" in value:
+            return {}, "A value cannot hold template braces itself."
+        fill[name] = value
+    if not fill:
+        return {}, "Type a value for at least one variable."
+    return fill, ""
 
 
 @login_required

@@ -368,3 +368,47 @@ def test_unfilled_template_variables_are_flagged_and_can_be_removed(login, owner
     assert analyse_version(str(child.pk)) == "ready"
     child.refresh_from_db()
     assert child.total == version.total - 2 and not child.report["issue_counts"].get("template")
+
+
+def test_template_variables_are_filled_with_typed_values_as_a_new_version(
+    login, owner, outsider, project
+):
+    rows = ["question,answer"] + [
+        f"Where is order {n}?,Your order {n} ships on Monday from our warehouse." for n in range(8)
+    ]
+    rows += ['Who wrote this?,"Dear {{name}}, this was written by {{ author }} for you."']
+    rows += ["Can I return it?,Hi {{name}}! Returns are free within 30 days."]
+    client = login(owner)
+    upload(client, project, "templated.csv", "\n".join(rows).encode())
+    version = DatasetVersion.objects.get(dataset__project=project)
+    analyse_version(str(version.pk))
+    version.refresh_from_db()
+    page = client.get(reverse("version_detail", args=[version.pk]))
+    assert page.context["template_variables"] == [("name", 2), ("author", 1)]
+    assert 'name="fill-name"' in page.content.decode()
+    url = reverse("version_fix", args=[version.pk])
+    for bad, says in (
+        ({"fill-name": "  ", "fill-author": ""}, "at least one variable"),
+        ({"fill-nobody": "x"}, "not in this version"),
+        ({"fill-name": "{{x}}"}, "template braces"),
+        ({"fill-name": "a" * 201}, "at most 200"),
+    ):
+        response = client.post(url, {"action": "fill_templates", **bad}, follow=True)
+        assert says in response.content.decode(), bad
+    assert not DatasetVersion.objects.filter(parent=version).exists()
+    assert (
+        login(outsider).post(url, {"action": "fill_templates", "fill-name": "Ada"}).status_code
+        == 404
+    )
+
+    client = login(owner)
+    client.post(url, {"action": "fill_templates", "fill-name": "Ada", "fill-author": ""})
+    child = DatasetVersion.objects.get(parent=version)
+    assert child.reason == "Filled {{name}}"
+    assert analyse_version(str(child.pk)) == "ready"
+    child.refresh_from_db()
+    assert child.total == version.total
+    assert child.report["issue_counts"].get("template") == 1  # {{ author }} was left as it was
+    texts = [m["content"] for row in iter_rows(child.folder) for m in row["messages"]]
+    assert "Hi Ada! Returns are free within 30 days." in texts
+    assert any("Dear Ada, this was written by {{ author }}" in t for t in texts)
