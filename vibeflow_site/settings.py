@@ -296,10 +296,11 @@ SOCIALACCOUNT_PROVIDERS = {
     "google": {"APPS": _oauth_app("GOOGLE"), "SCOPE": ["profile", "email"]},
 }
 SOCIALACCOUNT_ADAPTER = "apps.accounts.adapters.SocialAccountAdapter"
-# A provider's address is taken as the account's only when the provider says it verified it;
-# then it signs in to the existing account with that address instead of making a second one.
-SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
-SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+# A provider's sign-in never enters an existing account by its address alone: e-mail
+# verification is optional here, so someone could have signed up with another person's address
+# first and would keep their session in it. The person signs in as before and connects GitHub
+# or Google from their account instead.
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
 SOCIALACCOUNT_QUERY_EMAIL = True
 SOCIALACCOUNT_STORE_TOKENS = False  # sign-in only: nothing is done with the providers' tokens
 # Two-factor authentication (allauth's MFA): an authenticator app's codes, and recovery codes.

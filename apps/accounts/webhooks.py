@@ -2,9 +2,9 @@
 webhook when it has one (a Slack-compatible incoming webhook: a JSON body with "text").
 
 The webhook's address is the team's to choose, and this server is the one that calls it: an
-address must be https and must not name a loopback, private or link-local host, so a team
-cannot make this server call its own internal services (ALERT_WEBHOOK_ALLOW_PRIVATE lifts both
-for local development and the test suite)."""
+address must be https and resolve to public addresses only, and the call goes to the address
+that was checked, so a team cannot make this server call its own internal services
+(ALERT_WEBHOOK_ALLOW_PRIVATE lifts both for local development and the test suite)."""
 
 from __future__ import annotations
 
@@ -26,26 +26,52 @@ log = logging.getLogger(__name__)
 TIMEOUT_S = 5.0
 
 
+def _resolve(url: str) -> tuple[str, str]:
+    """(a public address the webhook's host resolves to, '') or ('', why it is refused). Every
+    address the name has must be public: one internal answer refuses it."""
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname:
+        return "", "The webhook address must start with https://."
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return "", f"{parts.hostname} could not be found."
+    addresses = [info[4][0].split("%")[0] for info in infos]
+    # is_global: not private, loopback, link-local, reserved, shared (100.64/10, where some
+    # clouds keep their metadata service) or any other range not routed on the internet.
+    if not addresses or not all(ipaddress.ip_address(a).is_global for a in addresses):
+        return "", "The webhook must be on the public internet, not an internal address."
+    return addresses[0], ""
+
+
 def refuse(url: str) -> str:
     """Why this webhook address is not accepted ('' when it is)."""
-    parts = urlsplit(url)
     if settings.ALERT_WEBHOOK_ALLOW_PRIVATE:
-        return (
-            ""
-            if parts.scheme in ("http", "https") and parts.hostname
-            else "Give an http(s) address."
-        )
-    if parts.scheme != "https" or not parts.hostname:
-        return "The webhook address must start with https://."
-    try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, parts.port or 443)}
-    except (OSError, UnicodeError):
-        return f"{parts.hostname} could not be found."
-    for address in addresses:
-        ip = ipaddress.ip_address(address.split("%")[0])
-        if ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved:
-            return "The webhook must be on the public internet, not an internal address."
-    return ""
+        parts = urlsplit(url)
+        ok = parts.scheme in ("http", "https") and parts.hostname
+        return "" if ok else "Give an http(s) address."
+    return _resolve(url)[1]
+
+
+def _send(url: str, text: str) -> httpx.Response:
+    """POST to the address that was checked: the name is resolved once, and the connection goes
+    to that address with the name as Host and TLS server name (a second lookup could answer an
+    internal address: DNS rebinding)."""
+    if settings.ALERT_WEBHOOK_ALLOW_PRIVATE:
+        return httpx.post(url, json={"text": text}, timeout=TIMEOUT_S)
+    address, why = _resolve(url)
+    if why:
+        raise httpx.ConnectError(why)
+    parts = urlsplit(url)
+    host = f"[{address}]" if ":" in address else address
+    pinned = parts._replace(netloc=f"{host}:{parts.port or 443}").geturl()
+    return httpx.post(
+        pinned,
+        json={"text": text},
+        headers={"Host": parts.netloc},
+        extensions={"sni_hostname": parts.hostname},
+        timeout=TIMEOUT_S,
+    )
 
 
 def managers(team_id) -> list[str]:
@@ -66,11 +92,8 @@ def post(team: Team, text: str) -> bool:
     except CannotDecrypt:
         log.warning("alert webhook unreadable", extra={"team": str(team.pk)})
         return False
-    if refuse(url):  # checked again: a name may resolve elsewhere since it was saved
-        log.warning("alert webhook refused", extra={"team": str(team.pk)})
-        return False
     try:
-        response = httpx.post(url, json={"text": text}, timeout=TIMEOUT_S)
+        response = _send(url, text)
     except httpx.HTTPError as exc:
         log.warning(
             "alert webhook failed", extra={"team": str(team.pk), "detail": type(exc).__name__}

@@ -2,8 +2,9 @@
 and most (the most within its team's plan), aiming at ``target_in_flight`` calls per replica.
 
 Every AUTOSCALE_INTERVAL_S (``tasks.autoscale``) the endpoint's calls in flight are counted
-where the gateway keeps them (a Redis set per endpoint, written in the same script that gives a
-call its place at a replica: ``gateway/inflight.py``) and kept as a sample. Then ``decide``:
+where the gateway keeps them (a Redis set per endpoint, written by the script that admits a
+call, so calls still waiting for a replica's place count too: ``gateway/inflight.py``) and kept
+as a sample. Then ``decide``:
 
 - **up** as soon as the mean over the last AUTOSCALE_UP_WINDOW_S needs more replicas than there
   are (more than the target per replica), straight to the number it needs;

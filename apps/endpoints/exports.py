@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import time
 from pathlib import Path
 
 from django.conf import settings
@@ -142,20 +144,32 @@ def gguf_path(run, kind: str) -> Path:
     return folder(run) / ("ollama.zip" if kind == "ollama" else f"model-{kind}.gguf")
 
 
+# A build whose marker has not moved for this long was lost (its task died): it can be retried.
+GGUF_STALE_S = 3600
+
+
 def gguf_state(run, kind: str) -> dict:
     """{"state": none | queued | building | ready | failed, "progress": 0-1, "error": ...}."""
     if gguf_path(run, kind).is_file():
         return {"state": "ready", "progress": 1.0}
     marker = folder(run) / f"gguf-{kind}.json"
-    if marker.is_file():
-        return json.loads(marker.read_text())
-    return {"state": "none"}
+    try:
+        state = json.loads(marker.read_text())
+        age = time.time() - marker.stat().st_mtime
+    except (OSError, ValueError):
+        return {"state": "none"}
+    if state.get("state") in ("queued", "building") and age > GGUF_STALE_S:
+        return {"state": "failed", "error": "The conversion stopped before it finished; try again."}
+    return state
 
 
 def set_gguf_state(run, kind: str, state: str, error: str = "", progress: float = 0.0) -> None:
+    """Written whole or not at all (renamed into place): the page polls it while it changes."""
     folder(run).mkdir(parents=True, exist_ok=True)
     marker = folder(run) / f"gguf-{kind}.json"
-    marker.write_text(json.dumps({"state": state, "error": error, "progress": progress}))
+    partial = marker.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_text(json.dumps({"state": state, "error": error, "progress": progress}))
+    partial.replace(marker)
 
 
 def _merged_folder(run) -> Path:
@@ -167,9 +181,11 @@ def _merged_folder(run) -> Path:
 
 
 def _tokenizer_pre(run) -> str:
-    """llama.cpp's pre-tokenizer name for the base (SmolLM's own; the generic split otherwise)."""
+    """llama.cpp's pre-tokenizer name for the base: SmolLM's, Llama 3's, else the generic one."""
     names = f"{public_id(run.base_model) or ''} {run.base_model.name}".lower()
-    return "smollm" if "smollm" in names else "default"
+    if "smollm" in names:
+        return "smollm"
+    return "llama-bpe" if "llama-3" in names or "llama 3" in names else "default"
 
 
 def build_gguf(run, kind: str, on_progress=lambda share: None) -> Path:

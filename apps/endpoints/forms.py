@@ -105,7 +105,12 @@ class EndpointSettingsForm(forms.ModelForm):
         fewest, most = cleaned.get("min_replicas"), cleaned.get("max_replicas")
         if fewest is not None and most is not None and fewest > most:
             self.add_error("min_replicas", "The fewest replicas cannot be more than the most.")
-        elif cleaned.get("autoscale") and cleaned.get("replicas") is not None and most:
+        elif (
+            cleaned.get("autoscale")
+            and cleaned.get("replicas") is not None
+            and fewest is not None
+            and most is not None
+        ):
             # The autoscaler moves the count from here, within the bounds.
             cleaned["replicas"] = min(max(cleaned["replicas"], fewest), most)
         return cleaned
@@ -214,7 +219,11 @@ class AnnounceForm(forms.Form):
     """What an inference server says about itself on start (servers.announce)."""
 
     url = forms.CharField(max_length=300, validators=[URLValidator(schemes=["http", "https"])])
-    kind = forms.ChoiceField(choices=ServerKind.choices)
+    # RunPod endpoints are made by VibeFlow itself (runpod_serving.py), never announced: the
+    # gateway sends the RunPod key to a server of that kind.
+    kind = forms.ChoiceField(
+        choices=[(k, label) for k, label in ServerKind.choices if k != ServerKind.RUNPOD]
+    )
     name = forms.CharField(max_length=80, required=False)
     base_model = forms.CharField(max_length=300, required=False)
     capacity = forms.IntegerField(min_value=1, max_value=1000, required=False)

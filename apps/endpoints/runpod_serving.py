@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -182,6 +183,15 @@ def meter(server: InferenceServer, workers: dict) -> None:
         InferenceServer.objects.filter(pk=server.pk).update(metered_until=now)
         up = sum(int(workers.get(state) or 0) for state in BILLED_STATES)
         seconds = (now - since).total_seconds()
+        # After a gap in the readings (RunPod unreachable, the health round stopped) nothing
+        # says how long those GPUs were up: bill at most two rounds' worth, never the gap.
+        most = 2 * settings.CELERY_BEAT_SCHEDULE["check-inference-servers"]["schedule"]
+        if seconds > most:
+            log.warning(
+                "runpod metering gap",
+                extra={"runpod_endpoint": server.external_id, "seconds": round(seconds)},
+            )
+            seconds = most
         replica = locked.replicas.select_related("deployment__endpoint__project").first()
         if up <= 0 or seconds <= 0 or replica is None:
             return
@@ -228,7 +238,9 @@ def sweep() -> list[str]:
             DeploymentStatus.READY,
         ]
     )
-    for server in servers:
+    young = timezone.now() - timedelta(minutes=10)
+    for server in servers.exclude(replicas__isnull=True, created_at__gt=young):
+        # (one made a moment ago whose replica row is not written yet is left for later)
         try:
             delete(server)
         except Exception as exc:  # noqa: BLE001  (tried again at the next round)

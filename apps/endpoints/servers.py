@@ -63,7 +63,10 @@ class Announcement:
 
 def announce(news: Announcement) -> InferenceServer:
     """A server saying it is up (on start, and again when it restarts): a row for it, healthy.
-    Its replicas are checked by the next health round (a restarted vLLM has lost its adapters)."""
+    Its replicas are checked by the next health round (a restarted vLLM has lost its adapters).
+    An address VibeFlow made for a RunPod endpoint is never taken over this way."""
+    if InferenceServer.objects.filter(url=news.url, kind=ServerKind.RUNPOD).exists():
+        raise ValueError("That address is a RunPod endpoint's.")
     server, created = InferenceServer.objects.update_or_create(
         url=news.url,
         defaults={

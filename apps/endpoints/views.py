@@ -608,14 +608,17 @@ def server_announce(request):
             {"error": "The announcement is not valid.", "fields": errors}, status=400
         )
     data = form.cleaned_data
-    server = servers.announce(
-        servers.Announcement(
-            url=data["url"],
-            kind=data["kind"],
-            name=data["name"],
-            base_model=data["base_model"],
-            capacity=data["capacity"] or settings.INFERENCE_SERVER_CAPACITY,
-            slots=data["slots"] or settings.INFERENCE_SERVER_SLOTS,
+    try:
+        server = servers.announce(
+            servers.Announcement(
+                url=data["url"],
+                kind=data["kind"],
+                name=data["name"],
+                base_model=data["base_model"],
+                capacity=data["capacity"] or settings.INFERENCE_SERVER_CAPACITY,
+                slots=data["slots"] or settings.INFERENCE_SERVER_SLOTS,
+            )
         )
-    )
+    except ValueError as exc:
+        return JsonResponse({"error": str(exc)}, status=409)
     return JsonResponse({"id": str(server.pk), "name": server.name, "state": server.state})

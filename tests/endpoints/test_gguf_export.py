@@ -5,6 +5,7 @@ and a Modelfile; the page builds it through a task and refuses what it cannot do
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 
 import pytest
@@ -123,6 +124,20 @@ def test_what_cannot_be_converted_says_why(tmp_path):
     with pytest.raises(gguf_export.CannotExport, match="Unknown GGUF type"):
         gguf_export.export(tmp_path, tmp_path / "out.gguf", "q2_k")
     assert gguf_export.modelfile("m.gguf", "{{ messages }}", 'Say """hi"""').count("FROM") == 1
+    # Llama 3.1's scaled rotary positions, and SentencePiece-style BPE (Llama 2, Mistral).
+    llama = {"model_type": "llama", "num_attention_heads": 4, "hidden_size": 8}
+    (tmp_path / "config.json").write_text(
+        json.dumps(llama | {"rope_scaling": {"rope_type": "llama3", "factor": 8.0}})
+    )
+    with pytest.raises(gguf_export.CannotExport, match="scales its rotary positions"):
+        gguf_export.export(tmp_path, tmp_path / "out.gguf")
+    (tmp_path / "config.json").write_text(json.dumps(llama))
+    (tmp_path / "tokenizer.json").write_text(
+        json.dumps({"model": {"type": "BPE"}, "pre_tokenizer": {"type": "Metaspace"}})
+    )
+    with pytest.raises(gguf_export.CannotExport, match="Only byte-level BPE"):
+        gguf_export.export(tmp_path, tmp_path / "out.gguf")
+    assert not list(tmp_path.glob("out.*"))  # nothing half-written
 
 
 def test_unknown_formats_and_other_teams_are_404s(project, owner, outsider, login, tmp_path):

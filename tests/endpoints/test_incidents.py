@@ -122,6 +122,8 @@ def test_the_webhook_address_is_checked_and_kept_secret(
         ("http://hooks.example/x", "must start with https://"),
         ("https://127.0.0.1/x", "not an internal address"),
         ("https://10.1.2.3/services/x", "not an internal address"),
+        ("https://100.100.100.200/latest/meta-data", "not an internal address"),  # shared range
+        ("https://169.254.169.254/", "not an internal address"),
         ("https://localhost:8100/v1/", "not an internal address"),
         ("https://" + "a" * 600 + ".example/", "at most 500"),
     ):

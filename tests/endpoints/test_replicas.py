@@ -368,6 +368,7 @@ def test_a_server_announces_itself_with_the_token_and_bad_announcements_are_refu
     assert InferenceServer.objects.get().capacity == 8
     for bad in (
         {**ANNOUNCED, "kind": "tpu"},
+        {**ANNOUNCED, "kind": "runpod"},  # made by VibeFlow only: calls to it carry the key
         {**ANNOUNCED, "url": "file:///etc/passwd"},
         {**ANNOUNCED, "url": "not a url"},
         {**ANNOUNCED, "capacity": 0},

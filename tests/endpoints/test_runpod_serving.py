@@ -133,6 +133,28 @@ def test_a_version_is_served_by_a_runpod_endpoint_made_for_it(
     runpod.workers = {"idle": 0, "running": 0}  # scaled to zero: nothing more is billed
     check_servers()
     assert UsageEvent.objects.filter(meter=Meter.GPU_SECONDS).count() == 1
+    # After an hour without readings, one GPU up now is billed two rounds, not the hour.
+    runpod.workers = {"idle": 1, "running": 0}
+    InferenceServer.objects.filter(pk=server.pk).update(
+        metered_until=timezone.now() - timedelta(hours=1)
+    )
+    check_servers()
+    gap = UsageEvent.objects.filter(meter=Meter.GPU_SECONDS).latest("created_at")
+    assert gap.quantity == Decimal(
+        2 * settings.CELERY_BEAT_SCHEDULE["check-inference-servers"]["schedule"]
+    )
+
+    # A server announcing itself cannot take the RunPod endpoint's address (its calls carry
+    # the RunPod key).
+    settings.SERVER_ANNOUNCE_TOKEN = "s3cret-server-token"
+    taken = client.post(
+        reverse("server_announce"),
+        json.dumps({"url": server.url, "kind": "vllm"}),
+        content_type="application/json",
+        HTTP_AUTHORIZATION="Bearer s3cret-server-token",
+    )
+    assert taken.status_code == 409
+    assert InferenceServer.objects.get(pk=server.pk).kind == ServerKind.RUNPOD
 
     # The version leaves: its endpoint and template are deleted at RunPod.
     Deployment.objects.filter(pk=deployment.pk).update(status=DeploymentStatus.RETIRED, weight=0)

@@ -39,14 +39,32 @@ def _permute(weights: np.ndarray, heads: int) -> np.ndarray:
     )
 
 
+def _byte_level(pre_tokenizer: dict | None) -> bool:
+    """Whether the tokenizer splits into bytes the way GPT-2 does (alone or in a sequence)."""
+    if not pre_tokenizer:
+        return False
+    if pre_tokenizer.get("type") == "ByteLevel":
+        return True
+    return any(_byte_level(p) for p in pre_tokenizer.get("pretokenizers") or [])
+
+
+def _check_tokenizer(model_dir: Path) -> None:
+    path = model_dir / "tokenizer.json"
+    raw = json.loads(path.read_text()) if path.is_file() else {}
+    if raw.get("model", {}).get("type") != "BPE" or not _byte_level(raw.get("pre_tokenizer")):
+        # SentencePiece-style BPE (Llama 2, Mistral: "▁" pieces) is another GGUF vocabulary.
+        raise CannotExport(
+            "Only byte-level BPE tokenizers (GPT-2 style, as SmolLM's and Llama 3's) can be "
+            "written as GGUF here. Download the merged model and convert it with llama.cpp's "
+            "convert_hf_to_gguf.py."
+        )
+
+
 def _tokenizer(writer, model_dir: Path, vocab_size: int, pre: str) -> None:
     import gguf
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    raw = json.loads((model_dir / "tokenizer.json").read_text())
-    if raw.get("model", {}).get("type") != "BPE":
-        raise CannotExport("Only byte-level BPE tokenizers can be written as GGUF here.")
     by_id = {index: token for token, index in tokenizer.get_vocab().items()}
     special = set(tokenizer.all_special_ids) | {
         int(index) for index in (tokenizer.added_tokens_decoder or {})
@@ -95,10 +113,22 @@ def export(
             f"GGUF export supports Llama-architecture models here; this one is {arch!r}. "
             "Download the merged model and convert it with llama.cpp's convert_hf_to_gguf.py."
         )
+    rope = config.get("rope_parameters") or {}
+    scaling = config.get("rope_scaling") or (
+        rope if rope.get("rope_type", "default") != "default" else None
+    )
+    if scaling:
+        # Llama 3.1's "llama3" scaling and the like need frequency tables this writer does not
+        # make: a file without them would answer worse, silently.
+        raise CannotExport(
+            "This model scales its rotary positions "
+            f"({scaling.get('rope_type') or scaling.get('type')}), which this GGUF export does "
+            "not write. Convert the merged model with llama.cpp's convert_hf_to_gguf.py."
+        )
+    _check_tokenizer(model_dir)
     heads, kv_heads = config["num_attention_heads"], config.get("num_key_value_heads")
     kv_heads = kv_heads or heads
     head_dim = config.get("head_dim") or config["hidden_size"] // heads
-    rope = config.get("rope_parameters") or {}
     theta = rope.get("rope_theta", config.get("rope_theta", 10000.0))
     blocks = config["num_hidden_layers"]
     quant = gguf.GGMLQuantizationType.Q8_0 if kind == "q8_0" else gguf.GGMLQuantizationType.F16

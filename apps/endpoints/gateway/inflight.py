@@ -32,7 +32,9 @@ POLL_S = 0.05
 # timeout; a crashed process's places must not be held for ever).
 LAPSE_MARGIN_S = 300
 
-# KEYS: key set, team set. ARGV: now ms, lapse ms, member, weight, key cap, team cap.
+# KEYS: key set, team set, endpoint set. ARGV: now ms, lapse ms, member, weight, key cap, team
+# cap. The endpoint's set counts the call from here (a call waiting for a server's place counts
+# too: the autoscaler reads it as load).
 _RESERVE = """
 local function held(set, now)
   redis.call('ZREMRANGEBYSCORE', set, '-inf', now)
@@ -47,23 +49,22 @@ local key_n = held(KEYS[1], now)
 if key_n + weight > tonumber(ARGV[5]) then return {0, 'key', key_n} end
 local team_n = held(KEYS[2], now)
 if team_n + weight > tonumber(ARGV[6]) then return {0, 'team', team_n} end
-for i = 1, 2 do
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+for i = 1, 3 do
   redis.call('ZADD', KEYS[i], ARGV[2], ARGV[3])
   redis.call('PEXPIRE', KEYS[i], tonumber(ARGV[2]) - now)
 end
 return {1, '', 0}
 """
 
-# KEYS: the candidate servers' sets (a version's replicas), then the endpoint's set. ARGV: now
-# ms, lapse ms, member ("team|call|weight"), team, weight, then each server's slots. Takes a
-# place at the server with the least weight in flight among those that admit the team, and
-# counts the call in the endpoint's set (what the autoscaler samples); returns {index (1-based;
-# 0: refused), held, share} (held and share: the team's at the least busy server, when refused).
+# KEYS: the candidate servers' sets (a version's replicas). ARGV: now ms, lapse ms, member
+# ("team|call|weight"), team, weight, then each server's slots. Takes a place at the server with
+# the least weight in flight among those that admit the team; returns {index (1-based; 0:
+# refused), held, share} (held and share: the team's at the least busy server, when refused).
 _ENTER = """
 local now, team, weight = tonumber(ARGV[1]), ARGV[4], tonumber(ARGV[5])
 local best, best_total, held, share = 0, nil, 0, 0
-local endpoint = KEYS[#KEYS]
-for i = 1, #KEYS - 1 do
+for i = 1, #KEYS do
   local slots = tonumber(ARGV[5 + i])
   redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
   local total, mine, teams, count = 0, 0, {}, 0
@@ -86,11 +87,8 @@ for i = 1, #KEYS - 1 do
   if admitted and (best_total == nil or total < best_total) then best, best_total = i, total end
 end
 if best == 0 then return {0, held, share} end
-redis.call('ZREMRANGEBYSCORE', endpoint, '-inf', now)
-for _, set in ipairs({KEYS[best], endpoint}) do
-  redis.call('ZADD', set, ARGV[2], ARGV[3])
-  redis.call('PEXPIRE', set, tonumber(ARGV[2]) - now)
-end
+redis.call('ZADD', KEYS[best], ARGV[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[best], tonumber(ARGV[2]) - now)
 return {best, 0, 0}
 """
 
@@ -111,10 +109,7 @@ class Places:
     server_set: str | None
     member: str
     server_member: str = ""
-    # The call counts in its endpoint's calls in flight from its first place at a server to
-    # its end (a call moved to another replica stays counted).
-    endpoint_set: str = ""
-    endpoint_member: str = ""
+    endpoint_set: str = ""  # the call counts in its endpoint's calls from admission to its end
     released: bool = False
 
     async def leave_server(self) -> None:
@@ -134,8 +129,8 @@ class Places:
             pipe.zrem(self.team_set, self.member)
             if self.server_member:
                 pipe.zrem(self.server_set, self.server_member)
-            if self.endpoint_member:
-                pipe.zrem(self.endpoint_set, self.endpoint_member)
+            if self.endpoint_set:
+                pipe.zrem(self.endpoint_set, self.member)
             await pipe.execute()
 
 
@@ -143,16 +138,23 @@ def _ms(seconds: float) -> int:
     return int(seconds * 1000)
 
 
-async def reserve(call_id: str, key: str, team: str, weight: int, timeout_s: float):
-    """The key's and team's places, or ``Refused``."""
+async def reserve(call_id: str, key: str, team: str, weight: int, timeout_s: float, endpoint_id=""):
+    """The key's and team's places, or ``Refused``; the call counts in its endpoint's set."""
     client = await ratelimit.client()
     now = time.time()
-    places = Places(f"fl:key:{key}", f"fl:team:{team}", None, f"{call_id}|{weight}")
+    places = Places(
+        f"fl:key:{key}",
+        f"fl:team:{team}",
+        None,
+        f"{call_id}|{weight}",
+        endpoint_set=endpoint_set(endpoint_id),
+    )
     ok, scope, held = await client.eval(
         _RESERVE,
-        2,
+        3,
         places.key_set,
         places.team_set,
+        places.endpoint_set,
         _ms(now),
         _ms(now + timeout_s + LAPSE_MARGIN_S),
         places.member,
@@ -177,13 +179,7 @@ def endpoint_set(endpoint_id) -> str:
 
 
 async def enter(
-    places: Places,
-    servers: list[tuple[str, int]],
-    team: str,
-    weight: int,
-    timeout_s,
-    wait_s,
-    endpoint_id="",
+    places: Places, servers: list[tuple[str, int]], team: str, weight: int, timeout_s, wait_s
 ):
     """A place at one of ``servers`` ((address, slots): a version's replicas), the one with the
     fewest calls in flight that admits the team, waiting up to ``wait_s`` for its fair share.
@@ -192,8 +188,7 @@ async def enter(
     client = await ratelimit.client()
     call = places.member.split("|")[0]
     member = f"{team}|{call}|{weight}"
-    places.endpoint_set = endpoint_set(endpoint_id)
-    keys = [f"fl:server:{url}" for url, _ in servers] + [places.endpoint_set]
+    keys = [f"fl:server:{url}" for url, _ in servers]
     deadline = time.monotonic() + wait_s
     while True:
         now = time.time()
@@ -210,7 +205,6 @@ async def enter(
         )
         if index:
             places.server_set, places.server_member = keys[index - 1], member
-            places.endpoint_member = member
             return index - 1
         if time.monotonic() + POLL_S > deadline:
             return Refused("server", int(held), int(share))

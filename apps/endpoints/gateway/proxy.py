@@ -265,7 +265,9 @@ async def _take_places(call: Call, endpoint, weight: int) -> None:
         weight, settings.GATEWAY_MAX_IN_FLIGHT_PER_KEY, settings.GATEWAY_MAX_IN_FLIGHT_PER_TEAM
     )
     team = str(endpoint.project.team_id)
-    places = await inflight.reserve(str(call.id), call.subject, team, weight, endpoint.timeout_s)
+    places = await inflight.reserve(
+        str(call.id), call.subject, team, weight, endpoint.timeout_s, endpoint_id=endpoint.pk
+    )
     if isinstance(places, inflight.Refused):
         raise _busy(call, places)
     call.places = places
@@ -283,13 +285,7 @@ async def _enter(call: Call, endpoint, weight: int, avoid: str = "") -> None:
         weight, settings.GATEWAY_MAX_IN_FLIGHT_PER_KEY, settings.GATEWAY_MAX_IN_FLIGHT_PER_TEAM
     )
     taken = await inflight.enter(
-        call.places,
-        [(r.url, r.slots) for r in routes],
-        team,
-        weight,
-        endpoint.timeout_s,
-        wait,
-        endpoint_id=endpoint.pk,
+        call.places, [(r.url, r.slots) for r in routes], team, weight, endpoint.timeout_s, wait
     )
     if isinstance(taken, inflight.Refused):
         raise _busy(call, taken)
