@@ -143,6 +143,7 @@ def ready_servers(deployment) -> set[str]:
 
 
 def test_replicas_follow_load_through_the_gateway(
+    seeded_catalog,  # first: an earlier transactional test's flush emptied the catalog
     gpus,  # noqa: F811
     trained_run,
     owner,
