@@ -86,15 +86,36 @@ def merged_state(run) -> dict:
     otherwise hold the page on a build that never comes."""
     if merged_zip_path(run).is_file():
         return {"state": "ready"}
-    marker = _named(run, "merged.json")
-    if marker.is_file():
-        return json.loads(marker.read_text())
-    return {"state": "none"}
+    return read_marker(_named(run, "merged.json"))
 
 
 def set_merged_state(run, state: str, error: str = "") -> None:
-    folder(run).mkdir(parents=True, exist_ok=True)
-    _named(run, "merged.json").write_text(json.dumps({"state": state, "error": error}))
+    write_marker(_named(run, "merged.json"), {"state": state, "error": error})
+
+
+# A build whose marker has not moved for this long was lost (its task died): it can be retried.
+MARKER_STALE_S = 3600
+
+
+def read_marker(marker: Path) -> dict:
+    """A build's state as its marker says, a lost build (no change for MARKER_STALE_S) as
+    failed, so the page offers to try again instead of waiting for ever."""
+    try:
+        state = json.loads(marker.read_text())
+        age = time.time() - marker.stat().st_mtime
+    except (OSError, ValueError):
+        return {"state": "none"}
+    if state.get("state") in ("queued", "building") and age > MARKER_STALE_S:
+        return {"state": "failed", "error": "The build stopped before it finished; try again."}
+    return state
+
+
+def write_marker(marker: Path, state: dict) -> None:
+    """Written whole or not at all (renamed into place): the page polls it while it changes."""
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    partial = marker.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_text(json.dumps(state))
+    partial.replace(marker)
 
 
 def build_merged(run) -> Path:
@@ -144,32 +165,17 @@ def gguf_path(run, kind: str) -> Path:
     return folder(run) / ("ollama.zip" if kind == "ollama" else f"model-{kind}.gguf")
 
 
-# A build whose marker has not moved for this long was lost (its task died): it can be retried.
-GGUF_STALE_S = 3600
-
-
 def gguf_state(run, kind: str) -> dict:
     """{"state": none | queued | building | ready | failed, "progress": 0-1, "error": ...}."""
     if gguf_path(run, kind).is_file():
         return {"state": "ready", "progress": 1.0}
-    marker = folder(run) / f"gguf-{kind}.json"
-    try:
-        state = json.loads(marker.read_text())
-        age = time.time() - marker.stat().st_mtime
-    except (OSError, ValueError):
-        return {"state": "none"}
-    if state.get("state") in ("queued", "building") and age > GGUF_STALE_S:
-        return {"state": "failed", "error": "The conversion stopped before it finished; try again."}
-    return state
+    return read_marker(folder(run) / f"gguf-{kind}.json")
 
 
 def set_gguf_state(run, kind: str, state: str, error: str = "", progress: float = 0.0) -> None:
-    """Written whole or not at all (renamed into place): the page polls it while it changes."""
-    folder(run).mkdir(parents=True, exist_ok=True)
-    marker = folder(run) / f"gguf-{kind}.json"
-    partial = marker.with_suffix(f".{os.getpid()}.tmp")
-    partial.write_text(json.dumps({"state": state, "error": error, "progress": progress}))
-    partial.replace(marker)
+    write_marker(
+        folder(run) / f"gguf-{kind}.json", {"state": state, "error": error, "progress": progress}
+    )
 
 
 def _merged_folder(run) -> Path:

@@ -155,3 +155,33 @@ def test_unknown_formats_and_other_teams_are_404s(project, owner, outsider, logi
     assert login(outsider).get(url).status_code == 404
     assert login(outsider).post(url).status_code == 404
     assert exports.gguf_state(run, "f16") == {"state": "none"}
+
+
+def test_a_build_lost_mid_way_can_be_tried_again(project, owner, tmp_path):
+    """A task that died leaves its marker at "building": after an hour without a change the
+    page reads it as failed and offers to try again (the merged download and GGUF alike)."""
+    import os
+    import time
+
+    run = TrainingRun.objects.create(
+        project=project,
+        number=1,
+        base_model=BaseModel.objects.get(slug="smollm2-135m-instruct"),
+        hardware=Hardware.objects.get(slug="cpu"),
+        status=RunStatus.SUCCEEDED,
+        adapter_dir=str(tmp_path),
+        created_by=owner,
+    )
+    exports.set_gguf_state(run, "f16", "building", progress=0.4)
+    exports.set_merged_state(run, "building")
+    assert exports.gguf_state(run, "f16")["state"] == "building"
+    assert exports.merged_state(run)["state"] == "building"
+    long_ago = time.time() - exports.MARKER_STALE_S - 1
+    for marker in exports.folder(run).glob("*.json"):
+        os.utime(marker, (long_ago, long_ago))
+    assert exports.gguf_state(run, "f16")["state"] == "failed"
+    assert exports.merged_state(run) == {
+        "state": "failed",
+        "error": "The build stopped before it finished; try again.",
+    }
+    assert not list(exports.folder(run).glob("*.tmp"))  # markers are renamed into place
