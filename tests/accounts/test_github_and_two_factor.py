@@ -149,3 +149,9 @@ def test_a_team_can_require_two_factor_of_its_members(team, owner, member, login
     assert Team.objects.get(pk=team.pk).require_2fa
     turn_on_two_factor(member_client)
     assert member_client.get(reverse("team_detail", args=[team.pk])).status_code == 200
+
+
+def test_another_teams_two_factor_setting_is_a_404(team, owner, outsider, login):
+    url = reverse("team_two_factor", args=[team.pk])
+    assert login(outsider).post(url, {"require_2fa": "on"}).status_code == 404
+    assert not Team.objects.get(pk=team.pk).require_2fa
