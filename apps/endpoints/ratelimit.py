@@ -87,12 +87,25 @@ class Count:
         return Verdict(True)
 
 
+_scripts: dict[str, object] = {}
+
+
+def script(client, text: str):
+    """A Lua script as redis-py's Script: EVALSHA, so its text travels once per Redis server,
+    not with every call. Called with any loop's client (``client=``)."""
+    found = _scripts.get(text)
+    if found is None:
+        found = _scripts[text] = client.register_script(text)
+    return found
+
+
 async def count(subject, now: float | None = None) -> Count:
     now = time.time() if now is None else now
     window = int(now // WINDOW_S)
     retry_after = max(1, math.ceil((window + 1) * WINDOW_S - now))
-    requests, tokens, version = await (await client()).eval(
-        _COUNT, 3, *_keys(subject, window), VERSION_KEY, WINDOW_S + 1
+    redis = await client()
+    requests, tokens, version = await script(redis, _COUNT)(
+        keys=[*_keys(subject, window), VERSION_KEY], args=[WINDOW_S + 1], client=redis
     )
     return Count(requests, tokens, version, retry_after)
 

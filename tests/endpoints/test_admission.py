@@ -10,6 +10,7 @@ import json
 import pytest
 from asgiref.sync import sync_to_async
 
+from apps.endpoints import ratelimit
 from apps.endpoints.gateway import inflight, tokens
 from apps.endpoints.models import RequestLog
 from tests.fakes.inference import MisbehavingServer
@@ -255,3 +256,42 @@ async def test_each_call_takes_the_replica_with_the_least_in_flight():
         await places.release()
     await heavy.release()
     await light.release()
+
+
+async def test_take_reserves_and_enters_in_one_script_as_the_two_steps_do(settings):
+    """``take`` (the gateway's path) decides as reserve then enter: a server with room is
+    taken; a full key is refused with nothing held; servers that refuse the team leave the
+    reserved places with the refusal, for the caller to give back."""
+    settings.GATEWAY_MAX_IN_FLIGHT_PER_KEY = 2
+    server = [("http://test-take", 1)]  # one slot
+    first = await inflight.take("t0", "key-t", "team-t", 1, 30, "ep-t", server, 0)
+    assert not isinstance(first, inflight.Refused)
+    places, index = first
+    assert index == 0 and places.server_member == "team-t|t0|1"
+    client = await ratelimit.client()
+    assert await client.zcard(inflight.endpoint_set("ep-t")) == 1  # counted for the autoscaler
+    # Same team, server full, the team holds its share: refused by the server after the wait,
+    # with its key and team places (and its count) handed back to give up.
+    refused = await inflight.take("t1", "key-t", "team-t", 1, 30, "ep-t", server, 0.1)
+    assert isinstance(refused, inflight.Refused) and refused.scope == "server"
+    assert refused.places is not None and refused.places.server_member == ""
+    assert await client.zcard("fl:key:key-t") == 2
+    await refused.places.release()
+    assert await client.zcard("fl:key:key-t") == 1
+    # The key's cap: a third call while two are held is refused before any server is tried.
+    other = await inflight.take("t2", "key-t", "team-u", 1, 30, "ep-t", server, 0)
+    assert not isinstance(other, inflight.Refused)  # another team gets past the slots
+    capped = await inflight.take("t3", "key-t", "team-v", 1, 30, "ep-t", server, 0)
+    assert isinstance(capped, inflight.Refused) and capped.scope == "key"
+    assert capped.places is None and capped.held == 2 and capped.limit == 2
+    # A call refused by the servers at first gets in when a place frees during its wait.
+    waiting = asyncio.ensure_future(
+        inflight.take("t4", "key-w", "team-t", 1, 30, "ep-t", server, 2)
+    )
+    await asyncio.sleep(0.2)
+    await places.release()
+    taken = await waiting
+    assert not isinstance(taken, inflight.Refused) and taken[1] == 0
+    for p in (other[0], taken[0]):
+        await p.release()
+    assert await client.zcard(inflight.endpoint_set("ep-t")) == 0

@@ -258,34 +258,57 @@ def _busy(call: Call, refused: inflight.Refused) -> ApiError:
     )
 
 
-async def _take_places(call: Call, endpoint, weight: int) -> None:
-    """The call's places in flight (inflight.py) and the replica it goes to, or a 429."""
+def _capped(weight: int) -> int:
     # One call alone may always run: its weight never exceeds what a key or team may hold.
-    weight = min(
+    return min(
         weight, settings.GATEWAY_MAX_IN_FLIGHT_PER_KEY, settings.GATEWAY_MAX_IN_FLIGHT_PER_TEAM
     )
-    team = str(endpoint.project.team_id)
-    places = await inflight.reserve(
-        str(call.id), call.subject, team, weight, endpoint.timeout_s, endpoint_id=endpoint.pk
-    )
-    if isinstance(places, inflight.Refused):
-        raise _busy(call, places)
-    call.places = places
-    await _enter(call, endpoint, weight)
 
 
-async def _enter(call: Call, endpoint, weight: int, avoid: str = "") -> None:
-    """A place at the least busy of the version's replicas (not ``avoid``, a server that just
-    failed), shuffled so that equally busy ones share the calls."""
-    team = str(endpoint.project.team_id)
+def _candidates(call: Call, avoid: str = ""):
+    """The version's usable replicas (not ``avoid``, a server that just failed), shuffled so
+    that equally busy ones share the calls."""
     routes = failover.usable([r for r in call.deployment.routes if r.url != avoid])
     random.shuffle(routes)
-    wait = min(endpoint.timeout_s, settings.GATEWAY_QUEUE_WAIT_S)
-    weight = min(
-        weight, settings.GATEWAY_MAX_IN_FLIGHT_PER_KEY, settings.GATEWAY_MAX_IN_FLIGHT_PER_TEAM
+    return routes
+
+
+def _wait_s(endpoint) -> float:
+    return min(endpoint.timeout_s, settings.GATEWAY_QUEUE_WAIT_S)
+
+
+async def _take_places(call: Call, endpoint, weight: int) -> None:
+    """The call's places in flight and the least busy replica that admits its team
+    (inflight.py: one Redis round trip when a server has room), or a 429."""
+    weight = _capped(weight)
+    routes = _candidates(call)
+    taken = await inflight.take(
+        str(call.id),
+        call.subject,
+        str(endpoint.project.team_id),
+        weight,
+        endpoint.timeout_s,
+        endpoint.pk,
+        [(r.url, r.slots) for r in routes],
+        _wait_s(endpoint),
     )
+    if isinstance(taken, inflight.Refused):
+        call.places = taken.places  # refused by the servers: released by the caller's path
+        raise _busy(call, taken)
+    call.places, index = taken
+    call.replica = routes[index]
+
+
+async def _enter(call: Call, endpoint, weight: int, avoid: str) -> None:
+    """A place at another of the version's replicas, after ``avoid`` failed (failover)."""
+    routes = _candidates(call, avoid)
     taken = await inflight.enter(
-        call.places, [(r.url, r.slots) for r in routes], team, weight, endpoint.timeout_s, wait
+        call.places,
+        [(r.url, r.slots) for r in routes],
+        str(endpoint.project.team_id),
+        _capped(weight),
+        endpoint.timeout_s,
+        _wait_s(endpoint),
     )
     if isinstance(taken, inflight.Refused):
         raise _busy(call, taken)
