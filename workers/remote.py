@@ -101,6 +101,14 @@ def _spec(callback: Callback, work: Path) -> JobSpec:
         path.write_bytes(callback.request(f"files/{name}"))
         files[name] = str(path)
     source = job["model"]
+    init_adapter = ""
+    if job.get("init_adapter"):  # a branch: train on from the parent version's adapter
+        folder = work / "init_adapter"
+        folder.mkdir()
+        packed = io.BytesIO(callback.request("init-adapter"))
+        with tarfile.open(fileobj=packed, mode="r:gz") as tar:
+            tar.extractall(folder, filter="data")
+        init_adapter = str(folder)
     return JobSpec(
         model=ModelSource(source["kind"], source.get("value", ""), str(work / "models")),
         train_file=files["train.jsonl"],
@@ -113,6 +121,7 @@ def _spec(callback: Callback, work: Path) -> JobSpec:
             }
         ),
         seed=job["seed"],
+        init_adapter=init_adapter,
     )
 
 

@@ -6,7 +6,14 @@ from django import forms
 
 from apps.datasets.models import DatasetVersion, VersionStatus
 
-from .models import Method, TrainingRun
+from .history import (
+    ADAPTER_METHODS,
+    LOCKED,
+    HistoryRefused,
+    MergeRequest,
+    check_merge,
+)
+from .models import MergeMethod, Method, RunStatus, TrainingRun
 
 _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 
@@ -67,6 +74,18 @@ class TrainingConfigForm(forms.ModelForm):
         self.fields["learning_rate"].widget = forms.NumberInput(attrs={"step": "any"})
         self.fields["lora_dropout"].widget = forms.NumberInput(attrs={"step": "any"})
         self.fields["weight_decay"].widget = forms.NumberInput(attrs={"step": "any"})
+        if self.instance.is_branch:
+            # The parent's adapter fixes its base model and shape: what is posted for these is
+            # ignored (disabled fields keep the instance's values), and only LoRA methods train it.
+            parent = self.instance.parent
+            for name in LOCKED:
+                self.fields[name].disabled = True
+                self.fields[
+                    name
+                ].help_text = f"Fixed by v{parent.number}'s adapter, which this version continues."
+            self.fields["method"].choices = [
+                c for c in self.fields["method"].choices if c[0] in ADAPTER_METHODS
+            ]
 
     def clean(self):
         data = super().clean()
@@ -131,3 +150,56 @@ class TrainingConfigForm(forms.ModelForm):
                     "max_seq_length", f"{model.name} reads at most {model.context_length} tokens."
                 )
         return data
+
+
+class MergeForm(forms.Form):
+    """Two of the project's versions, combined (history.merge)."""
+
+    first = forms.ModelChoiceField(queryset=TrainingRun.objects.none(), label="First version")
+    second = forms.ModelChoiceField(queryset=TrainingRun.objects.none(), label="Second version")
+    method = forms.ChoiceField(choices=MergeMethod.choices, initial=MergeMethod.LINEAR)
+    weight = forms.FloatField(
+        initial=0.5,
+        label="First version's weight",
+        help_text="Between 0 and 1; the second version gets the rest.",
+    )
+    density = forms.FloatField(
+        initial=0.5,
+        required=False,
+        help_text="TIES and DARE: the share of each version's changes kept (0-1).",
+    )
+
+    def __init__(self, *args, project, **kwargs):
+        super().__init__(*args, **kwargs)
+        versions = project.runs.filter(
+            status__in=[RunStatus.SUCCEEDED, RunStatus.STOPPED], method__in=ADAPTER_METHODS
+        ).order_by("number")
+        for name in ("first", "second"):
+            self.fields[name].queryset = versions
+            self.fields[name].label_from_instance = lambda r: f"v{r.number} ({r.base_model.name})"
+            self.fields[name].error_messages["invalid_choice"] = (
+                "Choose one of this project's trained LoRA versions."
+            )
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        if data.get("density") is None:
+            data["density"] = 0.5
+        try:
+            check_merge(self.request_for(data))
+        except HistoryRefused as exc:
+            raise forms.ValidationError(str(exc)) from None
+        return data
+
+    @staticmethod
+    def request_for(data) -> MergeRequest:
+        return MergeRequest(
+            data["first"], data["second"], data["method"], data["weight"], data["density"]
+        )
+
+    def error_sentence(self) -> str:
+        for errors in self.errors.values():
+            return errors[0]
+        return "Check the merge's settings."

@@ -91,6 +91,14 @@ class Method(models.TextChoices):
     FULL = "full", "Full fine-tuning"
 
 
+class MergeMethod(models.TextChoices):
+    """How two LoRA versions combine (peft's ``add_weighted_adapter``)."""
+
+    LINEAR = "linear", "Linear (weighted sum of both updates)"
+    TIES = "ties", "TIES (keeps each weight's dominant sign, trims small changes)"
+    DARE = "dare", "DARE (drops changes at random, rescales the rest)"
+
+
 class Optimizer(models.TextChoices):
     ADAMW = "adamw_torch", "AdamW"
     ADAMW_8BIT = "adamw_8bit", "AdamW 8-bit"
@@ -175,6 +183,18 @@ class TrainingRun(models.Model):
         blank=True,
         help_text="What the estimate said at Start (USD); what was not used is never billed",
     )
+    # The model history (history.py): the version this one continued from (a branch trains
+    # on from its adapter; empty: from the base model), and for a merge the second version
+    # it combined with its parent, how, and with what options ({"weights": [parent's,
+    # other's], "density": TIES/DARE's share kept}).
+    parent = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="children"
+    )
+    merged_with = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    merge_method = models.CharField(max_length=10, choices=MergeMethod.choices, blank=True)
+    merge_options = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -188,6 +208,15 @@ class TrainingRun(models.Model):
     @property
     def is_draft(self) -> bool:
         return self.status == RunStatus.DRAFT
+
+    @property
+    def is_merge(self) -> bool:
+        return bool(self.merge_method)
+
+    @property
+    def is_branch(self) -> bool:
+        """Trains on from its parent's adapter (a merge has parents but does not train)."""
+        return self.parent_id is not None and not self.merge_method
 
     @classmethod
     def create_next(cls, project: Project, **fields) -> TrainingRun:

@@ -11,6 +11,7 @@ import hmac
 import json
 import shutil
 import tarfile
+import tempfile
 from pathlib import Path
 
 from django.db import transaction
@@ -37,7 +38,7 @@ def _run(request, run_id) -> TrainingRun:
     header = request.headers.get("Authorization", "")
     token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
     run = (
-        TrainingRun.objects.select_related("base_model", "dataset_version", "hardware")
+        TrainingRun.objects.select_related("base_model", "dataset_version", "hardware", "parent")
         .filter(pk=run_id)
         .exclude(remote_token_hash="")
         .first()
@@ -78,8 +79,24 @@ def spec(request, run):
             "hyperparameters": hyperparameters,
             "seed": job["seed"],
             "files": files,
+            # A branch: the pod fetches its parent's adapter (init_adapter below) to train on.
+            "init_adapter": bool(job["init_adapter"]),
         }
     )
+
+
+@require_GET
+@_endpoint
+def init_adapter(request, run):
+    """A branch's starting point, its parent's adapter, as a gzipped tar."""
+    folder = Path(run.parent.adapter_dir) if run.is_branch and run.parent else None
+    if folder is None or not (folder / "adapter_config.json").is_file():
+        return JsonResponse({"error": "this run continues no adapter"}, status=404)
+    packed = tempfile.TemporaryFile()
+    with tarfile.open(fileobj=packed, mode="w:gz") as tar:
+        tar.add(folder, arcname=".")
+    packed.seek(0)
+    return FileResponse(packed, content_type="application/gzip")
 
 
 @require_GET

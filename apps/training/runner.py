@@ -20,6 +20,8 @@ from workers.training import (
     QLoRANeedsCuda,
     train,
 )
+from workers.training.engine import resolve_model_dir
+from workers.training.merge import MergeRefused, merge_adapters
 
 from .models import RunStatus, TrainingRun
 from .recovery import Heartbeat
@@ -40,6 +42,7 @@ def build_spec(run: TrainingRun) -> JobSpec:
         test_file=str(test_file) if version.test_count else "",
         output_dir=str(run.folder / "output"),
         seed=run.seed,
+        init_adapter=run.parent.adapter_dir if run.is_branch else "",
         hyperparameters=Hyperparameters(
             method=run.method,
             lora_r=run.lora_r,
@@ -90,6 +93,8 @@ def train_run(run_id: str) -> str:
     if run is None:
         return "skipped"
     reporter = DatabaseReporter(run, run.log_path)
+    if run.is_merge:
+        return merge_run(run, reporter)
     reporter.log(
         f"Starting v{run.number}: {run.base_model.name}, {run.get_method_display()}, on {run.hardware.name}"
     )
@@ -149,6 +154,50 @@ def train_run(run_id: str) -> str:
         # existed, and never showed its link).
         # Its evaluation is queued in this transaction (training.signals.run_changed).
         run.transition(RunStatus.SUCCEEDED)
+    return run.status
+
+
+def merge_run(run: TrainingRun, reporter: DatabaseReporter) -> str:
+    """A merge version (history.merge): combine its two parents' adapters with peft, then end it
+    succeeded, which queues its evaluation like a trained version's."""
+    first, second = run.parent, run.merged_with
+    if first is None or second is None or not first.adapter_dir or not second.adapter_dir:
+        return _fail(run, reporter, "A version this merge combines was deleted.")
+    options = run.merge_options or {}
+    weights = options.get("weights") or [0.5, 0.5]
+    reporter.log(
+        f"Merging v{first.number} ({weights[0]:g}) and v{second.number} ({weights[1]:g}) "
+        f"with {run.get_merge_method_display()}"
+    )
+    try:
+        with Heartbeat(run.pk, run.attempts):
+            result = merge_adapters(
+                resolve_model_dir(model_source(run.base_model)),
+                [first.adapter_dir, second.adapter_dir],
+                weights,
+                run.merge_method,
+                str(run.folder / "output" / "adapter"),
+                density=float(options.get("density") or 0.5),
+                seed=run.seed,
+            )
+    except MergeRefused as exc:
+        return _fail(run, reporter, f"The merge could not be made: {exc}")
+    except Exception as exc:
+        reporter.log(traceback.format_exc())
+        log.exception("merge failed", extra={"run": str(run.pk)})
+        return _fail(run, reporter, f"The merge failed: {exc}")
+    reporter.log(
+        f"Merged into a rank-{result.rank} adapter (peft {result.combination}) in "
+        f"{result.seconds:.1f} s"
+    )
+    TrainingRun.objects.filter(pk=run.pk).update(
+        adapter_dir=result.adapter_dir,
+        lora_r=result.rank,
+        wall_seconds=result.seconds,
+        gpu_seconds=result.seconds if not run.hardware.is_cpu else 0.0,
+    )
+    run.refresh_from_db()
+    run.transition(RunStatus.SUCCEEDED)
     return run.status
 
 

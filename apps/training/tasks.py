@@ -54,8 +54,9 @@ def finish_remote_old_name(run_id: str) -> str:
 
 def dispatch(run: TrainingRun) -> None:
     """Send a queued run to what trains it, after commit: a RunPod pod for a RunPod GPU, else
-    this installation's `gpu` worker (a GPU run is never picked up by a CPU worker)."""
-    if executor_for(run.hardware).kind == RUNPOD:
+    this installation's `gpu` worker (a GPU run is never picked up by a CPU worker). A merge
+    always runs on that worker (history.merge_hardware)."""
+    if executor_for(run.hardware).kind == RUNPOD and not run.is_merge:
         launch_on_runpod.delay_on_commit(str(run.pk))
     else:
         run_training.delay_on_commit(str(run.pk))

@@ -12,6 +12,8 @@ urlpatterns = [
     path("runs/<uuid:run_id>/resume/", views.run_resume, name="run_resume"),
     path("runs/<uuid:run_id>/progress/", views.run_progress, name="run_progress"),
     path("runs/<uuid:run_id>/log.txt", views.run_log, name="run_log"),
+    path("runs/<uuid:run_id>/branch/", views.run_branch, name="run_branch"),
+    path("projects/<uuid:project_id>/merge/", views.project_merge, name="project_merge"),
     # Called by remote GPU pods with the run's token (apps/training/remote_views.py)
     path("internal/runs/<uuid:run_id>/spec", remote_views.spec, name="remote_spec"),
     path(
@@ -21,5 +23,10 @@ urlpatterns = [
     ),
     path("internal/runs/<uuid:run_id>/events", remote_views.events, name="remote_events"),
     path("internal/runs/<uuid:run_id>/adapter", remote_views.adapter, name="remote_adapter"),
+    path(
+        "internal/runs/<uuid:run_id>/init-adapter",
+        remote_views.init_adapter,
+        name="remote_init_adapter",
+    ),
     path("internal/runs/<uuid:run_id>/result", remote_views.result, name="remote_result"),
 ]

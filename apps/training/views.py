@@ -13,11 +13,13 @@ from apps.catalog import vram
 from apps.catalog.executors import RUNPOD, executor_for
 from apps.catalog.models import Hardware
 from apps.datasets.models import JUST_ACCEPTED_SESSION_KEY
+from apps.projects.access import get_project_for_user
 
+from . import history
 from .access import get_run_for_user
 from .budget import start_check
 from .configuration import quote, storage
-from .forms import TrainingConfigForm
+from .forms import MergeForm, TrainingConfigForm
 from .models import InvalidTransition, RunStatus, TrainingRun
 from .services import (
     choose_size,
@@ -285,3 +287,38 @@ def run_reset(request, run_id):
         reset_to_recommended(run)
         messages.success(request, "Settings reset to the recommendation.")
     return redirect("run_config", run_id=run.pk)
+
+
+@login_required
+@require_POST
+def run_branch(request, run_id):
+    """A new draft that trains on from this version's adapter (the model history's branch)."""
+    run, _ = get_run_for_user(request.user, run_id, write=True)
+    try:
+        draft = history.branch(run, request.user)
+    except history.HistoryRefused as exc:
+        messages.error(request, str(exc))
+        return redirect("project_history", project_id=run.project_id)
+    messages.success(
+        request,
+        f"v{draft.number} continues v{run.number}: choose its data and settings, then start it.",
+    )
+    return redirect("run_config", run_id=draft.pk)
+
+
+@login_required
+@require_POST
+def project_merge(request, project_id):
+    """Combine two LoRA versions into a new one, queued; it is evaluated once merged."""
+    project, _ = get_project_for_user(request.user, project_id, write=True)
+    form = MergeForm(request.POST, project=project)
+    if not form.is_valid():
+        messages.error(request, form.error_sentence())
+        return redirect("project_history", project_id=project.pk)
+    merged = history.merge(form.request_for(form.cleaned_data), request.user)
+    messages.success(
+        request,
+        f"v{merged.number} is merging v{merged.parent.number} and v{merged.merged_with.number}; "
+        "its evaluation starts when it is ready.",
+    )
+    return redirect("run_config", run_id=merged.pk)

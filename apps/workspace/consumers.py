@@ -9,6 +9,7 @@ from apps.endpoints.models import prefetch_badges
 from apps.projects.access import get_project_for_user
 from apps.projects.models import Project
 
+from . import history
 from .dashboard import project_figures
 
 
@@ -28,7 +29,12 @@ def _render_changed(project_id) -> str | None:
         return None
     prefetch_badges(project)  # one query for every endpoint's badge
     return render_to_string(
-        "projects/_live_update.html", {"project": project, "figures": project_figures(project)}
+        "projects/_live_update.html",
+        {
+            "project": project,
+            "figures": project_figures(project),
+            "versions": history.dashboard(project),
+        },
     )
 
 

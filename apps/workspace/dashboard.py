@@ -58,7 +58,7 @@ def _current_model(project: Project) -> Figure:
     )
 
 
-def _money(amount: Decimal) -> str:
+def money(amount: Decimal) -> str:
     """Dollars with enough digits that a small sum never reads as zero ($0.00045 of tokens)."""
     places = 2 if amount >= Decimal("0.1") or amount == 0 else 5
     return f"${amount:,.{places}f}"
@@ -76,13 +76,13 @@ def _spend(project: Project) -> Figure:
     total = sum((row["cost"] for row in rows.values()), Decimal(0))
     events = sum(row["events"] for row in rows.values())
     parts = ", ".join(
-        f"{label.lower()} {_money(rows[kind]['cost'])}"
+        f"{label.lower()} {money(rows[kind]['cost'])}"
         for kind, label in UsageKind.choices
         if kind in rows
     )
     return Figure(
         "Total spend",
-        _money(total),
+        money(total),
         f"{events} usage event{'s' if events != 1 else ''}: {parts}",
     )
 

@@ -1,5 +1,5 @@
 """The pages that span the apps: the welcome page (a goal becomes a project and the agent's first
-message), the project dashboard, and the team's usage page (its figures read training runs,
+message), the project dashboard, its model history and version comparison, and the team's usage page (its figures read training runs,
 deployments and the request log as well as billing's usage events)."""
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ from apps.projects.access import get_project_for_user
 from apps.projects.forms import WelcomeForm
 from apps.projects.models import Project
 from apps.projects.naming import name_from_goal
+from apps.training.forms import MergeForm
 
+from . import history
 from . import usage as team_usage
 from .dashboard import project_figures
 
@@ -70,7 +72,44 @@ def project_detail(request, project_id):
     return render(
         request,
         "projects/project_detail.html",
-        {"project": project, "membership": membership, "figures": project_figures(project)},
+        {
+            "project": project,
+            "membership": membership,
+            "figures": project_figures(project),
+            "versions": history.dashboard(project),
+        },
+    )
+
+
+@login_required
+@require_GET
+def project_history(request, project_id):
+    """The versions as a commit graph: branches, merges, what each scored and cost."""
+    project, membership = get_project_for_user(request.user, project_id)
+    graph, drawing = history.history(project)
+    return render(
+        request,
+        "projects/history.html",
+        {
+            "project": project,
+            "membership": membership,
+            "graph": graph,
+            "drawing": drawing,
+            "merge_form": MergeForm(project=project),
+        },
+    )
+
+
+@login_required
+@require_GET
+def versions_compare(request, project_id):
+    """Every version side by side: quality, losses, cost and time."""
+    project, membership = get_project_for_user(request.user, project_id)
+    columns = history.compare_all(project)
+    return render(
+        request,
+        "projects/compare_versions.html",
+        {"project": project, "membership": membership, "columns": columns},
     )
 
 

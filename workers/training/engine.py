@@ -353,14 +353,21 @@ def _attempt(spec, hp, model_dir, tokenizer, train_set, test_set, reporter, star
 
         if hp.method == "qlora":
             model = prepare_model_for_kbit_training(model)
-        config = LoraConfig(
-            r=hp.lora_r,
-            lora_alpha=hp.lora_alpha,
-            lora_dropout=hp.lora_dropout,
-            target_modules=list(hp.target_modules),
-            task_type="CAUSAL_LM",
-        )
-        model = get_peft_model(model, config)
+        if spec.init_adapter:
+            # A branch: the earlier version's adapter, trainable, is where this one starts.
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, spec.init_adapter, is_trainable=True)
+            reporter.log("Continuing the earlier version's adapter")
+        else:
+            config = LoraConfig(
+                r=hp.lora_r,
+                lora_alpha=hp.lora_alpha,
+                lora_dropout=hp.lora_dropout,
+                target_modules=list(hp.target_modules),
+                task_type="CAUSAL_LM",
+            )
+            model = get_peft_model(model, config)
         trainable, total = model.get_nb_trainable_parameters()
         reporter.log(
             f"{hp.method.upper()} config: rank={hp.lora_r}, alpha={hp.lora_alpha}; "

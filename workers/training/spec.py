@@ -83,12 +83,20 @@ class JobSpec:
     hyperparameters: Hyperparameters = field(default_factory=Hyperparameters)
     resume_from: str = ""  # a checkpoint directory, or "" to start fresh
     seed: int = 42
+    # A LoRA adapter to train on from (a branch of an earlier version): its weights, rank,
+    # alpha and layers; "" starts a new adapter from the hyperparameters.
+    init_adapter: str = ""
 
     def __post_init__(self):
         if not Path(self.train_file).is_file():
             raise ValueError(f"train_file {self.train_file!r} does not exist")
         if self.test_file and not Path(self.test_file).is_file():
             raise ValueError(f"test_file {self.test_file!r} does not exist")
+        if self.init_adapter:
+            if self.hyperparameters.method == "full":
+                raise ValueError("init_adapter continues a LoRA adapter; method is full")
+            if not Path(self.init_adapter, "adapter_config.json").is_file():
+                raise ValueError(f"init_adapter {self.init_adapter!r} holds no adapter")
 
     def as_dict(self) -> dict:
         return asdict(self)
