@@ -141,5 +141,35 @@ def celery_worker_thread(transactional_db, seeded_catalog):
         yield worker
 
 
+@pytest.fixture(scope="session")
+def bundled_adapters(tmp_path_factory):
+    """Two LoRA adapters of the bundled model with random updates (B is not zero): versions to
+    branch from and merge without training them (tests/training/test_history.py, the e2e)."""
+    import torch
+    from django.conf import settings
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from workers.models.bundled import ensure_bundled_model
+
+    base_dir = ensure_bundled_model(settings.MODEL_CACHE_DIR)
+    out = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
+        peft_model = get_peft_model(
+            model, LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"])
+        )
+        with torch.no_grad():
+            for name, param in peft_model.named_parameters():
+                if "lora_B" in name:
+                    param.normal_(0, 0.01)
+        folder = tmp_path_factory.mktemp(f"adapter-{seed}")
+        peft_model.save_pretrained(folder)
+        AutoTokenizer.from_pretrained(base_dir).save_pretrained(folder)
+        out.append(str(folder))
+    return out
+
+
 # The tiny random model for every test that needs "a causal LM".
 from tests.tiny_model import chat_files, tiny_model_dir  # noqa: E402, F401

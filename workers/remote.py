@@ -101,8 +101,10 @@ def _spec(callback: Callback, work: Path) -> JobSpec:
         path.write_bytes(callback.request(f"files/{name}"))
         files[name] = str(path)
     source = job["model"]
+    hyperparameters = dict(job["hyperparameters"])
     init_adapter = ""
-    if job.get("init_adapter"):  # a branch: train on from the parent version's adapter
+    # A branch: train on from the parent version's adapter, fetched from the site.
+    if hyperparameters.pop("continue_adapter", False) or job.get("init_adapter"):
         folder = work / "init_adapter"
         folder.mkdir()
         packed = io.BytesIO(callback.request("init-adapter"))
@@ -115,10 +117,7 @@ def _spec(callback: Callback, work: Path) -> JobSpec:
         test_file=files.get("test.jsonl", ""),
         output_dir=str(work / "output"),
         hyperparameters=Hyperparameters(
-            **{
-                **job["hyperparameters"],
-                "target_modules": tuple(job["hyperparameters"]["target_modules"]),
-            }
+            **{**hyperparameters, "target_modules": tuple(hyperparameters["target_modules"])}
         ),
         seed=job["seed"],
         init_adapter=init_adapter,

@@ -81,7 +81,8 @@ def record_run(run) -> None:
         estimated_cost=run.estimated_cost,
         hardware=run.hardware.name,
         description=(
-            f"Training {project.name} v{run.number} ({run.get_status_display().lower()}): "
+            f"{'Merging' if getattr(run, 'merge_method', '') else 'Training'} "
+            f"{project.name} v{run.number} ({run.get_status_display().lower()}): "
             f"{_duration(seconds)} on {run.hardware.name}"
         ),
         # One event per stretch of running: a resumed run bills its second stretch too.

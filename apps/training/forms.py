@@ -117,11 +117,15 @@ class TrainingConfigForm(forms.ModelForm):
             ),
         }
         for name, (low, high, message) in ranges.items():
+            if self.fields[name].disabled:
+                continue  # fixed by the adapter a branch continues (a merge's may be larger)
             value = data.get(name)
             if value is not None and not low <= value <= high:
                 self.add_error(name, message)
         modules = [m.strip() for m in (data.get("target_modules") or "").split(",") if m.strip()]
-        if not modules or not all(_MODULE.match(m) for m in modules):
+        if self.fields["target_modules"].disabled:
+            pass  # the parent adapter's layers, as it recorded them
+        elif not modules or not all(_MODULE.match(m) for m in modules):
             self.add_error(
                 "target_modules", "List layer names separated by commas, like q_proj,v_proj."
             )
@@ -171,9 +175,13 @@ class MergeForm(forms.Form):
 
     def __init__(self, *args, project, **kwargs):
         super().__init__(*args, **kwargs)
-        versions = project.runs.filter(
-            status__in=[RunStatus.SUCCEEDED, RunStatus.STOPPED], method__in=ADAPTER_METHODS
-        ).order_by("number")
+        versions = (
+            project.runs.filter(
+                status__in=[RunStatus.SUCCEEDED, RunStatus.STOPPED], method__in=ADAPTER_METHODS
+            )
+            .select_related("base_model")
+            .order_by("number")
+        )
         for name in ("first", "second"):
             self.fields[name].queryset = versions
             self.fields[name].label_from_instance = lambda r: f"v{r.number} ({r.base_model.name})"

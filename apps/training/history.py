@@ -15,10 +15,12 @@ from pathlib import Path
 
 from django.db import transaction
 
+from apps.billing.budgets import start_check as billing_check
+from apps.billing.metering import MONEY, gpu_price_per_second
 from apps.catalog.executors import GPU_QUEUE, LOCAL, executor_for
 from apps.catalog.models import Hardware
 
-from .models import MergeMethod, Method, RunStatus, TrainingRun
+from .models import ACTIVE, MergeMethod, Method, RunStatus, TrainingRun
 from .tasks import dispatch
 
 ADAPTER_METHODS = (Method.LORA, Method.QLORA)
@@ -129,10 +131,22 @@ def merge_hardware(run: TrainingRun) -> Hardware:
     return cpu
 
 
+# A merge's expected time, for the budget check before it starts (it loads the base once and
+# combines two adapters: about a minute where the base is large, seconds where it is small).
+MERGE_ESTIMATE_S = 60
+
+
 def merge(request: MergeRequest, user) -> TrainingRun:
-    """Queue a merge: a new version whose adapter combines the two (runner.merge_run)."""
+    """Queue a merge: a new version whose adapter combines the two (runner.merge_run). Checked
+    like a run's start: the budget and the plan's runs at a time."""
     check_merge(request)
     a, b = request.first, request.second
+    hardware = merge_hardware(a)
+    active = TrainingRun.objects.filter(project__team_id=a.project.team_id, status__in=ACTIVE)
+    estimate = (gpu_price_per_second(hardware) * MERGE_ESTIMATE_S).quantize(MONEY)
+    check = billing_check(a.project.team_id, estimate, active.count())
+    if check.too_many_runs or check.over_budget:
+        raise HistoryRefused(check.too_many_runs or check.over_budget)
     with transaction.atomic():
         run = TrainingRun.create_next(
             a.project,
@@ -146,7 +160,8 @@ def merge(request: MergeRequest, user) -> TrainingRun:
             created_by=user,
             dataset_version=a.dataset_version,  # its test split evaluates the merge
             base_model=a.base_model,
-            hardware=merge_hardware(a),
+            hardware=hardware,
+            estimated_cost=estimate,
             method=Method.LORA,
             lora_r=a.lora_r,
             lora_alpha=a.lora_alpha,

@@ -73,6 +73,10 @@ def spec(request, run):
     # uses it, so those images keep training whole-dataset runs until they are rebuilt.
     if not hyperparameters.get("max_examples"):
         hyperparameters.pop("max_examples", None)
+    if job["init_adapter"]:
+        # Also among the hyperparameters, which an image older than branching refuses (an
+        # unknown field) rather than ignoring "init_adapter" and training a fresh adapter.
+        hyperparameters["continue_adapter"] = True
     return JsonResponse(
         {
             "model": job["model"],

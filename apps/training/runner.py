@@ -169,8 +169,9 @@ def merge_run(run: TrainingRun, reporter: DatabaseReporter) -> str:
         f"Merging v{first.number} ({weights[0]:g}) and v{second.number} ({weights[1]:g}) "
         f"with {run.get_merge_method_display()}"
     )
+    heartbeat = Heartbeat(run.pk, run.attempts)
     try:
-        with Heartbeat(run.pk, run.attempts):
+        with heartbeat:
             result = merge_adapters(
                 resolve_model_dir(model_source(run.base_model)),
                 [first.adapter_dir, second.adapter_dir],
@@ -186,18 +187,26 @@ def merge_run(run: TrainingRun, reporter: DatabaseReporter) -> str:
         reporter.log(traceback.format_exc())
         log.exception("merge failed", extra={"run": str(run.pk)})
         return _fail(run, reporter, f"The merge failed: {exc}")
+    if heartbeat.superseded:  # presumed lost and queued again: the other worker finishes it
+        log.warning("merge %s was taken over by another worker", run.pk)
+        return "superseded"
     reporter.log(
         f"Merged into a rank-{result.rank} adapter (peft {result.combination}) in "
         f"{result.seconds:.1f} s"
     )
+    # What the saved adapter is (a linear merge stacks both ranks and layers): a branch of
+    # this version continues exactly this shape. Nothing ran on a GPU: wall time is billed.
     TrainingRun.objects.filter(pk=run.pk).update(
         adapter_dir=result.adapter_dir,
         lora_r=result.rank,
+        lora_alpha=result.alpha or run.lora_alpha,
+        target_modules=result.target_modules or run.target_modules,
         wall_seconds=result.seconds,
-        gpu_seconds=result.seconds if not run.hardware.is_cpu else 0.0,
+        gpu_seconds=0.0,
     )
     run.refresh_from_db()
-    run.transition(RunStatus.SUCCEEDED)
+    if run.status in (RunStatus.RUNNING, RunStatus.STOPPING):
+        run.transition(RunStatus.SUCCEEDED)
     return run.status
 
 

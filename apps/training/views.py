@@ -315,7 +315,11 @@ def project_merge(request, project_id):
     if not form.is_valid():
         messages.error(request, form.error_sentence())
         return redirect("project_history", project_id=project.pk)
-    merged = history.merge(form.request_for(form.cleaned_data), request.user)
+    try:
+        merged = history.merge(form.request_for(form.cleaned_data), request.user)
+    except history.HistoryRefused as exc:  # the budget, the plan, or a version gone meanwhile
+        messages.error(request, str(exc))
+        return redirect("project_history", project_id=project.pk)
     messages.success(
         request,
         f"v{merged.number} is merging v{merged.parent.number} and v{merged.merged_with.number}; "

@@ -118,7 +118,9 @@ def _title(run: TrainingRun) -> str:
         other = f"v{run.merged_with.number}" if run.merged_with else "a deleted version"
         weights = (run.merge_options or {}).get("weights") or []
         share = f", {weights[0]:g}/{weights[1]:g}" if len(weights) == 2 else ""
-        return f"Merge v{run.parent.number} and {other} ({run.get_merge_method_display().split(' (')[0]}{share})"
+        first = f"v{run.parent.number}" if run.parent else "a deleted version"
+        method = run.get_merge_method_display().split(" (")[0]
+        return f"Merge {first} and {other} ({method}{share})"
     if run.parent is not None:
         return f"Continue v{run.parent.number} on {data_name}"
     return f"Fine-tune {run.base_model.name} on {data_name}"

@@ -260,38 +260,45 @@ async def test_each_call_takes_the_replica_with_the_least_in_flight():
 
 async def test_take_reserves_and_enters_in_one_script_as_the_two_steps_do(settings):
     """``take`` (the gateway's path) decides as reserve then enter: a server with room is
-    taken; a full key is refused with nothing held; servers that refuse the team leave the
-    reserved places with the refusal, for the caller to give back."""
+    taken; a full key is refused with nothing held; when the servers refuse the team the
+    reserved places come back without a server, for the caller to hold while it waits."""
     settings.GATEWAY_MAX_IN_FLIGHT_PER_KEY = 2
     server = [("http://test-take", 1)]  # one slot
-    first = await inflight.take("t0", "key-t", "team-t", 1, 30, "ep-t", server, 0)
-    assert not isinstance(first, inflight.Refused)
-    places, index = first
+    places, index = await inflight.take("t0", "key-t", "team-t", 1, 30, "ep-t", server)
     assert index == 0 and places.server_member == "team-t|t0|1"
     client = await ratelimit.client()
     assert await client.zcard(inflight.endpoint_set("ep-t")) == 1  # counted for the autoscaler
-    # Same team, server full, the team holds its share: refused by the server after the wait,
-    # with its key and team places (and its count) handed back to give up.
-    refused = await inflight.take("t1", "key-t", "team-t", 1, 30, "ep-t", server, 0.1)
-    assert isinstance(refused, inflight.Refused) and refused.scope == "server"
-    assert refused.places is not None and refused.places.server_member == ""
+    # Same team, server full, the team holds its share: reserved, no server.
+    waiting, none = await inflight.take("t1", "key-t", "team-t", 1, 30, "ep-t", server)
+    assert none is None and waiting.server_member == ""
     assert await client.zcard("fl:key:key-t") == 2
-    await refused.places.release()
-    assert await client.zcard("fl:key:key-t") == 1
     # The key's cap: a third call while two are held is refused before any server is tried.
-    other = await inflight.take("t2", "key-t", "team-u", 1, 30, "ep-t", server, 0)
-    assert not isinstance(other, inflight.Refused)  # another team gets past the slots
-    capped = await inflight.take("t3", "key-t", "team-v", 1, 30, "ep-t", server, 0)
+    capped = await inflight.take("t3", "key-t", "team-v", 1, 30, "ep-t", server)
     assert isinstance(capped, inflight.Refused) and capped.scope == "key"
-    assert capped.places is None and capped.held == 2 and capped.limit == 2
-    # A call refused by the servers at first gets in when a place frees during its wait.
-    waiting = asyncio.ensure_future(
-        inflight.take("t4", "key-w", "team-t", 1, 30, "ep-t", server, 2)
-    )
+    assert capped.held == 2 and capped.limit == 2
+    # The waiting call gets the server once the first call ends.
+    entering = asyncio.ensure_future(inflight.enter(waiting, server, "team-t", 1, 30, wait_s=2))
     await asyncio.sleep(0.2)
     await places.release()
-    taken = await waiting
-    assert not isinstance(taken, inflight.Refused) and taken[1] == 0
-    for p in (other[0], taken[0]):
-        await p.release()
+    assert await entering == 0
+    await waiting.release()
     assert await client.zcard(inflight.endpoint_set("ep-t")) == 0
+    assert await client.zcard("fl:key:key-t") == 0
+
+
+async def test_a_call_cancelled_while_taking_its_places_holds_none():
+    """A caller gone while the admitting script runs: what the script took is given back."""
+    server = [("http://test-cancel", 4)]
+    task = asyncio.ensure_future(inflight.take("c0", "key-c", "team-c", 1, 30, "ep-c", server))
+    await asyncio.sleep(0)  # the script is on its way
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    client = await ratelimit.client()
+    for name in (
+        "fl:key:key-c",
+        "fl:team:team-c",
+        "fl:endpoint:ep-c",
+        "fl:server:http://test-cancel",
+    ):
+        assert await client.zcard(name) == 0, name

@@ -15,7 +15,6 @@ from html import unescape
 from pathlib import Path
 
 import pytest
-import torch
 from django.urls import reverse
 from django.utils import timezone
 
@@ -30,34 +29,6 @@ from apps.training.tasks import run_training
 from .helpers import draft_run
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(scope="session")
-def bundled_adapters(tmp_path_factory):
-    """Two LoRA adapters of the bundled model with random updates (B is not zero)."""
-    from django.conf import settings
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from workers.models.bundled import ensure_bundled_model
-
-    base_dir = ensure_bundled_model(settings.MODEL_CACHE_DIR)
-    out = []
-    for seed in (1, 2):
-        torch.manual_seed(seed)
-        model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
-        peft_model = get_peft_model(
-            model, LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"])
-        )
-        with torch.no_grad():
-            for name, param in peft_model.named_parameters():
-                if "lora_B" in name:
-                    param.normal_(0, 0.01)
-        folder = tmp_path_factory.mktemp(f"adapter-{seed}")
-        peft_model.save_pretrained(folder)
-        AutoTokenizer.from_pretrained(base_dir).save_pretrained(folder)
-        out.append(str(folder))
-    return out
 
 
 def _trained(run: TrainingRun, adapter: str, **fields) -> TrainingRun:
@@ -217,6 +188,10 @@ def test_two_versions_merge_into_a_third_that_is_evaluated(two_versions, project
     merged.refresh_from_db()
     assert Path(merged.adapter_dir, "adapter_config.json").is_file()
     assert merged.lora_r == 16  # linear: both updates, stacked
+    saved = json.loads(Path(merged.adapter_dir, "adapter_config.json").read_text())
+    assert merged.lora_alpha == saved["lora_alpha"]  # what a branch of it continues
+    assert merged.target_modules == "q_proj,v_proj"
+    assert "Merging" in UsageEvent.objects.get(source__startswith=f"run:{merged.pk}:").description
     assert "Merged into a rank-16 adapter" in merged.log_tail
     # Evaluated like any version: queued with it, on the first version's test split.
     evaluation = merged.evaluations.get()
@@ -299,7 +274,10 @@ def test_a_remote_branch_fetches_its_parents_adapter(two_versions, project, tmp_
     )
     url = f"/internal/runs/{branch.pk}/"
     headers = {"Authorization": "Bearer secret-token"}
-    assert client.get(url + "spec", headers=headers).json()["init_adapter"] is True
+    job = client.get(url + "spec", headers=headers).json()
+    assert job["init_adapter"] is True
+    # An older pod image refuses unknown hyperparameters: it fails rather than train afresh.
+    assert job["hyperparameters"]["continue_adapter"] is True
     assert client.get(url + "init-adapter").status_code == 401  # the token is required
     # A run that continues nothing has no adapter to give.
     TrainingRun.objects.filter(pk=first.pk).update(remote_token_hash=token_hash("t2"))
@@ -326,3 +304,17 @@ def test_a_remote_branch_fetches_its_parents_adapter(two_versions, project, tmp_
         mode="r:gz",
     ) as tar:
         assert "./adapter_config.json" in tar.getnames()
+
+
+def test_a_merge_is_checked_like_a_start(two_versions, project):
+    """The plan's runs at a time apply: a merge is refused while the team's runs are busy."""
+    from apps.billing.metering import account_for
+
+    client, first, second = two_versions
+    limit = account_for(project.team_id).effective_plan.concurrent_runs
+    for _ in range(limit):
+        client.post(reverse("run_new", args=[project.pk]))
+    project.runs.filter(status=RunStatus.DRAFT).update(status=RunStatus.QUEUED)
+    page = unescape(_merge(client, project, first, second).content.decode())
+    assert "Wait for one to finish, or upgrade the plan." in page
+    assert not project.runs.filter(merged_with__isnull=False).exists()

@@ -145,7 +145,6 @@ class Refused:
     scope: str  # "key", "team" or "server"
     held: int
     limit: int
-    places: Places | None = None  # refused by the servers: what the call had reserved
 
 
 @dataclass
@@ -236,42 +235,51 @@ async def take(
     timeout_s: float,
     endpoint_id,
     servers: list[tuple[str, int]],
-    wait_s: float,
 ):
-    """``reserve`` then ``enter`` in one round trip (the common case: a server has room), then,
-    if every server refused the team, ``enter`` again until ``wait_s`` is over. Returns (places,
-    the server's index), or ``Refused``: by the key or team (nothing held), or by the servers
-    (``places`` holds what was reserved; the caller releases it)."""
+    """``reserve`` then ``enter`` in one round trip (the common case: a server has room).
+    Returns (places, the server's index), (places, None) when every server refused the team
+    (the caller holds the places, then waits with ``enter``), or ``Refused`` by the key or team
+    (nothing held). Cancelled or failed while the script runs, whatever it took is given back."""
     client = await ratelimit.client()
     now = time.time()
     places = _places(call_id, key, team, weight, endpoint_id)
     member = _server_member(places, team, weight)
     keys = _server_keys(servers)
-    answer = await ratelimit.script(client, _TAKE)(
-        keys=[places.key_set, places.team_set, places.endpoint_set, *keys],
-        args=[
-            _ms(now),
-            _ms(now + timeout_s + LAPSE_MARGIN_S),
-            places.member,
-            weight,
-            *_caps(),
-            member,
-            team,
-            *[slots for _, slots in servers],
-        ],
-        client=client,
-    )
+    try:
+        answer = await ratelimit.script(client, _TAKE)(
+            keys=[places.key_set, places.team_set, places.endpoint_set, *keys],
+            args=[
+                _ms(now),
+                _ms(now + timeout_s + LAPSE_MARGIN_S),
+                places.member,
+                weight,
+                *_caps(),
+                member,
+                team,
+                *[slots for _, slots in servers],
+            ],
+            client=client,
+        )
+    except BaseException:
+        # The script may have run without its answer being read: take nothing for ever.
+        await asyncio.shield(_forget(client, places, keys, member))
+        raise
     if not answer[0]:
         return _refused(answer[1], answer[2])
     index = int(answer[1])
-    if index:
-        places.server_set, places.server_member = keys[index - 1], member
-        return places, index - 1
-    taken = await enter(places, servers, team, weight, timeout_s, wait_s)
-    if isinstance(taken, Refused):
-        taken.places = places
-        return taken
-    return places, taken
+    if not index:
+        return places, None
+    places.server_set, places.server_member = keys[index - 1], member
+    return places, index - 1
+
+
+async def _forget(client, places: Places, server_keys: list[str], member: str) -> None:
+    async with client.pipeline(transaction=False) as pipe:
+        for name in (places.key_set, places.team_set, places.endpoint_set):
+            pipe.zrem(name, places.member)
+        for name in server_keys:
+            pipe.zrem(name, member)
+        await pipe.execute()
 
 
 def _server_member(places: Places, team: str, weight: int) -> str:

@@ -282,20 +282,20 @@ async def _take_places(call: Call, endpoint, weight: int) -> None:
     (inflight.py: one Redis round trip when a server has room), or a 429."""
     weight = _capped(weight)
     routes = _candidates(call)
+    team = str(endpoint.project.team_id)
+    servers = [(r.url, r.slots) for r in routes]
     taken = await inflight.take(
-        str(call.id),
-        call.subject,
-        str(endpoint.project.team_id),
-        weight,
-        endpoint.timeout_s,
-        endpoint.pk,
-        [(r.url, r.slots) for r in routes],
-        _wait_s(endpoint),
+        str(call.id), call.subject, team, weight, endpoint.timeout_s, endpoint.pk, servers
     )
     if isinstance(taken, inflight.Refused):
-        call.places = taken.places  # refused by the servers: released by the caller's path
         raise _busy(call, taken)
-    call.places, index = taken
+    call.places, index = taken  # held from here: every way out of the call releases them
+    if index is None:  # every server refused the team for now: wait for a place
+        index = await inflight.enter(
+            call.places, servers, team, weight, endpoint.timeout_s, _wait_s(endpoint)
+        )
+        if isinstance(index, inflight.Refused):
+            raise _busy(call, index)
     call.replica = routes[index]
 
 
