@@ -222,6 +222,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.endpoints.tasks.autoscale",
         "schedule": envfloat("AUTOSCALE_INTERVAL_S", 10.0),
     },
+    "purge-logged-calls": {
+        "task": "apps.endpoints.tasks.purge_logged_calls",
+        "schedule": 3600.0,  # hourly: kept content goes within an hour of its retention's end
+    },
     "report-usage-to-stripe": {
         "task": "apps.billing.tasks.report_usage",
         "schedule": envfloat("BILLING_REPORT_INTERVAL_S", 60.0),

@@ -159,6 +159,11 @@ def _decode_head(head: bytes) -> tuple[str, str, list[str]]:
     )
 
 
+def _is_turn(item: dict) -> bool:
+    """A chat turn: OpenAI's role and content, or ShareGPT's from and value."""
+    return {"role", "content"} <= item.keys() or {"from", "value"} <= item.keys()
+
+
 def sniff(path: Path, claimed_name: str = "") -> Sniffed:
     with open(path, "rb") as f:
         head = f.read(_HEAD_BYTES)
@@ -195,11 +200,16 @@ def sniff(path: Path, claimed_name: str = "") -> Sniffed:
             except ValueError:
                 result = Sniffed("json", encoding, notices=notices)
             else:
-                # One line holding a wrapper such as {"data": [{...}, ...]} is a JSON document.
+                # One line holding a wrapper such as {"data": [{...}, ...]} is a JSON document;
+                # one holding a conversation ({"messages": [{"role", "content"}, ...]}) is a
+                # single JSON Lines example, not a list of rows.
                 wrapper = (
                     not rest.strip()
                     and any(
-                        isinstance(v, list) and v and all(isinstance(i, dict) for i in v)
+                        isinstance(v, list)
+                        and v
+                        and all(isinstance(i, dict) for i in v)
+                        and not all(_is_turn(i) for i in v)
                         for v in first_value.values()
                     )
                     if isinstance(first_value, dict)

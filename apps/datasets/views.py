@@ -19,6 +19,7 @@ from . import analysis, discovery, preview
 from .access import get_version_for_user
 from .compare import compare_reports
 from .forms import MappingForm
+from .intake import start_version
 from .models import JUST_ACCEPTED_SESSION_KEY, Dataset, DatasetVersion, VersionStatus
 from .quality import ISSUE_LABELS, language_name
 from .quality import LANGUAGE_NAMES as LANGUAGE_CHOICES
@@ -58,12 +59,7 @@ def _max_mb() -> int:
 
 
 def _start(project, user, stored, name: str, reason: str) -> DatasetVersion:
-    dataset = Dataset.objects.create(project=project, name=name[:200], created_by=user)
-    version = DatasetVersion.create_next(
-        dataset, source=stored, original_name=name[:255], reason=reason, created_by=user
-    )
-    analyse_version.delay_on_commit(str(version.pk))
-    return version
+    return start_version(project, user, stored, name, reason)
 
 
 def _go(request, url: str):

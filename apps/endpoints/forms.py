@@ -61,6 +61,8 @@ class EndpointSettingsForm(forms.ModelForm):
             "min_replicas",
             "max_replicas",
             "target_in_flight",
+            "log_content",
+            "content_retention_days",
         ]
         help_texts = {
             "replicas": "Copies of the live version, each on its own server; calls go to the "
@@ -71,7 +73,13 @@ class EndpointSettingsForm(forms.ModelForm):
         }
 
     # Left out of a post: unchanged (the checkbox excepted: a box not ticked is off).
-    OPTIONAL = ("replicas", "min_replicas", "max_replicas", "target_in_flight")
+    OPTIONAL = (
+        "replicas",
+        "min_replicas",
+        "max_replicas",
+        "target_in_flight",
+        "content_retention_days",
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -231,3 +239,23 @@ class AnnounceForm(forms.Form):
 
     def clean_url(self):
         return self.cleaned_data["url"].rstrip("/")
+
+
+class BuildDatasetForm(forms.Form):
+    """Which kept production calls become a new dataset version (production.py)."""
+
+    selection = forms.ChoiceField(
+        choices=[
+            ("corrected", "Low-scored calls with a correction (teach the corrections)"),
+            ("day", "Every kept call of one day (low-scored ones only with a correction)"),
+        ],
+        initial="corrected",
+        widget=forms.RadioSelect,
+    )
+    day = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self):
+        data = super().clean()
+        if data.get("selection") == "day" and not data.get("day"):
+            self.add_error("day", "Choose the day whose calls to use.")
+        return data

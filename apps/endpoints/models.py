@@ -99,6 +99,19 @@ class Endpoint(models.Model):
         default=4,
         validators=[MinValueValidator(1), MaxValueValidator(256)],
     )
+    # Production feedback (production.py): prompts and answers kept for this long, only when
+    # the team turns it on; request logs without content stay as they are.
+    log_content = models.BooleanField(
+        "Keep prompts and answers",
+        default=False,
+        help_text="Keeps each call's prompt and answer so that low-scored calls and their "
+        "corrections can become training data. Off by default.",
+    )
+    content_retention_days = models.PositiveSmallIntegerField(
+        "Keep them for (days)",
+        default=30,
+        validators=[MinValueValidator(1), MaxValueValidator(365)],
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
@@ -584,6 +597,27 @@ class RequestLog(models.Model):
     @property
     def failed(self) -> bool:
         return call_failed(self.status_code, self.error_code)
+
+
+MAX_LOGGED_CHARS = 32_000  # per prompt or answer; longer ones are not kept
+
+
+class LoggedCall(models.Model):
+    """A call's prompt and answer, kept for endpoints that log content (off by default) until
+    their retention ends (``purge_logged_calls``), with the correction its feedback gave."""
+
+    request = models.OneToOneField(
+        RequestLog, on_delete=models.CASCADE, primary_key=True, related_name="content"
+    )
+    endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="logged_calls")
+    messages = models.JSONField()  # the prompt, as chat messages
+    answer = models.TextField()
+    correction = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["endpoint", "created_at"])]
 
 
 class HealthCheck(models.Model):

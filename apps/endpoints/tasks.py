@@ -7,7 +7,17 @@ from __future__ import annotations
 from celery import shared_task
 
 from . import autoscale as autoscaling
-from . import exports, hub, incidents, placement, probes, runpod_serving, servers, serving
+from . import (
+    exports,
+    hub,
+    incidents,
+    placement,
+    probes,
+    production,
+    runpod_serving,
+    servers,
+    serving,
+)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
@@ -58,3 +68,9 @@ def export_gguf(run_id: str, kind: str) -> str:
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def push_to_hub(push_id: str) -> str:
     return hub.run_push(push_id)
+
+
+@shared_task
+def purge_logged_calls() -> int:
+    """Kept prompts and answers past their endpoint's retention are deleted."""
+    return production.purge()

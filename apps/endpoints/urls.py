@@ -26,6 +26,11 @@ urlpatterns = [
         "endpoints/<uuid:endpoint_id>/settings/", views.endpoint_settings, name="endpoint_settings"
     ),
     path("endpoints/<uuid:endpoint_id>/stop/", views.endpoint_stop, name="endpoint_stop"),
+    path(
+        "endpoints/<uuid:endpoint_id>/production-dataset/",
+        views.endpoint_build_dataset,
+        name="endpoint_build_dataset",
+    ),
     path("endpoints/<uuid:endpoint_id>/ab/", views.endpoint_ab, name="endpoint_ab"),
     path("endpoints/<uuid:endpoint_id>/logs/", views.endpoint_logs, name="endpoint_logs"),
     path("endpoints/<uuid:endpoint_id>/console/", views.endpoint_console, name="endpoint_console"),

@@ -26,12 +26,13 @@ from apps.evaluations.summary import verdict
 from apps.projects.access import get_project_for_user
 from apps.training.access import get_run_for_user
 
-from . import exports, hub, monitoring, servers, services
+from . import exports, hub, monitoring, production, servers, services
 from . import keys as api_keys
 from .access import get_deployment_for_user, get_endpoint_for_user, get_key_for_user
 from .forms import (
     AbTestForm,
     AnnounceForm,
+    BuildDatasetForm,
     DeployForm,
     EndpointSettingsForm,
     HubPushForm,
@@ -126,6 +127,8 @@ def _context(request, endpoint, membership, **extra):
         "incidents": endpoint.incidents.all()[:INCIDENTS_SHOWN],
         "ab_form": AbTestForm(endpoint=endpoint),
         "price_per_1k": price_per_token() * 1000,
+        "low_scored": production.low_scored(endpoint) if endpoint.log_content else [],
+        "build_form": BuildDatasetForm(),
         **extra,
     }
 
@@ -245,6 +248,30 @@ def endpoint_settings(request, endpoint_id):
     endpoint.refresh_from_db()
     context = _context(request, endpoint, membership, settings_form=form)
     return render(request, "endpoints/detail.html", context, status=400)
+
+
+@login_required
+@require_POST
+def endpoint_build_dataset(request, endpoint_id):
+    """Chosen production calls become a new dataset version, analysed like an upload."""
+    endpoint, membership = get_endpoint_for_user(request.user, endpoint_id, write=True)
+    form = BuildDatasetForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, next(iter(form.errors.values()))[0])
+        return redirect("endpoint_detail", endpoint_id=endpoint.pk)
+    try:
+        built = production.build(
+            endpoint, request.user, form.cleaned_data["selection"], form.cleaned_data.get("day")
+        )
+    except production.NothingToBuild as exc:
+        messages.error(request, str(exc))
+        return redirect("endpoint_detail", endpoint_id=endpoint.pk)
+    messages.success(
+        request,
+        f"{built.rows} production call{'s' if built.rows != 1 else ''} became version "
+        f"{built.version.number} of “{built.version.dataset.name}”; it is being checked now.",
+    )
+    return redirect("version_detail", version_id=built.version.pk)
 
 
 @login_required

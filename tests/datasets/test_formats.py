@@ -231,3 +231,19 @@ def test_a_file_that_claims_one_type_is_read_as_what_it_is(tmp_path):
 def test_a_header_only_csv_gives_no_rows(tmp_path):
     _, rows = rows_of(write(tmp_path, "a.csv", "input,output\n"))
     assert rows == []
+
+
+def test_one_line_of_chat_is_one_jsonl_example_not_a_wrapper(tmp_path):
+    """A single conversation on one line ({"messages": [...]}: one example, e.g. the one
+    correction an endpoint has) is JSON Lines; a one-line {"data": [rows]} stays a document."""
+    chat = '{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}\n'
+    sniffed, rows = rows_of(write(tmp_path, "one.jsonl", chat))
+    assert sniffed.format == "jsonl" and len(rows) == 1
+    assert rows[0].values["messages"][1]["content"] == "hello"
+    sharegpt = '{"conversations": [{"from": "human", "value": "hi"}]}\n'
+    assert rows_of(write(tmp_path, "two.jsonl", sharegpt))[0].format == "jsonl"
+    wrapped = '{"data": [{"question": "a", "answer": "b"}]}\n'
+    sniffed, rows = rows_of(write(tmp_path, "three.json", wrapped))
+    assert sniffed.format == "json" and [r.values for r in rows] == [
+        {"question": "a", "answer": "b"}
+    ]

@@ -22,7 +22,7 @@ from apps.billing.metering import record_request
 
 from .. import ratelimit
 from ..keys import hash_key, key_state
-from ..models import ApiKey, Deployment, Endpoint, EndpointStatus, RequestLog
+from ..models import ApiKey, Deployment, Endpoint, EndpointStatus, LoggedCall, RequestLog
 from . import directory, inflight, upstream
 from .directory import Route
 from .errors import ApiError, budget_exceeded, invalid_key, missing_key, not_ready, unknown_model
@@ -70,6 +70,7 @@ class Call:
     finished_at: float | None = None  # when the answer was ready (latency excludes the log write)
     limit_headers: dict = field(default_factory=dict)  # x-ratelimit-* of this call's window
     places: inflight.Places | None = None  # its places in flight (released at its last byte)
+    content: tuple | None = None  # (messages, answer), when the endpoint keeps them
 
     def fail(self, error: ApiError) -> ApiError:
         self.status, self.error_code = error.status, error.code
@@ -447,6 +448,12 @@ def _write_log(call: Call, latency_ms: float) -> None:
         from_console=call.from_console,
     )
     endpoint = call.endpoint
+    if call.content is not None and endpoint is not None and call.status == 200:
+        if not call.error_code:  # a stream cut by its server keeps nothing
+            messages, answer = call.content
+            LoggedCall.objects.create(
+                request_id=call.id, endpoint=endpoint, messages=messages, answer=answer
+            )
     if endpoint is not None and call.tokens_in + call.tokens_out > 0:
         project = endpoint.project  # loaded with the endpoint by the directory
         record_request(

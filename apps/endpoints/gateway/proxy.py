@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse, StreamingHttpResponse
 
-from . import failover, inflight, parameters, schemas, tokens, upstream
+from . import content, failover, inflight, parameters, schemas, tokens, upstream
 from .calls import (
     Call,
     LoggedJsonResponse,
@@ -139,9 +139,11 @@ def _stream_failed(call: Call, code: str, message: str) -> str:
     return _sse(error.body())
 
 
-def relay(call: Call, response, first: dict, public_id: str, wants_usage: bool):
-    """The server's SSE events, with our model name and id, a closing [DONE], and the log row."""
+def relay(call: Call, response, first: dict, public_id: str, wants_usage: bool, keep=None):
+    """The server's SSE events, with our model name and id, a closing [DONE], and the log row.
+    ``keep``: the prompt's messages when the endpoint keeps content (the answer is gathered)."""
     public_model = call.endpoint.name
+    said: list[str] = []  # the first choice's text, gathered only when ``keep``
 
     def ours(chunk: dict) -> str | None:
         """The chunk as the caller gets it (None: not for the caller), counting what it says."""
@@ -149,6 +151,10 @@ def relay(call: Call, response, first: dict, public_id: str, wants_usage: bool):
         chunk["model"], chunk["id"] = public_model, public_id
         if any((c.get("delta") or {}).get("content") for c in chunk.get("choices") or []):
             pieces += 1
+            if keep is not None:
+                for c in chunk["choices"]:
+                    if c.get("index", 0) == 0:
+                        said.append((c.get("delta") or {}).get("content") or "")
         usage = chunk.get("usage")
         if usage:
             call.count(usage)
@@ -173,6 +179,8 @@ def relay(call: Call, response, first: dict, public_id: str, wants_usage: bool):
         response.release()  # back to the pool when read to the end, else closed
         if not call.tokens_out:
             call.tokens_out = pieces  # cut before the usage chunk: bill what was sent
+        if keep is not None:
+            call.content = content.kept(keep, "".join(said))
         call.finished_at = time.monotonic()
         if settings.GATEWAY_LOG_IN_BACKGROUND:
             finish_later(call)
@@ -369,7 +377,8 @@ async def proxy(call: Call, request, kind: str, *, console: tuple | None = None)
                 weight,
                 lambda: open_stream(call, path, plan.bodies[0], endpoint.timeout_s),
             )
-            return relay(call, response, first, public_id, wants_usage)
+            keep = content.prompt_messages(kind, payload) if endpoint.log_content else None
+            return relay(call, response, first, public_id, wants_usage, keep)
         answers = await _exchange(
             call,
             endpoint,
@@ -378,6 +387,10 @@ async def proxy(call: Call, request, kind: str, *, console: tuple | None = None)
         )
         answer = parameters.merge(kind, answers, plan.copies) if len(answers) > 1 else answers[0]
         call.count(answer.get("usage"))
+        if endpoint.log_content:
+            call.content = content.kept(
+                content.prompt_messages(kind, payload), content.answer_text(kind, answer)
+            )
     except ApiError as error:
         await call.release()
         return closing(call, error)
@@ -423,6 +436,10 @@ async def complete(call: Call, request):
         raise
     await call.release()
     choice = (answer.get("choices") or [{}])[0]
+    if endpoint.log_content:
+        call.content = content.kept(
+            content.prompt_messages("complete", payload), content.answer_text("chat", answer)
+        )
     return call.label(
         LoggedJsonResponse(
             {

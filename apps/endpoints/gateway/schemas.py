@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from ..models import MAX_LOGGED_CHARS
 from .errors import ApiError
 
 INT64 = 2**63
@@ -341,6 +342,8 @@ class FeedbackRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str = Field(min_length=1, max_length=80)
     score: int = Field(ge=1, le=5)
+    # What the answer should have been: kept with the call's content, when the endpoint keeps it.
+    correction: str | None = Field(default=None, min_length=1, max_length=MAX_LOGGED_CHARS)
 
 
 TAGS = {"system", "developer", "user", "assistant", "tool", "text", "image_url", "input_audio"}

@@ -7,7 +7,14 @@ import logging
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from ..models import DeploymentStatus, Endpoint, EndpointStatus, RequestLog, request_log_id
+from ..models import (
+    DeploymentStatus,
+    Endpoint,
+    EndpointStatus,
+    LoggedCall,
+    RequestLog,
+    request_log_id,
+)
 from . import proxy, schemas
 from .calls import (
     Call,
@@ -114,9 +121,17 @@ async def feedback(request):
                     param="id",
                 )
             )
+        answer = {"id": parsed.id, "score": parsed.score, "recorded": True}
+        if parsed.correction is not None:
+            # Kept beside the call's prompt and answer: only an endpoint that keeps them has any.
+            answer["correction_kept"] = bool(
+                await LoggedCall.objects.filter(request_id=request_id).aupdate(
+                    correction=parsed.correction
+                )
+            )
     except ApiError as error:
         return closing(call, error)
-    return call.label(JsonResponse({"id": parsed.id, "score": parsed.score, "recorded": True}))
+    return call.label(JsonResponse(answer))
 
 
 async def not_found(request, rest=""):
