@@ -619,6 +619,9 @@ class LoggedCall(models.Model):
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["endpoint", "created_at"])]
 
+    def __str__(self):
+        return f"content of {self.request_id}"
+
 
 class HealthCheck(models.Model):
     """A periodic probe of a live endpoint's server (check_endpoints): with the calls, it makes the
