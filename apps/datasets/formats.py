@@ -159,6 +159,9 @@ def _decode_head(head: bytes) -> tuple[str, str, list[str]]:
     )
 
 
+CHAT_KEYS = ("messages", "conversations", "conversation")
+
+
 def _is_turn(item: dict) -> bool:
     """A chat turn: OpenAI's role and content, or ShareGPT's from and value."""
     return {"role", "content"} <= item.keys() or {"from", "value"} <= item.keys()
@@ -209,8 +212,8 @@ def sniff(path: Path, claimed_name: str = "") -> Sniffed:
                         isinstance(v, list)
                         and v
                         and all(isinstance(i, dict) for i in v)
-                        and not all(_is_turn(i) for i in v)
-                        for v in first_value.values()
+                        and not (k.lower() in CHAT_KEYS and all(_is_turn(i) for i in v))
+                        for k, v in first_value.items()
                     )
                     if isinstance(first_value, dict)
                     else False

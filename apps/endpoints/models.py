@@ -112,6 +112,10 @@ class Endpoint(models.Model):
         default=30,
         validators=[MinValueValidator(1), MaxValueValidator(365)],
     )
+    # The dataset its production calls become versions of (made by the first build).
+    production_dataset = models.ForeignKey(
+        "datasets.Dataset", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )

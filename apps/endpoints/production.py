@@ -10,7 +10,8 @@ Which calls become rows:
   correction (teaching a model its own bad answers makes it worse), and using the correction
   where there is one.
 
-Kept content is deleted once the endpoint's retention ends (``purge``, a daily beat job).
+Kept content is deleted once the endpoint's retention ends (``purge``, an hourly beat job),
+and at once when the endpoint stops keeping it (``forget``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from django.db.models import DurationField, ExpressionWrapper, F, Q
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.datasets.intake import start_version
@@ -72,55 +75,91 @@ def row(call: LoggedCall) -> dict:
 class Built:
     version: DatasetVersion
     rows: int
+    left_out: int  # chosen calls past the size cap (the oldest)
+
+
+def _write(calls, out) -> tuple[int, int]:
+    """Rows as one JSON array (read as JSON, never mistaken for anything else), newest first,
+    until the upload size cap; returns (written, left out)."""
+    cap = settings.DATASET_MAX_UPLOAD_BYTES
+    written = left_out = size = 0
+    out.write("[")
+    for call in calls:
+        line = json.dumps(row(call), ensure_ascii=False)
+        if size + len(line.encode()) + 2 > cap or written >= MAX_ROWS:
+            left_out += 1
+            continue
+        out.write(("," if written else "") + "\n" + line)
+        size += len(line.encode()) + 2
+        written += 1
+    out.write("\n]\n")
+    return written, left_out
 
 
 def build(endpoint: Endpoint, user, selection: str, day=None) -> Built:
-    """A new version of the endpoint's production dataset (made the first time) from the chosen
-    calls, queued for analysis like an upload."""
-    calls = list(chosen(endpoint, selection, day).order_by("created_at")[:MAX_ROWS])
-    if not calls:
-        raise NothingToBuild(
-            "No kept call scored low has a correction yet: send one with /v1/feedback "
-            '("correction"), or build from a day\'s calls.'
-            if selection == CORRECTED
-            else f"No call was kept on {day:%b %-d, %Y}."
-        )
-    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", encoding="utf-8", delete=False) as out:
-        for call in calls:
-            out.write(json.dumps(row(call), ensure_ascii=False) + "\n")
+    """A new version of the endpoint's production dataset (made by the first build) from the
+    chosen calls, queued for analysis like an upload."""
+    calls = (
+        chosen(endpoint, selection, day)
+        .select_related(None)
+        .only("messages", "answer", "correction")
+        .order_by("-created_at")
+        .iterator(chunk_size=500)
+    )
+    with tempfile.NamedTemporaryFile("w", suffix=".json", encoding="utf-8", delete=False) as out:
+        written, left_out = _write(calls, out)
     path = Path(out.name)
     try:
+        if not written:
+            raise NothingToBuild(
+                "No kept call scored low has a correction yet: send one with /v1/feedback "
+                '("correction"), or build from a day\'s calls.'
+                if selection == CORRECTED
+                else f"No call of {day:%b %-d, %Y} can be used: none was kept, or only "
+                "low-scored ones without a correction."
+            )
         stored = store_path(path)
     finally:
         path.unlink(missing_ok=True)
-    name = f"{endpoint.name} production calls"
-    dataset = endpoint.project.datasets.filter(name=name).first()
     what = (
-        f"{len(calls)} low-scored calls with their corrections"
+        f"{written} low-scored calls with their corrections"
         if selection == CORRECTED
-        else f"{len(calls)} calls of {day:%b %-d, %Y}"
+        else f"{written} calls of {day:%b %-d, %Y}"
     )
-    version = start_version(
-        endpoint.project,
-        user,
-        stored,
-        name,
-        f"From {endpoint.name}'s production: {what}",
-        dataset=dataset,
-    )
-    return Built(version, len(calls))
+    if left_out:
+        what += f" ({left_out} older ones past the size limit left out)"
+    with transaction.atomic():
+        # One production dataset per endpoint, even when two builds start at once.
+        locked = Endpoint.objects.select_for_update().get(pk=endpoint.pk)
+        dataset = locked.production_dataset
+        version = start_version(
+            endpoint.project,
+            user,
+            stored,
+            f"{endpoint.name} production calls",
+            f"From {endpoint.name}'s production: {what}",
+            dataset=dataset,
+        )
+        if dataset is None:
+            Endpoint.objects.filter(pk=endpoint.pk).update(production_dataset=version.dataset)
+    return Built(version, written, left_out)
 
 
 def purge(now=None) -> int:
     """Delete kept content past each endpoint's retention; returns how many calls lost it."""
     now = now or timezone.now()
-    kept_for = ExpressionWrapper(
-        F("endpoint__content_retention_days") * datetime.timedelta(days=1),
-        output_field=DurationField(),
-    )
-    deleted, _ = (
-        LoggedCall.objects.alias(kept_for=kept_for)
-        .filter(created_at__lt=now - F("kept_for"))
-        .delete()
-    )
+    deleted = 0
+    for endpoint_id, days in Endpoint.objects.filter(
+        pk__in=LoggedCall.objects.values("endpoint_id")
+    ).values_list("pk", "content_retention_days"):
+        count, _ = LoggedCall.objects.filter(
+            endpoint_id=endpoint_id, created_at__lt=now - datetime.timedelta(days=days)
+        ).delete()
+        deleted += count
     return deleted
+
+
+def forget(endpoint: Endpoint) -> int:
+    """Keeping turned off: what was kept goes now."""
+    count, _ = LoggedCall.objects.filter(endpoint=endpoint).delete()
+    return count

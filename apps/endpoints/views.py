@@ -235,6 +235,13 @@ def endpoint_settings(request, endpoint_id):
     form = EndpointSettingsForm(request.POST, instance=endpoint)
     if form.is_valid():
         form.save()
+        if "log_content" in form.changed_data and not endpoint.log_content:
+            forgotten = production.forget(endpoint)
+            messages.info(
+                request,
+                f"Prompts and answers are no longer kept; the {forgotten} kept so far were "
+                "deleted.",
+            )
         if {"replicas", "autoscale", "min_replicas", "max_replicas"} & set(form.changed_data):
             services.reconcile_later(endpoint)
             messages.success(

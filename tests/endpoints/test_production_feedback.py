@@ -67,7 +67,7 @@ def test_kept_calls_and_their_corrections(client, deployed, api_key, owner, team
     kept.refresh_from_db()
     assert kept.correction == correction and kept.request.feedback == 1
     # Bad corrections are refused whole: nothing changes.
-    for bad in ("", 5, ["a list"], "x" * 40_000):
+    for bad in ("", 5, ["a list"], "x" * 40_000, "nul \u0000 inside"):
         body = {"id": answer["id"], "score": 2, "correction": bad}
         response = post(client, "/v1/feedback", body, api_key)
         assert response.status_code == 400, (bad, response.content)
@@ -155,7 +155,7 @@ def test_low_scored_calls_become_a_dataset_version(client, login, deployed, api_
         ({"selection": "everything"}, "Select a valid choice"),
         ({"selection": "day", "day": "yesterday-ish"}, "Enter a valid date."),
         ({"selection": "corrected"}, "No kept call scored low has a correction yet"),
-        ({"selection": "day", "day": "2001-01-01"}, "No call was kept on Jan 1, 2001."),
+        ({"selection": "day", "day": "2001-01-01"}, "No call of Jan 1, 2001 can be used"),
     ],
 )
 def test_a_build_with_nothing_to_use_says_why_and_makes_nothing(
@@ -185,6 +185,35 @@ def test_kept_content_is_purged_after_its_retention(client, deployed, api_key):
     assert RequestLog.objects.filter(pk=kept.request_id).exists()  # the log row stays
 
 
+def test_what_cannot_be_a_plain_conversation_is_not_kept(client, deployed, api_key):
+    """Text parts are joined and developer is system; a call with tool turns keeps nothing
+    (but is logged and billed as always)."""
+    _keep(deployed)
+    parts = chat(
+        deployed,
+        messages=[
+            {"role": "developer", "content": "Be brief."},
+            {"role": "user", "content": [{"type": "text", "text": QUESTION}]},
+        ],
+    )
+    assert post(client, "/v1/chat/completions", parts, api_key).status_code == 200
+    kept = LoggedCall.objects.get()
+    assert kept.messages == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": QUESTION},
+    ]
+    from apps.endpoints.gateway import content
+
+    tool_turns = [
+        {"role": "user", "content": "weather?"},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "1"}]},
+        {"role": "tool", "content": "sunny", "tool_call_id": "1"},
+    ]
+    assert content.prompt_messages("chat", {"messages": tool_turns}) is None
+    assert content.kept([{"role": "user", "content": "hi"}], "nul \x00 answer") is None
+    assert content.kept([{"role": "user", "content": "hi"}], "") is None
+
+
 def test_settings_turn_keeping_on_within_bounds(login, deployed, owner):
     page = login(owner)
     endpoint = deployed.endpoint
@@ -203,3 +232,15 @@ def test_settings_turn_keeping_on_within_bounds(login, deployed, owner):
     page.post(url, {**base, "log_content": "on", "content_retention_days": 7})
     endpoint.refresh_from_db()
     assert endpoint.log_content and endpoint.content_retention_days == 7
+    # Turned off, what was kept goes at once.
+    request = RequestLog.objects.create(
+        project=endpoint.project,
+        endpoint=endpoint,
+        route="chat.completions",
+        status_code=200,
+        latency_ms=1.0,
+    )
+    LoggedCall.objects.create(request=request, endpoint=endpoint, messages=[], answer="a")
+    html = unescape(page.post(url, base, follow=True).content.decode())
+    assert "the 1 kept so far were deleted" in html
+    assert not LoggedCall.objects.exists() and RequestLog.objects.filter(pk=request.pk).exists()

@@ -448,12 +448,6 @@ def _write_log(call: Call, latency_ms: float) -> None:
         from_console=call.from_console,
     )
     endpoint = call.endpoint
-    if call.content is not None and endpoint is not None and call.status == 200:
-        if not call.error_code:  # a stream cut by its server keeps nothing
-            messages, answer = call.content
-            LoggedCall.objects.create(
-                request_id=call.id, endpoint=endpoint, messages=messages, answer=answer
-            )
     if endpoint is not None and call.tokens_in + call.tokens_out > 0:
         project = endpoint.project  # loaded with the endpoint by the directory
         record_request(
@@ -466,3 +460,19 @@ def _write_log(call: Call, latency_ms: float) -> None:
             tokens_out=call.tokens_out,
             cost=call.cost,
         )
+    if call.content is not None and endpoint is not None and call.status == 200:
+        if not call.error_code:  # a stream cut by its server keeps nothing
+            _keep_content(call)
+
+
+def _keep_content(call: Call) -> None:
+    """The call's prompt and answer, in a savepoint of their own: content that cannot be
+    stored never costs the call its log row or its bill."""
+    messages, answer = call.content
+    try:
+        with transaction.atomic():
+            LoggedCall.objects.create(
+                request_id=call.id, endpoint=call.endpoint, messages=messages, answer=answer
+            )
+    except Exception:
+        log.exception("call content not kept", extra={"request_id": str(call.id)})

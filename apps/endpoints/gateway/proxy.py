@@ -16,6 +16,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse, StreamingHttpResponse
 
+from ..models import MAX_LOGGED_CHARS
 from . import content, failover, inflight, parameters, schemas, tokens, upstream
 from .calls import (
     Call,
@@ -144,17 +145,29 @@ def relay(call: Call, response, first: dict, public_id: str, wants_usage: bool, 
     ``keep``: the prompt's messages when the endpoint keeps content (the answer is gathered)."""
     public_model = call.endpoint.name
     said: list[str] = []  # the first choice's text, gathered only when ``keep``
+    said_chars = 0
+
+    def gather(chunk: dict) -> None:
+        """The first choice's text (a chat delta's content, a completion's text), up to what
+        can be kept (past it, nothing is: content.kept refuses an empty answer)."""
+        nonlocal said_chars
+        for c in chunk.get("choices") or []:
+            if c.get("index", 0) == 0:
+                piece = (c.get("delta") or {}).get("content") or c.get("text") or ""
+                said_chars += len(piece)
+                if said_chars > MAX_LOGGED_CHARS:
+                    said.clear()
+                else:
+                    said.append(piece)
 
     def ours(chunk: dict) -> str | None:
         """The chunk as the caller gets it (None: not for the caller), counting what it says."""
         nonlocal pieces
         chunk["model"], chunk["id"] = public_model, public_id
+        if keep is not None and said_chars <= MAX_LOGGED_CHARS:
+            gather(chunk)
         if any((c.get("delta") or {}).get("content") for c in chunk.get("choices") or []):
             pieces += 1
-            if keep is not None:
-                for c in chunk["choices"]:
-                    if c.get("index", 0) == 0:
-                        said.append((c.get("delta") or {}).get("content") or "")
         usage = chunk.get("usage")
         if usage:
             call.count(usage)

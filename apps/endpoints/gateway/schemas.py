@@ -344,6 +344,7 @@ class FeedbackRequest(BaseModel):
     score: int = Field(ge=1, le=5)
     # What the answer should have been: kept with the call's content, when the endpoint keeps it.
     correction: str | None = Field(default=None, min_length=1, max_length=MAX_LOGGED_CHARS)
+    _check_correction = field_validator("correction")(lambda cls, v: _no_nul(v))
 
 
 TAGS = {"system", "developer", "user", "assistant", "tool", "text", "image_url", "input_audio"}
