@@ -13,7 +13,7 @@ from .history import (
     MergeRequest,
     check_merge,
 )
-from .models import MergeMethod, Method, RunStatus, TrainingRun
+from .models import CONFIG_FIELDS, MergeMethod, Method, RunStatus, TrainingRun
 
 _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 
@@ -38,26 +38,7 @@ HELP = {
 class TrainingConfigForm(forms.ModelForm):
     class Meta:
         model = TrainingRun
-        fields = [
-            "dataset_version",
-            "base_model",
-            "hardware",
-            "method",
-            "lora_r",
-            "lora_alpha",
-            "lora_dropout",
-            "target_modules",
-            "learning_rate",
-            "batch_size",
-            "gradient_accumulation",
-            "epochs",
-            "max_examples",
-            "warmup_steps",
-            "weight_decay",
-            "optimizer",
-            "max_seq_length",
-            "packing",
-        ]
+        fields = list(CONFIG_FIELDS)
         help_texts = HELP
 
     def __init__(self, *args, project, **kwargs):

@@ -20,33 +20,13 @@ from apps.billing.metering import MONEY, gpu_price_per_second
 from apps.catalog.executors import GPU_QUEUE, LOCAL, executor_for
 from apps.catalog.models import Hardware
 
-from .models import ACTIVE, MergeMethod, Method, RunStatus, TrainingRun
+from .models import ACTIVE, CONFIG_FIELDS, MergeMethod, Method, RunStatus, TrainingRun
 from .tasks import dispatch
 
 ADAPTER_METHODS = (Method.LORA, Method.QLORA)
 
-# What a branch copies from its parent: everything but the run's own record.
-COPIED = (
-    "dataset_version",
-    "base_model",
-    "hardware",
-    "method",
-    "lora_r",
-    "lora_alpha",
-    "lora_dropout",
-    "target_modules",
-    "learning_rate",
-    "batch_size",
-    "gradient_accumulation",
-    "epochs",
-    "max_examples",
-    "warmup_steps",
-    "weight_decay",
-    "optimizer",
-    "max_seq_length",
-    "packing",
-    "seed",
-)
+# What a branch copies from its parent: the settings, and the seed.
+COPIED = (*CONFIG_FIELDS, "seed")
 # Fixed by the parent's adapter: a branch trains that adapter on, with its shape.
 LOCKED = ("base_model", "lora_r", "lora_alpha", "lora_dropout", "target_modules")
 

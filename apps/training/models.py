@@ -105,6 +105,30 @@ class Optimizer(models.TextChoices):
     SGD = "sgd", "SGD"
 
 
+# The settings a user chooses for a run: the configuration form's fields, and what a branch
+# copies from its parent (history.py, with the seed).
+CONFIG_FIELDS = (
+    "dataset_version",
+    "base_model",
+    "hardware",
+    "method",
+    "lora_r",
+    "lora_alpha",
+    "lora_dropout",
+    "target_modules",
+    "learning_rate",
+    "batch_size",
+    "gradient_accumulation",
+    "epochs",
+    "max_examples",
+    "warmup_steps",
+    "weight_decay",
+    "optimizer",
+    "max_seq_length",
+    "packing",
+)
+
+
 class TrainingRun(models.Model):
     """One training of a base model on a dataset version: first a draft configuration, then a run."""
 
