@@ -7,6 +7,7 @@ tests/workers/test_history_engine.py)."""
 
 from __future__ import annotations
 
+import datetime
 import io
 import json
 import tarfile
@@ -191,6 +192,12 @@ def test_two_versions_merge_into_a_third_that_is_evaluated(two_versions, project
     saved = json.loads(Path(merged.adapter_dir, "adapter_config.json").read_text())
     assert merged.lora_alpha == saved["lora_alpha"]  # what a branch of it continues
     assert merged.target_modules == "q_proj,v_proj"
+    # Billed as a merge (a merge under a second bills nothing: wall time, whole seconds).
+    from apps.billing.metering import record_run
+
+    UsageEvent.objects.filter(source__startswith=f"run:{merged.pk}:").delete()
+    merged.started_at = merged.finished_at - datetime.timedelta(seconds=5)
+    record_run(merged)
     assert "Merging" in UsageEvent.objects.get(source__startswith=f"run:{merged.pk}:").description
     assert "Merged into a rank-16 adapter" in merged.log_tail
     # Evaluated like any version: queued with it, on the first version's test split.
